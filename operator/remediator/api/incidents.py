@@ -1,0 +1,98 @@
+"""The Incident kind: one incident and its ordered remediation steps."""
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from remediator.api.bases import SpecModel, StatusModel, list_map
+from remediator.api.conditions import Condition
+from remediator.api.durations import Duration, PositiveDuration
+from remediator.api.errors import FieldRuleError
+from remediator.api.references import ObjectReference
+from remediator.api.severities import SeverityField
+from remediator.api.steps import Step, StepStatus, check_unique_step_names
+from remediator.api.timelines import TimelineEntry
+
+
+class IncidentConditionType(StrEnum):
+    """The condition types of an Incident."""
+
+    READY = "Ready"
+    ACKNOWLEDGED = "Acknowledged"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    MITIGATED = "Mitigated"
+    VERIFIED = "Verified"
+    RESOLVED = "Resolved"
+    ESCALATED = "Escalated"
+    FAILED = "Failed"
+
+
+class AlertSource(SpecModel):
+    """The Alertmanager alert an Incident was created from."""
+
+    alertname: str | None = Field(default=None, max_length=1024)
+    """The alert's alertname label."""
+    fingerprint: str | None = Field(default=None, max_length=64)
+    """Alertmanager's fingerprint of the alert."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The alert's labels."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """The alert's annotations."""
+    starts_at: AwareDatetime | None = None
+    """When the alert started firing."""
+
+
+class IncidentSpec(SpecModel):
+    """An incident and the steps that remediate it."""
+
+    severity: SeverityField
+    """P0 (most severe) to P3; SEV1 to SEV4 are accepted and read as P0 to P3."""
+    summary: str = Field(min_length=1, max_length=1024)
+    """One line saying what is wrong."""
+    description: str | None = Field(default=None, max_length=32768)
+    """More about the incident."""
+    runbook_ref: ObjectReference | None = None
+    """A Runbook whose steps run before this Incident's own steps."""
+    steps: list[Step] = Field(default_factory=list, json_schema_extra=list_map("name"))
+    """Remediation steps, run in order; may be empty only with a runbookRef."""
+    dry_run: bool = False
+    """Plan and record every step without acting."""
+    escalate_after: PositiveDuration | None = None
+    """Escalate when not resolved by then; by severity when unset (P0 5m, P1 15m, P2 1h, P3 4h)."""
+    cooldown: Duration | None = None
+    """After this incident acts on a target, other incidents leave that target alone this long."""
+    source: AlertSource | None = None
+    """The alert this incident was created from, filled in by the Alertmanager receiver."""
+
+    @model_validator(mode="after")
+    def _has_steps(self) -> Self:
+        if not self.steps and self.runbook_ref is None:
+            raise FieldRuleError("steps", "must not be empty unless runbookRef is set")
+        check_unique_step_names(self.steps)
+        return self
+
+
+class IncidentStatus(StatusModel):
+    """What the operator has done about the incident."""
+
+    phase: str | None = None
+    """One-word summary of the conditions, for display."""
+    conditions: list[Condition] = Field(default_factory=list, json_schema_extra=list_map("type"))
+    """Ready, Acknowledged, AwaitingApproval, Mitigated, Verified, Resolved, Escalated, Failed."""
+    steps: list[StepStatus] = Field(default_factory=list, json_schema_extra=list_map("name"))
+    """What has happened to each step."""
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    """What happened, oldest first; the oldest entries are folded away when it grows long."""
+    timeline_folded: int = Field(default=0, ge=0)
+    """How many of the oldest timeline entries were folded away."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation this status was computed for."""
+    detected_at: AwareDatetime | None = None
+    """When the incident was detected (the alert started, or the object was created)."""
+    acknowledged_at: AwareDatetime | None = None
+    """When the operator (or a person) acknowledged the incident."""
+    mitigated_at: AwareDatetime | None = None
+    """When the remediation steps finished successfully."""
+    resolved_at: AwareDatetime | None = None
+    """When the incident was verified and resolved."""

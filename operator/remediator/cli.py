@@ -1,0 +1,113 @@
+"""The `remediator` command: run the operator, the sandbox, the CRD generator, or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import pathlib
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+REPO_CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="remediator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the operator")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", default=[], metavar="NS",
+                       help="serve this namespace (repeatable; globs allowed)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="serve every namespace")
+    run.add_argument("--kubeconfig", type=pathlib.Path, help="kubeconfig file (default: in-cluster or ~/.kube)")
+    run.add_argument("--dry-run", action="store_true", help="plan and record every step, change nothing")
+    run.add_argument("--liveness", metavar="URL",
+                     help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--peering", metavar="NAME",
+                     help="coordinate with other replicas through this KopfPeering (default: standalone)")
+    run.add_argument("--verbose", "-v", action="store_true")
+
+    sandbox = commands.add_parser("sandbox", help="run the embedded Kubernetes API server")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    sandbox.add_argument("--kubeconfig", type=pathlib.Path, default=pathlib.Path("sandbox.kubeconfig"),
+                         help="where to write a kubeconfig for kubectl and the operator")
+    sandbox.add_argument("--crds", type=pathlib.Path, default=None,
+                         help="register the CRDs in this directory at start (default: none)")
+
+    crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
+    crds.add_argument("--output", type=pathlib.Path, default=None,
+                      help="directory (default: crds/ and charts/remediator/crds/ of the repository)")
+
+    demo = commands.add_parser("demo", help="run the operator against the sandbox and remediate an incident")
+    demo.add_argument("--timeout", type=float, default=120.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "crds":
+        return _crds(args.output)
+    if args.command == "sandbox":
+        crd_paths = sorted(args.crds.glob("*.yaml")) if args.crds else []
+        return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths))
+    if args.command == "run":
+        from remediator import operator_main
+
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        settings = operator_main.OperatorOptions(
+            namespaces=tuple(args.namespace),
+            all_namespaces=args.all_namespaces or not args.namespace,
+            kubeconfig=args.kubeconfig,
+            dry_run=args.dry_run,
+            liveness=args.liveness,
+            peering=args.peering,
+        )
+        return _run_until_signal(operator_main.run(settings))
+    if args.command == "demo":
+        from remediator import demo as demo_module
+
+        return asyncio.run(demo_module.main(timeout=args.timeout))
+    return 2
+
+
+def _crds(output: pathlib.Path | None) -> int:
+    from remediator.api import crdgen
+
+    targets = [output] if output else [REPO_CRDS, REPO_CRDS.parent / "charts" / "remediator" / "crds"]
+    for target in targets:
+        for path in crdgen.write_crds(target):
+            print(path)
+    return 0
+
+
+async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path]) -> None:
+    from remediator.sandbox import runner
+
+    async with runner.running(host=host, port=port, crd_paths=crd_paths) as sandbox:
+        sandbox.write_kubeconfig(kubeconfig)
+        print(f"sandbox listening on {sandbox.url}; kubeconfig written to {kubeconfig}", flush=True)
+        await asyncio.Event().wait()
+
+
+def _run_until_signal(coroutine: Coroutine[Any, Any, None]) -> int:
+    async def supervised() -> None:
+        task = asyncio.ensure_future(coroutine)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(supervised())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Starting the Kopf operator with remediator's settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+
+import kopf
+
+from remediator import GROUP, config
+
+FINALIZER = f"{GROUP}/finalizer"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorOptions:
+    """What `remediator run` was asked for on the command line."""
+
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = True
+    kubeconfig: pathlib.Path | None = None
+    dry_run: bool = False
+    liveness: str | None = None
+    peering: str | None = None
+
+
+def operator_settings() -> kopf.OperatorSettings:
+    """Kopf settings: all bookkeeping under the remediator.dev/ prefix, in annotations.
+
+    Kopf's progress and diff-base live in annotations (not in an undeclared status field,
+    which the API server would prune); Kopf's own per-handler events are off because the
+    operator posts its timeline as events itself.
+    """
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.batching.error_delays = (1, 2, 5, 10, 30)
+    return settings
+
+
+async def run(options: OperatorOptions) -> None:
+    """Run the operator until cancelled."""
+    # Importing registers the handlers with Kopf's default registry.
+    from remediator import handlers  # noqa: F401
+
+    operator_config = config.OperatorConfig(kubeconfig=options.kubeconfig, dry_run=options.dry_run)
+    logging.getLogger("kopf.objects").setLevel(logging.INFO)
+    await kopf.operator(
+        settings=operator_settings(),
+        clusterwide=options.all_namespaces,
+        namespaces=options.namespaces,
+        standalone=options.peering is None,
+        peering_name=options.peering,
+        liveness_endpoint=options.liveness,
+        memo=kopf.Memo(config=operator_config),
+    )

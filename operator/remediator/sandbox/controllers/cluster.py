@@ -1,0 +1,138 @@
+"""The object store as the simulated controllers use it: lookups, ownership, and guarded writes.
+
+Stored objects are shared dicts: every write here deep-copies, changes the copy, and replaces
+the stored object carrying its resourceVersion, so a concurrent change is a 409 (the worker
+then reconciles the object again) rather than a lost update.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from remediator.sandbox import errors, resources, selectors, store
+from remediator.sandbox.controllers import events, naming, ownership
+
+Object = dict[str, Any]
+NODE_NAME = "sandbox-node"
+HOST_IP = "172.18.0.2"
+NAME_ATTEMPTS = 10
+
+
+class Cluster:
+    """Store access shared by the controllers, with the event recorder and the pod IP pool."""
+
+    def __init__(self, object_store: store.ObjectStore, recorder: events.EventRecorder,
+                 rng: random.Random | None = None) -> None:
+        self.store = object_store
+        self.events = recorder
+        self.rng = rng or random.Random()
+        self.pods = object_store.resource_type("", "v1", "pods")
+        self.deployments = object_store.resource_type("apps", "v1", "deployments")
+        self.replicasets = object_store.resource_type("apps", "v1", "replicasets")
+        self.statefulsets = object_store.resource_type("apps", "v1", "statefulsets")
+        self.daemonsets = object_store.resource_type("apps", "v1", "daemonsets")
+        self.jobs = object_store.resource_type("batch", "v1", "jobs")
+        self._pods_started = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def now(self) -> datetime.datetime:
+        return self.store.clock()
+
+    def find(self, resource: resources.ResourceType, namespace: str, name: str) -> Object | None:
+        return self.store.find(resource, namespace, name)
+
+    def by_uid(self, uid: str) -> Object | None:
+        return self.store.by_uid(uid)
+
+    def owned(self, resource: resources.ResourceType, owner: Mapping[str, Any]) -> list[Object]:
+        """Objects in the owner's namespace whose controller is the owner."""
+        namespace = owner["metadata"].get("namespace")
+        return [obj for obj in self.store.list(resource, namespace) if ownership.is_controlled_by(obj, owner)]
+
+    def claim(
+        self,
+        resource: resources.ResourceType,
+        owner: Mapping[str, Any],
+        selector: Mapping[str, Any] | None,
+        adoptable: Callable[[Object], bool] = lambda obj: True,
+    ) -> list[Object]:
+        """The owner's objects, after adopting orphans its selector matches (ControllerRefManager).
+
+        An empty, missing or invalid selector adopts nothing: the API server rejects such workloads.
+        """
+        namespace = owner["metadata"].get("namespace")
+        try:
+            matcher = selectors.label_selector_from_object(selector) if selector else None
+        except selectors.SelectorError:
+            matcher = None
+        claimed = []
+        for obj in self.store.list(resource, namespace):
+            if ownership.is_controlled_by(obj, owner):
+                claimed.append(obj)
+            elif (matcher is not None and ownership.controller_ref(obj) is None
+                  and not ownership.is_terminating(obj) and adoptable(obj)
+                  and matcher.matches(obj["metadata"].get("labels") or {})):
+                adopted = copy.deepcopy(obj)
+                refs = adopted["metadata"].setdefault("ownerReferences", [])
+                refs.append(ownership.controller_reference(owner))
+                claimed.append(self.store.replace(resource, namespace, obj["metadata"]["name"], adopted))
+        return claimed
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, resource: resources.ResourceType, body: Mapping[str, Any]) -> Object:
+        return self.store.create(resource, body, body["metadata"].get("namespace"))
+
+    def create_with_random_name(self, resource: resources.ResourceType, body: Mapping[str, Any],
+                                prefix: str) -> Object:
+        """Create under `<prefix><5 random chars>`, as the API server does for a generateName."""
+        for attempt in range(NAME_ATTEMPTS):
+            named = copy.deepcopy(dict(body))
+            named["metadata"]["generateName"] = prefix
+            named["metadata"]["name"] = prefix + naming.random_suffix(rng=self.rng)
+            try:
+                return self.create(resource, named)
+            except errors.ApiError as error:
+                if error.reason != "AlreadyExists" or attempt == NAME_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def update(self, resource: resources.ResourceType, changed: Mapping[str, Any]) -> Object:
+        """Replace an object (main endpoint) with a changed copy carrying the read resourceVersion."""
+        meta = changed["metadata"]
+        return self.store.replace(resource, meta.get("namespace"), meta["name"], changed)
+
+    def update_status(self, resource: resources.ResourceType, obj: Object,
+                      status: Mapping[str, Any]) -> Object:
+        """Write a status through the status subresource; nothing is written when it is unchanged."""
+        if obj.get("status") == status:
+            return obj
+        changed = copy.deepcopy(obj)
+        changed["status"] = copy.deepcopy(dict(status))
+        meta = obj["metadata"]
+        return self.store.replace(resource, meta.get("namespace"), meta["name"], changed,
+                                  subresource="status")
+
+    def delete(self, resource: resources.ResourceType, obj: Mapping[str, Any]) -> None:
+        """Delete an object, guarded by its uid; one that is already gone is fine."""
+        meta = obj["metadata"]
+        try:
+            self.store.delete(resource, meta.get("namespace"), meta["name"],
+                              preconditions={"uid": meta["uid"]})
+        except errors.ApiError as error:
+            # 409: the uid differs, so the object meant is gone and another took its name.
+            if error.code not in (404, 409):
+                raise
+
+    # -- the node -----------------------------------------------------------------------------
+
+    def allocate_pod_ip(self) -> str:
+        """The next pod IP from kind's default pod CIDR, 10.244.0.0/16."""
+        self._pods_started += 1
+        index = self._pods_started % (254 * 256)
+        return f"10.244.{index // 254}.{index % 254 + 1}"

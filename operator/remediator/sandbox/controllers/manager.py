@@ -1,0 +1,237 @@
+"""Running the simulated controllers: which run, how store events become work, one worker.
+
+Like kube-controller-manager's informers, a store listener turns every write into keys of the
+objects to reconcile (the object itself, its controller, and for orphans the workloads that
+could adopt it); one worker task reconciles them one at a time. Reconciles are level-triggered:
+each reads the current state and converges it, so coalesced or repeated keys are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+
+from remediator.sandbox import errors, resources, selectors, store
+from remediator.sandbox.controllers import (
+    cluster,
+    daemonsets,
+    deployments,
+    events,
+    jobs,
+    kubelet,
+    ownership,
+    replicasets,
+    statefulsets,
+    workqueue,
+)
+
+logger = logging.getLogger(__name__)
+
+ResourceKey = tuple[str, str]  # (group, plural)
+Key = tuple[ResourceKey, str, str]  # resource, namespace, name
+# A reconcile converges one object; it returns seconds after which to look again, or None.
+Reconcile = Callable[[cluster.Cluster, str, str], float | None]
+
+PODS: ResourceKey = ("", "pods")
+DEPLOYMENTS: ResourceKey = ("apps", "deployments")
+REPLICASETS: ResourceKey = ("apps", "replicasets")
+STATEFULSETS: ResourceKey = ("apps", "statefulsets")
+DAEMONSETS: ResourceKey = ("apps", "daemonsets")
+JOBS: ResourceKey = ("batch", "jobs")
+# (owner group, owner kind) → the owner's resource, for ownerReferences of what controllers create.
+OWNER_KINDS: dict[tuple[str, str], ResourceKey] = {
+    ("apps", "Deployment"): DEPLOYMENTS,
+    ("apps", "ReplicaSet"): REPLICASETS,
+    ("apps", "StatefulSet"): STATEFULSETS,
+    ("batch", "Job"): JOBS,
+}
+# Orphans of a resource are adopted by workloads of these resources whose selector matches.
+ADOPTERS: dict[ResourceKey, ResourceKey] = {REPLICASETS: DEPLOYMENTS, PODS: REPLICASETS}
+IMMEDIATE_CONFLICT_RETRIES = 5
+MAX_BACKOFF = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulations:
+    """Which controllers run; each can be switched off by a test."""
+
+    deployments: bool = True  # Deployment → ReplicaSets + Deployment status
+    replicasets: bool = True  # ReplicaSet → Pods (also replaces deleted pods)
+    pods: bool = True  # the scheduler and kubelet: pods become Running/Ready (or finish)
+    statefulsets: bool = True  # StatefulSet → Pods name-0..N-1 + status
+    daemonsets: bool = True  # DaemonSet status only: one node, one ready pod
+    jobs: bool = True  # Jobs run pods and complete or fail
+    events: bool = True  # the simulated controllers record Events (ScalingReplicaSet, SuccessfulCreate...)
+
+    def reconcilers(self) -> dict[ResourceKey, Reconcile]:
+        """The reconcile function of every switched-on controller, by the resource it watches."""
+        switched: list[tuple[bool, ResourceKey, Reconcile]] = [
+            (self.deployments, DEPLOYMENTS, deployments.reconcile),
+            (self.replicasets, REPLICASETS, replicasets.reconcile),
+            (self.pods, PODS, kubelet.reconcile),
+            (self.statefulsets, STATEFULSETS, statefulsets.reconcile),
+            (self.daemonsets, DAEMONSETS, daemonsets.reconcile),
+            (self.jobs, JOBS, jobs.reconcile),
+        ]
+        return {key: reconcile for enabled, key, reconcile in switched if enabled}
+
+
+class Controllers:
+    """The simulated controllers of one store, started inside a running event loop."""
+
+    def __init__(self, object_store: store.ObjectStore, simulations: Simulations) -> None:
+        self.store = object_store
+        self.simulations = simulations
+        self.cluster = cluster.Cluster(object_store, events.EventRecorder(object_store, simulations.events))
+        # Unexpected reconcile errors (bugs), kept for tests to assert on; each is also logged.
+        self.failures: list[BaseException] = []
+        self._reconcilers = simulations.reconcilers()
+        self._queue: workqueue.WorkQueue[Key] = workqueue.WorkQueue()
+        self._retries: collections.Counter[Key] = collections.Counter()
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.get_ident()
+
+    def start(self) -> None:
+        """Subscribe to the store, queue every existing object, and start the worker."""
+        if self._worker is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._queue = workqueue.WorkQueue()
+        self.store.listeners.append(self._on_write)
+        self.resync()
+        self._worker = self._loop.create_task(self._work(), name="sandbox-controllers")
+
+    async def stop(self) -> None:
+        """Unsubscribe and stop the worker; a reconcile in progress finishes first (they are synchronous)."""
+        with contextlib.suppress(ValueError):
+            self.store.listeners.remove(self._on_write)
+        self._queue.close()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no reconcile is queued or running.
+
+        Re-checks scheduled for later (progress deadlines, minReadySeconds, error backoff) do
+        not count. Raises TimeoutError when the controllers keep working past the timeout.
+        """
+        async with asyncio.timeout(timeout):
+            while not self._queue.idle.is_set():
+                await self._queue.idle.wait()
+
+    def resync(self) -> None:
+        """Queue every object the running controllers watch (as an informer's periodic resync does).
+
+        Tests with a fake store clock call this after moving the clock, to have deadlines checked.
+        """
+        for resource in self.store.registry.all():
+            if resource.key in self._reconcilers:
+                for obj in self.store.list(resource):
+                    meta = obj["metadata"]
+                    self._queue.add((resource.key, meta.get("namespace", ""), meta["name"]))
+
+    # -- events to keys -----------------------------------------------------------------------
+
+    def _on_write(self, resource: resources.ResourceType, event: store.WatchEvent) -> None:
+        # Called inside every store write: only queue keys here, never write.
+        if threading.get_ident() != self._thread and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_write, resource, event)
+            return
+        try:
+            for key in self._keys_for(resource.key, event):
+                self._queue.add(key)
+        except Exception:  # a listener must never break the write that called it
+            logger.exception("sandbox controllers could not route a %s event", resource.kind)
+
+    def _keys_for(self, resource: ResourceKey, event: store.WatchEvent) -> list[Key]:
+        obj = event.object
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "")
+        keys: list[Key] = []
+        if resource in self._reconcilers:
+            keys.append((resource, namespace, meta.get("name", "")))
+        ref = ownership.controller_ref(obj)
+        if ref is not None:
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            owner = OWNER_KINDS.get((group, str(ref.get("kind", ""))))
+            if owner is not None and owner in self._reconcilers:
+                keys.append((owner, namespace, str(ref.get("name", ""))))
+        elif resource in ADOPTERS and event.type != "DELETED" and ADOPTERS[resource] in self._reconcilers:
+            keys.extend(self._adopters_of(ADOPTERS[resource], namespace, meta.get("labels") or {}))
+        return keys
+
+    def _adopters_of(self, adopter: ResourceKey, namespace: str, labels: dict[str, str]) -> list[Key]:
+        """Workloads whose selector matches an orphan's labels: they may adopt it."""
+        resource = next((r for r in self.store.registry.all() if r.key == adopter), None)
+        if resource is None:
+            return []
+        keys = []
+        for workload in self.store.list(resource, namespace):
+            selector = (workload.get("spec") or {}).get("selector")
+            if not selector:
+                continue
+            try:
+                matches = selectors.label_selector_from_object(selector).matches(labels)
+            except selectors.SelectorError:  # an invalid selector adopts nothing
+                continue
+            if matches:
+                keys.append((adopter, namespace, workload["metadata"]["name"]))
+        return keys
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            try:
+                self._reconcile(key)
+            finally:
+                self._queue.done()
+            # Reconciles are synchronous: let the API server answer requests between them.
+            await asyncio.sleep(0)
+
+    def _reconcile(self, key: Key) -> None:
+        resource, namespace, name = key
+        reconcile = self._reconcilers.get(resource)
+        if reconcile is None:
+            return
+        try:
+            delay = reconcile(self.cluster, namespace, name)
+        except errors.ApiError as error:
+            if error.code == 404:  # the object (or its namespace) went away meanwhile
+                self._retries.pop(key, None)
+            elif error.reason == "Conflict" and self._retries[key] < IMMEDIATE_CONFLICT_RETRIES:
+                self._retries[key] += 1
+                self._queue.add(key)
+            else:
+                logger.warning("sandbox controller for %s %s/%s: %s", resource[1], namespace, name,
+                               error.message)
+                self._back_off(key)
+            return
+        except Exception as error:
+            logger.exception("sandbox controller for %s %s/%s failed", resource[1], namespace, name)
+            self.failures.append(error)
+            self._back_off(key)
+            return
+        self._retries.pop(key, None)
+        if delay is not None:
+            self._queue.add_after(key, delay)
+
+    def _back_off(self, key: Key) -> None:
+        # Like the controllers' rate limiter: 5ms doubling to a cap, so a stuck object never spins.
+        self._retries[key] += 1
+        self._queue.add_after(key, min(MAX_BACKOFF, 0.005 * 2 ** min(self._retries[key], 16)))
+
+    def __repr__(self) -> str:
+        enabled = ", ".join(sorted(f"{g}/{p}" if g else p for g, p in self._reconcilers))
+        return f"<Controllers for {enabled}; {len(self._queue)} queued>"

@@ -1,0 +1,537 @@
+"""The sandbox's object store: what etcd plus the generic registry do in kube-apiserver.
+
+Objects are stored as plain dicts and never mutated in place: every write stores a new dict,
+so readers (HTTP responses, watch queues) can hold references without copying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from remediator.sandbox import errors, resources, schemas, selectors
+
+Object = dict[str, Any]
+Clock = Callable[[], datetime.datetime]
+# (group, plural): stable across served versions.
+ResourceKey = tuple[str, str]
+ObjectKey = tuple[str, str]  # (namespace or "", name)
+
+HISTORY_PER_RESOURCE = 20_000
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED
+    object: Mapping[str, Any]
+    old: Mapping[str, Any] | None
+    resource_version: int
+
+
+@dataclasses.dataclass(eq=False)
+class Watch:
+    """One open watch: events matching its filters are put into its queue."""
+
+    resource: ResourceKey
+    namespace: str | None
+    label_selector: selectors.LabelSelector | None
+    field_selector: selectors.FieldSelector | None
+    queue: asyncio.Queue[WatchEvent | None] = dataclasses.field(default_factory=asyncio.Queue)
+
+    def matches(self, obj: Mapping[str, Any] | None) -> bool:
+        if obj is None:
+            return False
+        if self.namespace is not None and obj.get("metadata", {}).get("namespace") != self.namespace:
+            return False
+        if self.label_selector is not None and not self.label_selector.matches(
+                obj.get("metadata", {}).get("labels") or {}):
+            return False
+        return self.field_selector is None or self.field_selector.matches(obj)
+
+    def translate(self, event: WatchEvent) -> WatchEvent | None:
+        """The event as this watch sees it: objects moving across its selector appear/disappear."""
+        now = self.matches(event.object)
+        if event.type != "MODIFIED":
+            return event if now else None
+        before = self.matches(event.old)
+        if now and before:
+            return event
+        if now:
+            return dataclasses.replace(event, type="ADDED")
+        if before:
+            return dataclasses.replace(event, type="DELETED")
+        return None
+
+
+Listener = Callable[[resources.ResourceType, WatchEvent], None]
+
+
+class ObjectStore:
+    """In-memory objects of every resource with Kubernetes write semantics.
+
+    Methods raise errors.ApiError with the code the real API server would answer.
+    """
+
+    def __init__(self, registry: resources.ResourceRegistry | None = None, clock: Clock = utcnow) -> None:
+        self.registry = registry or resources.ResourceRegistry()
+        self.clock = clock
+        self.resource_version = 0
+        self._objects: dict[ResourceKey, dict[ObjectKey, Object]] = collections.defaultdict(dict)
+        self._history: dict[ResourceKey, collections.deque[WatchEvent]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=HISTORY_PER_RESOURCE))
+        # The newest resourceVersion that fell out of a resource's history (410 Gone below it).
+        self._compacted: dict[ResourceKey, int] = collections.defaultdict(int)
+        self._watches: dict[ResourceKey, set[Watch]] = collections.defaultdict(set)
+        self._by_uid: dict[str, tuple[resources.ResourceType, ObjectKey]] = {}
+        self._dependents: dict[str, set[str]] = collections.defaultdict(set)
+        self.listeners: list[Listener] = []
+        ns_type = self.resource_type("", "v1", "namespaces")
+        for name in DEFAULT_NAMESPACES:
+            self.create(ns_type, {"metadata": {"name": name}})
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def resource_type(self, group: str, version: str, plural: str) -> resources.ResourceType:
+        resource = self.registry.get(group, version, plural)
+        if resource is None:
+            raise errors.ApiError(404, "the server could not find the requested resource")
+        return resource
+
+    def get(self, resource: resources.ResourceType, namespace: str | None, name: str) -> Object:
+        """The stored object (shared: callers must not mutate it). 404 when absent."""
+        obj = self._objects[resource.key].get((namespace or "", name))
+        if obj is None:
+            raise errors.not_found(resource.group_resource, name, kind=resource.kind, group=resource.group)
+        return obj
+
+    def find(self, resource: resources.ResourceType, namespace: str | None, name: str) -> Object | None:
+        return self._objects[resource.key].get((namespace or "", name))
+
+    def list(
+        self,
+        resource: resources.ResourceType,
+        namespace: str | None = None,
+        label_selector: selectors.LabelSelector | None = None,
+        field_selector: selectors.FieldSelector | None = None,
+    ) -> list[Object]:
+        """Matching objects ordered by namespace and name, as etcd's key order gives them."""
+        objects = self._objects[resource.key]
+        result = []
+        for key in sorted(objects):
+            if namespace and key[0] != namespace:
+                continue
+            obj = objects[key]
+            if label_selector is not None and not label_selector.matches(
+                    obj["metadata"].get("labels") or {}):
+                continue
+            if field_selector is not None and not field_selector.matches(obj):
+                continue
+            result.append(obj)
+        return result
+
+    def by_uid(self, uid: str) -> Object | None:
+        location = self._by_uid.get(uid)
+        return None if location is None else self._objects[location[0].key].get(location[1])
+
+    def namespace_exists(self, name: str) -> bool:
+        return ("", name) in self._objects[("", "namespaces")]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create(self, resource: resources.ResourceType, body: Mapping[str, Any],
+               namespace: str | None = None) -> Object:
+        """Store a new object: name/generateName, uid, timestamps, versions; status dropped where
+        the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace, 422 invalid."""
+        obj = copy.deepcopy(dict(body))
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        obj["apiVersion"] = resource.api_version
+        obj["kind"] = resource.kind
+        if resource.namespaced:
+            namespace = namespace or meta.get("namespace") or "default"
+            if meta.get("namespace") not in (None, "", namespace):
+                raise errors.bad_request("the namespace of the provided object does not match the "
+                                         "namespace sent on the request")
+            meta["namespace"] = namespace
+            if not self.namespace_exists(namespace):
+                raise errors.not_found("namespaces", namespace, kind="namespaces", group="")
+            ns_obj = self.get(self.resource_type("", "v1", "namespaces"), None, namespace)
+            if ns_obj["metadata"].get("deletionTimestamp"):
+                raise errors.ApiError(
+                    403, f'{resource.plural} "{meta.get("name", "")}" is forbidden: unable to create new '
+                    f"content in namespace {namespace} because it is being terminated")
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise errors.invalid(resource.kind, "", [("metadata.name", "FieldValueRequired",
+                                     "Required value: name or generateName is required")],
+                                     kind=resource.kind, group=resource.group)
+            meta["name"] = prefix + uuid.uuid4().hex[:5]
+        name = meta["name"]
+        key = (meta.get("namespace", ""), name)
+        if key in self._objects[resource.key]:
+            raise errors.already_exists(resource.group_resource, name, kind=resource.kind,
+                                        group=resource.group)
+        for field in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
+                      "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
+            meta.pop(field, None)
+        if "status" in resource.subresources and resource.kind not in ("Namespace",):
+            obj.pop("status", None)
+        obj = self._admit(resource, obj)
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = format_time(self.clock())
+        if resource.has_generation:
+            meta["generation"] = 1
+        if resource.kind == "Namespace":
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj["status"] = {"phase": "Active"}
+        self._commit(resource, key, obj, old=None)
+        return obj
+
+    def replace(
+        self,
+        resource: resources.ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        subresource: str | None = None,
+        require_resource_version: bool = False,
+    ) -> Object:
+        """Update an object the way PUT (and every PATCH after applying the patch) does.
+
+        The main endpoint keeps the stored status; /status keeps everything but status.
+        A resourceVersion in the body must match the stored one (409 otherwise).
+        An update that changes nothing stores nothing and produces no event.
+        """
+        old = self.get(resource, namespace, name)
+        new = copy.deepcopy(dict(body))
+        new_meta = new.get("metadata")
+        if not isinstance(new_meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        given_rv = new_meta.get("resourceVersion")
+        if given_rv in (None, ""):
+            if require_resource_version:
+                raise errors.invalid(resource.kind, name, [(
+                    "metadata.resourceVersion", "FieldValueInvalid",
+                    "Invalid value: 0x0: must be specified for an update")],
+                    kind=resource.kind, group=resource.group)
+        elif str(given_rv) != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(resource.group_resource, name, kind=resource.kind, group=resource.group)
+        if new_meta.get("name", name) != name:
+            raise errors.bad_request(
+                f'the name of the object ({new_meta.get("name")}) does not match the name on the URL ({name})')
+
+        if subresource == "status":
+            merged = copy.deepcopy(old)
+            if "status" in new:
+                merged["status"] = new["status"]
+            else:
+                merged.pop("status", None)
+            new = merged
+        else:
+            if "status" in resource.subresources:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+            meta = new["metadata"]
+            old_meta = old["metadata"]
+            # Fields the server owns are restored from the stored object, whatever the client sent.
+            for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                          "generation", "namespace", "name", "resourceVersion"):
+                if field in old_meta:
+                    meta[field] = old_meta[field]
+                else:
+                    meta.pop(field, None)
+            if old_meta.get("deletionTimestamp"):
+                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+                if added:
+                    raise errors.invalid(resource.kind, name, [(
+                        "metadata.finalizers", "FieldValueForbidden",
+                        "Forbidden: no new finalizers can be added if the object is being deleted, "
+                        f"found new finalizers {sorted(added)!r}")], kind=resource.kind, group=resource.group)
+        new["apiVersion"] = resource.api_version
+        new["kind"] = resource.kind
+        new = self._admit(resource, new)
+        if new == old:
+            return old
+        if resource.has_generation and self._spec_changed(resource, old, new):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        key = (old["metadata"].get("namespace", ""), name)
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            self._remove(resource, key, new)
+            return new
+        self._commit(resource, key, new, old=old)
+        return new
+
+    def delete(
+        self,
+        resource: resources.ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation: str = "Background",
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> tuple[Object, bool]:
+        """Delete an object, or mark it for deletion while finalizers remain.
+
+        Returns the object and whether it is gone. Dependents are garbage-collected
+        (Background/Foreground) or released (Orphan).
+        """
+        old = self.get(resource, namespace, name)
+        meta = old["metadata"]
+        for field, stored in (("uid", meta["uid"]), ("resourceVersion", meta["resourceVersion"])):
+            wanted = (preconditions or {}).get(field)
+            if wanted and wanted != stored:
+                raise errors.conflict(resource.group_resource, name, kind=resource.kind, group=resource.group)
+        key = (meta.get("namespace", ""), name)
+        if propagation == "Orphan":
+            self._orphan_dependents(meta["uid"])
+        finalizers = list(meta.get("finalizers") or [])
+        if resource.kind == "Namespace":
+            return self._delete_namespace(resource, key, old), False
+        if finalizers:
+            if meta.get("deletionTimestamp"):
+                return old, False
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = format_time(self.clock())
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            self._commit(resource, key, marked, old=old)
+            return marked, False
+        self._remove(resource, key, old)
+        return old, True
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def watch(self, watch: Watch, since: int | None) -> Iterator[WatchEvent]:
+        """Register a watch; returns the events it missed since a resourceVersion.
+
+        With since=None the current objects are replayed as ADDED (like a watch without a version).
+        Raises ApiError(410) when the history no longer reaches back to `since`.
+        """
+        if since is None:
+            resource = self._type_of(watch.resource)
+            initial = [WatchEvent("ADDED", obj, None, self.resource_version)
+                       for obj in self.list(resource, watch.namespace, watch.label_selector,
+                                            watch.field_selector)]
+        else:
+            if since < self._compacted[watch.resource]:
+                raise errors.ApiError(410, f"too old resource version: {since} "
+                                      f"({self._compacted[watch.resource] + 1})", reason="Expired")
+            initial = []
+            for event in self._history[watch.resource]:
+                if event.resource_version > since:
+                    seen = watch.translate(event)
+                    if seen is not None:
+                        initial.append(seen)
+        self._watches[watch.resource].add(watch)
+        return iter(initial)
+
+    def unwatch(self, watch: Watch) -> None:
+        self._watches[watch.resource].discard(watch)
+
+    def close_watches(self) -> None:
+        for watches in self._watches.values():
+            for watch in watches:
+                watch.queue.put_nowait(None)
+            watches.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _type_of(self, key: ResourceKey) -> resources.ResourceType:
+        for resource in self.registry.all():
+            if resource.key == key:
+                return resource
+        raise errors.ApiError(404, "the server could not find the requested resource")
+
+    def _admit(self, resource: resources.ResourceType, obj: Object) -> Object:
+        causes = [(e.field, e.reason, e.message)
+                  for e in schemas.validate_object_name(obj["metadata"].get("name", ""))]
+        if resource.schema is not None and not causes:
+            obj, field_errors = schemas.admit(resource.schema, obj)
+            causes = [(e.field, e.reason, e.message) for e in field_errors]
+        if resource.kind == "CustomResourceDefinition" and not causes:
+            causes = _crd_problems(obj)
+        if causes:
+            group_kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+            raise errors.invalid(group_kind, obj["metadata"].get("name", ""), causes,
+                                 kind=resource.kind, group=resource.group)
+        return obj
+
+    @staticmethod
+    def _spec_changed(resource: resources.ResourceType, old: Object, new: Object) -> bool:
+        ignored = {"metadata", "status"} if "status" in resource.subresources else {"metadata"}
+        return ({k: v for k, v in old.items() if k not in ignored}
+                != {k: v for k, v in new.items() if k not in ignored})
+
+    def _next_version(self) -> int:
+        self.resource_version += 1
+        return self.resource_version
+
+    def _commit(self, resource: resources.ResourceType, key: ObjectKey, obj: Object,
+                old: Object | None) -> None:
+        rv = self._next_version()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        if resource.kind == "CustomResourceDefinition":
+            obj = self._establish_crd(obj)
+        self._objects[resource.key][key] = obj
+        uid = obj["metadata"]["uid"]
+        self._by_uid[uid] = (resource, key)
+        if old is not None:
+            for ref in old["metadata"].get("ownerReferences") or []:
+                self._dependents[ref.get("uid", "")].discard(uid)
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            self._dependents[ref.get("uid", "")].add(uid)
+        self._publish(resource, WatchEvent("ADDED" if old is None else "MODIFIED", obj, old, rv))
+
+    def _remove(self, resource: resources.ResourceType, key: ObjectKey, last: Object) -> None:
+        rv = self._next_version()
+        gone = copy.deepcopy(last)
+        gone["metadata"]["resourceVersion"] = str(rv)
+        del self._objects[resource.key][key]
+        uid = gone["metadata"]["uid"]
+        self._by_uid.pop(uid, None)
+        for ref in gone["metadata"].get("ownerReferences") or []:
+            self._dependents[ref.get("uid", "")].discard(uid)
+        self._publish(resource, WatchEvent("DELETED", gone, last, rv))
+        if resource.kind == "CustomResourceDefinition":
+            self._unregister_crd(gone)
+        self._collect_dependents(uid)
+        if key[0]:
+            self._finish_namespace_if_empty(key[0])
+
+    def _publish(self, resource: resources.ResourceType, event: WatchEvent) -> None:
+        history = self._history[resource.key]
+        if len(history) == history.maxlen:
+            self._compacted[resource.key] = history[0].resource_version
+        history.append(event)
+        for watch in list(self._watches[resource.key]):
+            seen = watch.translate(event)
+            if seen is not None:
+                watch.queue.put_nowait(seen)
+        for listener in list(self.listeners):
+            listener(resource, event)
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        """Background cascading deletion: dependents whose owners are all gone are deleted."""
+        for dependent_uid in list(self._dependents.pop(owner_uid, set())):
+            location = self._by_uid.get(dependent_uid)
+            if location is None:
+                continue
+            resource, key = location
+            dependent = self._objects[resource.key].get(key)
+            if dependent is None:
+                continue
+            owners = [ref.get("uid") for ref in dependent["metadata"].get("ownerReferences") or []]
+            if any(uid in self._by_uid for uid in owners if uid != owner_uid):
+                continue
+            if dependent["metadata"].get("deletionTimestamp") and dependent["metadata"].get("finalizers"):
+                continue
+            self.delete(resource, key[0] or None, key[1])
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for dependent_uid in list(self._dependents.pop(owner_uid, set())):
+            location = self._by_uid.get(dependent_uid)
+            if location is None:
+                continue
+            resource, key = location
+            dependent = self._objects[resource.key][key]
+            released = copy.deepcopy(dependent)
+            released["metadata"]["ownerReferences"] = [
+                ref for ref in dependent["metadata"].get("ownerReferences") or []
+                if ref.get("uid") != owner_uid]
+            if not released["metadata"]["ownerReferences"]:
+                del released["metadata"]["ownerReferences"]
+            self._commit(resource, key, released, old=dependent)
+
+    def _delete_namespace(self, resource: resources.ResourceType, key: ObjectKey, old: Object) -> Object:
+        if not old["metadata"].get("deletionTimestamp"):
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = format_time(self.clock())
+            marked["status"] = {"phase": "Terminating"}
+            self._commit(resource, key, marked, old=old)
+            old = marked
+        name = key[1]
+        for other in self.registry.all():
+            if other.namespaced:
+                for obj_key in [k for k in self._objects[other.key] if k[0] == name]:
+                    if obj_key in self._objects[other.key]:
+                        self.delete(other, name, obj_key[1])
+        self._finish_namespace_if_empty(name)
+        return old
+
+    def _finish_namespace_if_empty(self, name: str) -> None:
+        ns_key = ("", "namespaces")
+        ns_obj = self._objects[ns_key].get(("", name))
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return
+        for resource_key, objects in self._objects.items():
+            if resource_key != ns_key and any(k[0] == name for k in objects):
+                return
+        self._remove(self._type_of(ns_key), ("", name), ns_obj)
+
+    def _establish_crd(self, crd: Object) -> Object:
+        for resource in resources.from_crd(crd):
+            self.registry.remove_group_resource(resource.group, resource.plural)
+        for resource in resources.from_crd(crd):
+            self.registry.add(resource)
+        names = crd["spec"]["names"]
+        status = crd.setdefault("status", {})
+        status["acceptedNames"] = {k: v for k, v in names.items()}
+        status["storedVersions"] = [v["name"] for v in crd["spec"]["versions"] if v.get("storage")]
+        now = format_time(self.clock())
+        status["conditions"] = [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ]
+        return crd
+
+    def _unregister_crd(self, crd: Object) -> None:
+        group = crd["spec"]["group"]
+        plural = crd["spec"]["names"]["plural"]
+        for resource in [r for r in self.registry.all() if r.group == group and r.plural == plural]:
+            for key in list(self._objects[resource.key]):
+                obj = self._objects[resource.key].get(key)
+                if obj is not None:
+                    self._remove(resource, key, obj)
+        self.registry.remove_group_resource(group, plural)
+
+
+def _crd_problems(crd: Object) -> list[tuple[str, str, str]]:
+    spec = crd.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "FieldValueRequired", "Required value")]
+    problems: list[tuple[str, str, str]] = []
+    for field in ("group", "names", "versions"):
+        if not spec.get(field):
+            problems.append((f"spec.{field}", "FieldValueRequired", "Required value"))
+    names = spec.get("names") or {}
+    if names and (not names.get("plural") or not names.get("kind")):
+        problems.append(("spec.names", "FieldValueRequired", "Required value: plural and kind"))
+    if not problems and crd["metadata"].get("name") != f"{names['plural']}.{spec['group']}":
+        problems.append(("metadata.name", "FieldValueInvalid",
+                         f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."'
+                         "+spec.group"))
+    return problems
