@@ -41,7 +41,7 @@ def operator_settings() -> kopf.OperatorSettings:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    settings.batching.error_delays = (1, 2, 5, 10, 30)
+    settings.queueing.error_delays = (1, 2, 5, 10, 30)
     return settings
 
 
