@@ -271,6 +271,21 @@ def test_json_patch_test_for_null_holds_for_a_missing_member_like_kube_apiserver
     assert patches.json_patch(live, operations) == live
 
 
+def test_json_patch_reads_list_indexes_like_kube_apiserver() -> None:
+    """evanphx/json-patch v4 parses indexes with strconv.Atoi: negative ones count from the end
+    and leading zeros are accepted (RFC 6901 section 4 forbids both); a missing member copies as null."""
+    live = {"metadata": {"finalizers": ["a", "b"]}}
+    operations = [
+        {"op": "add", "path": "/metadata/finalizers/-1", "value": "c"},
+        {"op": "replace", "path": "/metadata/finalizers/00", "value": "A"},
+        {"op": "copy", "from": "/metadata/missing", "path": "/metadata/finalizers/-"},
+    ]
+
+    assert patches.json_patch(live, operations) == {"metadata": {"finalizers": ["A", "b", "c", None]}}
+    with pytest.raises(patches.InvalidPatch, match="Unable to access invalid index: -4"):
+        patches.json_patch(live, [{"op": "remove", "path": "/metadata/finalizers/-4"}])
+
+
 # -- strategic merge patch: the kubectl patch docs -------------------------------------------------
 
 
@@ -816,20 +831,51 @@ KUBECTL_CASES = [
 ]
 
 
+def kubectl_patch(tmp_path: Path, obj: dict[str, Any], patch: Any, patch_type: str) -> subprocess.CompletedProcess[str]:
+    assert KUBECTL is not None
+    manifest = tmp_path / "object.json"
+    manifest.write_text(json.dumps(obj))
+    return subprocess.run(
+        [KUBECTL, "patch", "--local", "-f", str(manifest), "--type", patch_type, "-p", json.dumps(patch),
+         "-o", "json"], capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("operations", [
+    [{"op": "add", "path": "/metadata/labels/a~1b", "value": "x"}, {"op": "move", "from": "/metadata/labels/a",
+                                                                     "path": "/metadata/annotations"}],
+    [{"op": "copy", "from": "/spec/containers/0", "path": "/spec/containers/-1"},
+     {"op": "replace", "path": "/spec/containers/1/name", "value": "copy"}],
+    [{"op": "test", "path": "/metadata/labels/a", "value": "1"}, {"op": "remove", "path": "/metadata/labels"}],
+    [{"op": "test", "path": "/metadata/labels/a", "value": 1}],
+    [{"op": "remove", "path": "/spec/containers/1"}],
+    [{"op": "replace", "path": "/metadata/uid", "value": "u"}, {"op": "test", "path": "/metadata/gone", "value": None}],
+])
+def test_json_patch_agrees_with_kubectl_patch_local(tmp_path: Path, operations: Any) -> None:
+    """`kubectl patch --local --type json` runs evanphx/json-patch as kube-apiserver does: the same
+    operations give the same object, or fail in both."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1"}},
+           "spec": {"containers": [{"name": "app", "image": "app:1"}]}}
+
+    kubectl = kubectl_patch(tmp_path, pod, operations, "json")
+
+    if kubectl.returncode:
+        with pytest.raises(patches.PatchError):
+            patches.json_patch(pod, operations)
+    else:
+        assert patches.json_patch(pod, operations) == json.loads(kubectl.stdout)
+
+
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 @pytest.mark.parametrize(("live", "patch"), KUBECTL_CASES)
 def test_strategic_merge_agrees_with_kubectl_patch_local(tmp_path: Path, live: dict[str, Any],
                                                          patch: dict[str, Any]) -> None:
     """`kubectl patch --local --type strategic` runs k8s.io/apimachinery's strategicpatch, the code
     kube-apiserver runs: on the same Pod and patch we must give the same object, once decoded."""
-    assert KUBECTL is not None
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}
     pod = patches.merge_patch(pod, live)
-    manifest = tmp_path / "pod.json"
-    manifest.write_text(json.dumps(pod))
 
-    kubectl = subprocess.run(
-        [KUBECTL, "patch", "--local", "-f", str(manifest), "--type", "strategic", "-p", json.dumps(patch),
-         "-o", "json"], capture_output=True, text=True, check=True, timeout=30)
+    kubectl = kubectl_patch(tmp_path, pod, patch, "strategic")
 
+    assert kubectl.returncode == 0, kubectl.stderr
     assert patches.strategic_merge_patch(pod, patch, "Pod") == as_decoded(json.loads(kubectl.stdout))

@@ -65,9 +65,13 @@ async def test_the_capacity_example_doubles_the_deployment_and_resolves_with_a_t
     assert status["steps"][0]["result"]["from"] == 2 and status["steps"][0]["result"]["to"] == 4
     for stamp in ("detectedAt", "acknowledgedAt", "mitigatedAt", "resolvedAt"):
         assert stamp in status
-    # Every timeline entry is mirrored as an Event on the Incident.
-    event_reasons = sorted(e["reason"] for e in await events_of(sandbox, "web-capacity"))
-    assert event_reasons == sorted(e["reason"] for e in status["timeline"])
+    # Every timeline entry is mirrored as an Event on the Incident (posted right after the status write).
+    timeline_reasons = sorted(e["reason"] for e in status["timeline"])
+
+    async def events_mirror_the_timeline() -> bool:
+        return sorted(e["reason"] for e in await events_of(sandbox, "web-capacity")) == timeline_reasons
+
+    await wait_for(events_mirror_the_timeline, timeout=5)
 
 
 async def _phase_is(client: manifests.Client, name: str, phase: str) -> bool:

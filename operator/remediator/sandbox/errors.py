@@ -55,23 +55,31 @@ class ApiError(Exception):
         return status
 
 
+def _details(name: str, group: str, kind: str) -> dict[str, Any]:
+    # StatusDetails fields are omitempty: the core group is left out.
+    details: dict[str, Any] = {"name": name, "group": group, "kind": kind}
+    return {k: v for k, v in details.items() if v}
+
+
 def not_found(group_resource: str, name: str, *, kind: str, group: str) -> ApiError:
-    return ApiError(404, f'{group_resource} "{name}" not found',
-                    details={"name": name, "group": group, "kind": kind})
+    """404 for a named object; `kind` is the resource (plural), as NewNotFound puts it in details."""
+    return ApiError(404, f'{group_resource} "{name}" not found', details=_details(name, group, kind))
 
 
 def already_exists(group_resource: str, name: str, *, kind: str, group: str) -> ApiError:
+    """409 AlreadyExists; `kind` is the resource (plural), as NewAlreadyExists puts it in details."""
     return ApiError(409, f'{group_resource} "{name}" already exists', reason="AlreadyExists",
-                    details={"name": name, "group": group, "kind": kind})
+                    details=_details(name, group, kind))
 
 
-def conflict(group_resource: str, name: str, *, kind: str, group: str) -> ApiError:
-    return ApiError(
-        409,
-        f'Operation cannot be fulfilled on {group_resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        details={"name": name, "group": group, "kind": kind},
-    )
+STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def conflict(group_resource: str, name: str, *, kind: str, group: str, because: str = STALE) -> ApiError:
+    """409 Conflict (a stale write unless `because` says otherwise); `kind` is the resource (plural),
+    as NewConflict puts it in details."""
+    return ApiError(409, f'Operation cannot be fulfilled on {group_resource} "{name}": {because}',
+                    details=_details(name, group, kind))
 
 
 def invalid(group_kind: str, name: str, causes: list[tuple[str, str, str]], *, kind: str,
@@ -83,7 +91,7 @@ def invalid(group_kind: str, name: str, causes: list[tuple[str, str, str]], *, k
         422,
         f'{group_kind} "{name}" is invalid: {summary}',
         details={
-            "name": name, "group": group, "kind": kind,
+            **_details(name, group, kind),
             "causes": [{"reason": reason, "message": message, "field": field}
                        for field, reason, message in causes],
         },
@@ -97,3 +105,9 @@ def bad_request(message: str) -> ApiError:
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource"
                        ) -> ApiError:
     return ApiError(405, message)
+
+
+def unclassified(code: int, message: str) -> ApiError:
+    """A Go error the registry did not turn into a Status: no reason (StatusReasonUnknown is "")."""
+    return ApiError(code, message, body={"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                         "status": "Failure", "message": message, "code": code})

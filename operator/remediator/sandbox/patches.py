@@ -80,17 +80,19 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 # -- JSON Patch (RFC 6902) -------------------------------------------------------------------------
 
-_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+_ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
 _INVALID_ESCAPE = re.compile(r"~(?![01])")
 
 
 def json_patch(target: Any, operations: Any) -> Any:
     """The target with RFC 6902 operations applied in order, all or nothing.
 
-    Like kube-apiserver (evanphx/json-patch v4), `replace` of a missing object member adds it and
-    `test` of a missing member against `null` holds. Raises `PatchTestFailed` when a `test` does not
-    hold, `MalformedPatch` when the operations are not a list, and `InvalidPatch` for an unknown
-    op, a bad JSON Pointer, or a path that does not exist where the op needs it.
+    Like kube-apiserver (evanphx/json-patch v4): `replace` of a missing object member adds it,
+    `test` and `copy` read a missing member as `null`, and list indexes may be negative.
+
+    Raises `PatchTestFailed` when a `test` does not hold, `MalformedPatch` when the operations are
+    not a list, and `InvalidPatch` for an unknown op, a bad JSON Pointer, or a path that does not
+    exist where the op needs it.
     """
     if not isinstance(operations, list):
         raise MalformedPatch("a JSON patch must be a list of operations")
@@ -116,16 +118,16 @@ def _apply_operation(document: Any, operation: Any) -> Any:
     if op == "test":
         expected = _value_field(operation, op)
         try:
-            actual = _get(document, path, op)
+            actual = _get_or_null(document, path, op)
         except InvalidPatch:
-            actual = None if _has_parent(document, path) else _MISSING
-        if actual is _MISSING or not json_equal(actual, expected):
+            raise PatchTestFailed(f"testing value {path[0]} failed: test failed") from None
+        if not json_equal(actual, expected):
             raise PatchTestFailed(f"testing value {path[0]} failed: test failed")
         return document
     source = _pointer_field(operation, "from", op)
-    value = _get(document, source, op)
     if op == "copy":
-        return _add(document, path, copy.deepcopy(value), op)
+        return _add(document, path, copy.deepcopy(_get_or_null(document, source, op)), op)
+    value = _get(document, source, op)
     if path[1] == source[1]:
         return document
     if path[1][: len(source[1])] == source[1]:
@@ -135,7 +137,6 @@ def _apply_operation(document: Any, operation: Any) -> Any:
 
 # A parsed JSON Pointer: its text (for messages) and its unescaped reference tokens.
 _Pointer = tuple[str, tuple[str, ...]]
-_MISSING = object()
 
 
 def _pointer_field(operation: Mapping[str, Any], field: str, op: str) -> _Pointer:
@@ -160,10 +161,15 @@ def _missing(op: str, path: _Pointer) -> InvalidPatch:
 
 
 def _list_index(token: str, size: int, op: str, path: _Pointer, *, inserting: bool) -> int:
+    """The list position a token names, read as evanphx/json-patch v4 reads it (strconv.Atoi):
+    leading zeros are fine and negative indexes count from the end, unlike RFC 6901."""
     if token == "-" and inserting:
         return size
-    index = int(token) if _ARRAY_INDEX.fullmatch(token) else -1
-    if index < 0 or index > size or (index == size and not inserting):
+    slots = size + 1 if inserting else size
+    index = int(token) if _ARRAY_INDEX.fullmatch(token) else slots
+    if index < 0:
+        index += slots
+    if not 0 <= index < slots:
         raise InvalidPatch(f"error in {op} for path: '{path[0]}': Unable to access invalid index: "
                            f"{token}: invalid index referenced")
     return index
@@ -183,12 +189,12 @@ def _parent(document: Any, path: _Pointer, op: str) -> Any:
     return node
 
 
-def _has_parent(document: Any, path: _Pointer) -> bool:
-    """Whether the path names a member of an existing object (the member itself may be missing)."""
-    try:
-        return isinstance(_parent(document, path, "test"), dict)
-    except InvalidPatch:
-        return False
+def _get_or_null(document: Any, path: _Pointer, op: str) -> Any:
+    """The value at the path, or null for a missing member of an existing object: how
+    evanphx/json-patch v4 reads for `test` and `copy`."""
+    if path[1] and isinstance(_parent(document, path, op), dict):
+        return _parent(document, path, op).get(path[1][-1])
+    return _get(document, path, op)
 
 
 def _get(document: Any, path: _Pointer, op: str) -> Any:

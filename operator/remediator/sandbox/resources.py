@@ -90,7 +90,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "secrets", "Secret", has_generation=False),
     _builtin("", "v1", "configmaps", "ConfigMap", short=("cm",), has_generation=False),
     _builtin("", "v1", "services", "Service", short=("svc",), subresources=("status",),
-             categories=("all",)),
+             categories=("all",), has_generation=False),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",), has_generation=False),
     _builtin("apps", "v1", "deployments", "Deployment", short=("deploy",),
              subresources=("status", "scale"), categories=("all",)),

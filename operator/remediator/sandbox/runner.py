@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
+import functools
 import pathlib
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -48,9 +50,7 @@ class RunningSandbox:
         crd_type = self.store.resource_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         names = []
         for path in paths:
-            for document in yaml.safe_load_all(path.read_text()):
-                if not document:
-                    continue
+            for document in _crd_documents(path):
                 name = document["metadata"]["name"]
                 existing = self.store.find(crd_type, None, name)
                 if existing is None:
@@ -60,6 +60,18 @@ class RunningSandbox:
                     self.store.replace(crd_type, None, name, document)
                 names.append(name)
         return names
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_yaml(path: pathlib.Path, mtime_ns: int) -> tuple[Any, ...]:
+    # Parsing the CRD YAML dominated sandbox start-up; libyaml and a cache make it negligible.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(document for document in yaml.load_all(path.read_text(), Loader=loader) if document)
+
+
+def _crd_documents(path: pathlib.Path) -> list[Any]:
+    """The YAML documents of a file, parsed once per file version; each call gets its own copies."""
+    return copy.deepcopy(list(_parsed_yaml(path.resolve(), path.stat().st_mtime_ns)))
 
 
 def kubeconfig_for(url: str, namespace: str = "default") -> dict[str, Any]:
@@ -98,7 +110,8 @@ async def running(
     `handler` replaces the request handler (e.g. kmock's, which falls through to the sandbox).
     """
     sandbox = sandbox or server.Sandbox(store.ObjectStore(resources.ResourceRegistry()))
-    low_level = aiohttp.web.Server(handler or sandbox.handle, handler_cancellation=True)
+    # Not `handler or ...`: a kmock handler with no requests logged yet is falsy.
+    low_level = aiohttp.web.Server(sandbox.handle if handler is None else handler, handler_cancellation=True)
     loop = asyncio.get_running_loop()
     tcp = await loop.create_server(low_level, host, port, reuse_address=True)
     bound_port = tcp.sockets[0].getsockname()[1]

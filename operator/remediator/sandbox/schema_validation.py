@@ -158,9 +158,24 @@ def _type_failure(path: str, type_name: str, got: str) -> _Failure:
                     value=got)
 
 
+def _only_required(branches: list[Mapping[str, Any]]) -> bool:
+    return all(set(branch) == {"required"} and isinstance(branch["required"], list) for branch in branches)
+
+
+def _required_branch_matches(branches: list[Mapping[str, Any]], data: Any) -> int:
+    return sum(1 for branch in branches if all(key in data for key in branch["required"]))
+
+
 def _check_junctors(schema: Mapping[str, Any], data: Any, path: str) -> _Result:
+    # Fast path for the common `oneOf: [{required: [a]}, {required: [b]}]` (one-of-these-fields) when it holds:
+    # the full walk below builds every failing branch's messages, which only matter when it fails.
+    one_of_fast = _subschemas(schema.get("oneOf"))
+    if (one_of_fast and not schema.get("anyOf") and not schema.get("allOf") and "not" not in schema
+            and isinstance(data, Mapping) and _only_required(one_of_fast)
+            and _required_branch_matches(one_of_fast, data) == 1):
+        return _counted(_Result())
     result = _Result()
-    quoted = go_format.quote(path)
+    quoted = go_format.quote(path) if any(k in schema for k in ("anyOf", "oneOf", "allOf", "not")) else ""
     any_of = _subschemas(schema.get("anyOf"))
     if any_of:
         best: _Result | None = None

@@ -394,11 +394,13 @@ def label_selector_from_object(selector: Mapping[str, Any]) -> LabelSelector:
             raise SelectorError(f"matchLabels values must be strings (key {go_format.quote(str(key))})")
         requirements.append(_requirement(str(key), Operator.EQUALS, (value,)))
     for expression in selector.get("matchExpressions") or []:
-        operator = _EXPRESSION_OPERATORS.get(expression.get("operator"))
+        if not isinstance(expression, Mapping):
+            raise SelectorError("matchExpressions must hold objects")
+        named = expression.get("operator")
+        operator = _EXPRESSION_OPERATORS.get(named) if isinstance(named, str) else None
         if operator is None:
-            shown = expression.get("operator")
-            raise SelectorError(f"{go_format.quote(shown if isinstance(shown, str) else '')} "
-                                "is not a valid label selector operator")
+            shown = named if isinstance(named, str) else ""
+            raise SelectorError(f"{go_format.quote(shown)} is not a valid label selector operator")
         values = tuple(sorted({str(value) for value in expression.get("values") or []}))
         requirements.append(_requirement(str(expression.get("key", "")), operator, values))
     return _by_key(requirements)
@@ -482,6 +484,7 @@ class FieldRequirement:
     negated: bool = False
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
+        """Whether the object's field (see `field_value`) equals, or for `!=` differs from, the value."""
         return (field_value(obj, self.field) == self.value) != self.negated
 
     def __str__(self) -> str:

@@ -7,6 +7,8 @@ directly or behind kmock's handler, which adds a request log and injected faults
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -16,9 +18,10 @@ from typing import Any
 
 import aiohttp.web
 
-from remediator.sandbox import discovery, errors, patches, paths, resources, selectors, store, tables
+from remediator.sandbox import discovery, errors, field_validation, patches, paths, resources, selectors, store, tables
 
 JSON = "application/json"
+BOOKMARK_INTERVAL_SECONDS = 5.0
 
 
 def _dumps(obj: Any) -> bytes:
@@ -36,6 +39,8 @@ class Sandbox:
         self.store = object_store or store.ObjectStore()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
+        # How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about a minute).
+        self.bookmark_interval = BOOKMARK_INTERVAL_SECONDS
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -43,7 +48,9 @@ class Sandbox:
         try:
             document = discovery.serve(self.store.registry, request.path, request.headers.get("Accept", ""))
             if document is not None:
-                return json_response(document)
+                served = json_response(document)
+                served.headers["Content-Type"] = discovery.media_type(document)
+                return served
             try:
                 api = paths.parse(request.path)
             except ValueError:
@@ -56,11 +63,15 @@ class Sandbox:
                     raise errors.ApiError(404, "the server could not find the requested resource")
                 return json_response(document)
             resource = self.store.resource_type(api.group, api.version, api.plural)
-            if resource.namespaced and api.namespace is None and api.name is not None:
+            if (resource.namespaced and api.namespace is None and api.name is not None) \
+                    or (not resource.namespaced and api.namespace is not None):
                 raise errors.ApiError(404, "the server could not find the requested resource")
             if api.subresource is not None and api.subresource not in resource.subresources:
                 raise errors.ApiError(404, "the server could not find the requested resource")
-            return await self._dispatch(request, resource, api)
+            response = await self._dispatch(request, resource, api)
+            for warning in request.get(field_validation.WARNINGS, ()):
+                response.headers.add("Warning", field_validation.warning_header(warning))
+            return response
         except errors.ApiError as e:
             return json_response(e.status(), status=e.code)
 
@@ -78,35 +89,48 @@ class Sandbox:
             if api.subresource == "scale":
                 return json_response(_scale_of(obj))
             if tables.wants_table(request.headers.get("Accept", "")):
-                return json_response(tables.table(resource, [obj], self.store.clock()))
+                return json_response(tables.object_table(resource, obj, self.store.clock(),
+                                                         include=tables.include_object(query)))
             return json_response(obj)
         body = await _read_json(request) if method in ("POST", "PUT", "PATCH") else None
+        dry_run = _dry_run(request)
         if method == "POST" and api.name is None:
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")
-            return json_response(self.store.create(resource, body, namespace), status=201)
+            field_validation.check_body(request, resource, body, "CreateOptions")
+            return json_response(self.store.create(resource, body, namespace, dry_run=dry_run), status=201)
         if method == "POST" and api.subresource == "eviction" and api.name is not None:
             return self._evict(resource, namespace or "", api.name)
+        if method == "DELETE":
+            options = await _read_json(request) or {}
+            if not isinstance(options, dict):
+                raise errors.bad_request("the request body must be a DeleteOptions object")
+            dry_run = dry_run or "All" in (options.get("dryRun") or ())
+            propagation = _propagation(resource, query, options)
         if api.name is None:
             if method == "DELETE":
-                return self._delete_collection(request, resource, namespace)
+                return self._delete_collection(request, resource, namespace, propagation or "Orphan", dry_run)
             raise errors.method_not_allowed()
         if method == "PUT":
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")
             if api.subresource == "scale":
-                return json_response(self._update_scale(resource, namespace, api.name, body))
+                return json_response(self._update_scale(resource, namespace, api.name, body, dry_run=dry_run))
+            field_validation.check_body(request, resource, body, "UpdateOptions")
             updated = self.store.replace(resource, namespace, api.name, body, subresource=api.subresource,
-                                         require_resource_version=resource.custom)
+                                         require_resource_version=resource.custom, dry_run=dry_run)
             return json_response(updated)
         if method == "PATCH":
-            return json_response(self._patch(request, resource, namespace, api, body))
+            return json_response(self._patch(request, resource, namespace, api, body, dry_run=dry_run))
         if method == "DELETE":
-            options = body if isinstance(body, dict) else {}
-            propagation = query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
-            obj, gone = self.store.delete(resource, namespace, api.name, propagation=propagation,
-                                          preconditions=options.get("preconditions"))
-            return json_response(obj, status=200 if gone else 202 if not resource.custom else 200)
+            obj, gone = self.store.delete(resource, namespace, api.name, propagation=propagation or "Orphan",
+                                          preconditions=options.get("preconditions"), dry_run=dry_run)
+            # 202 only when cascading deletion was asked for the old way (orphanDependents: false).
+            orphan = query.get("orphanDependents", options.get("orphanDependents"))
+            response = json_response(obj, status=202 if not gone and str(orphan).lower() == "false" else 200)
+            if propagation is None:
+                response.headers["Warning"] = JOB_ORPHAN_WARNING
+            return response
         raise errors.method_not_allowed()
 
     # -- verbs --------------------------------------------------------------------------------
@@ -119,7 +143,9 @@ class Sandbox:
             label = selectors.parse_label_selector(label_text) if label_text else None
             field = selectors.parse_field_selector(field_text) if field_text else None
             if field is not None:
-                selectors.check_field_selector(resource.kind, field)
+                selectors.check_field_selector(
+                    resource.kind, field, custom_api_version=resource.api_version if resource.custom else None,
+                    cluster_scoped=not resource.namespaced)
         except selectors.SelectorError as e:
             raise errors.bad_request(str(e)) from None
         return label, field
@@ -129,16 +155,10 @@ class Sandbox:
         label, field = self._selectors(request, resource)
         items = self.store.list(resource, namespace, label, field)
         list_meta: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        limit = int(request.query.get("limit") or 0)
-        start = int(request.query.get("continue") or 0)
-        if start:
-            items = items[start:]
-        if limit and len(items) > limit:
-            items = items[:limit]
-            list_meta["continue"] = str(start + limit)
-            list_meta["remainingItemCount"] = len(items) - limit
+        items, list_meta = _page(items, list_meta, request.query)
         if tables.wants_table(request.headers.get("Accept", "")):
-            table = tables.table(resource, items, self.store.clock())
+            table = tables.table(resource, items, self.store.clock(),
+                                 include=tables.include_object(request.query))
             table["metadata"] = list_meta
             return json_response(table)
         # Typed built-in lists carry no kind/apiVersion per item; custom resource lists do.
@@ -151,14 +171,26 @@ class Sandbox:
                      namespace: str | None) -> aiohttp.web.StreamResponse:
         label, field = self._selectors(request, resource)
         since_text = request.query.get("resourceVersion", "")
-        since = int(since_text) if since_text not in ("", "0") else None
+        # A watch-list (sendInitialEvents) starts from the current objects, whatever version it names.
+        initial_events = request.query.get("sendInitialEvents") == "true"
+        bookmarks = request.query.get("allowWatchBookmarks") == "true"
+        if since_text and not since_text.isdigit():
+            # The watch cache names the resource where a kind would be (GroupKind{Kind: resource}).
+            parse_error = f'strconv.ParseUint: parsing "{since_text}": invalid syntax'
+            raise errors.invalid(resource.group_resource, "", [(
+                "resourceVersion", "FieldValueInvalid", f'Invalid value: "{since_text}": {parse_error}')],
+                kind=resource.plural, group=resource.group)
+        since = int(since_text) if since_text not in ("", "0") and not initial_events else None
         watch = store.Watch(resource.key, namespace, label, field)
+        tabulate = tables.WatchTables(resource, self.store.clock, tables.include_object(request.query)) \
+            if tables.wants_table(request.headers.get("Accept", "")) else None
         timeout = float(request.query.get("timeoutSeconds") or 0) or None
         response = aiohttp.web.StreamResponse(status=200)
         response.content_type = JSON
         response.enable_chunked_encoding()
         try:
             backlog = list(self.store.watch(watch, since))
+            listed_version = self.store.resource_version
         except errors.ApiError as e:
             # A watch that starts too far back is answered with a 200 stream holding one ERROR event.
             await response.prepare(request)
@@ -170,19 +202,36 @@ class Sandbox:
         try:
             await response.prepare(request)
             for missed in backlog:
-                await response.write(_event_line(missed))
+                await response.write(_event_line(missed, tabulate))
+            if initial_events:
+                await response.write(_dumps({"type": "BOOKMARK",
+                                             "object": _initial_events_end(resource, listed_version)}) + b"\n")
             deadline = None if timeout is None else time.monotonic() + timeout
+            # With allowWatchBookmarks a BOOKMARK follows the backlog, then comes every bookmark_interval.
+            next_bookmark = time.monotonic() if bookmarks and not initial_events else None
+            if initial_events and bookmarks:
+                next_bookmark = time.monotonic() + self.bookmark_interval
             while not self.closing:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     break
-                try:
-                    event: store.WatchEvent | None = await asyncio.wait_for(watch.queue.get(), remaining)
-                except TimeoutError:
-                    break
+                event: store.WatchEvent | None
+                if not watch.queue.empty():
+                    event = watch.queue.get_nowait()
+                elif next_bookmark is not None and now >= next_bookmark:
+                    # The queue is empty, so every event up to the store's version has been sent.
+                    await response.write(_bookmark_line(resource, self.store.resource_version))
+                    next_bookmark = now + self.bookmark_interval
+                    continue
+                else:
+                    waits = [t - now for t in (deadline, next_bookmark) if t is not None]
+                    try:
+                        event = await asyncio.wait_for(watch.queue.get(), min(waits) if waits else None)
+                    except TimeoutError:
+                        continue
                 if event is None:
                     break
-                await response.write(_event_line(event))
+                await response.write(_event_line(event, tabulate))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -194,7 +243,7 @@ class Sandbox:
         return response
 
     def _patch(self, request: aiohttp.web.BaseRequest, resource: resources.ResourceType,
-               namespace: str | None, api: paths.ApiPath, body: Any) -> dict[str, Any]:
+               namespace: str | None, api: paths.ApiPath, body: Any, *, dry_run: bool = False) -> dict[str, Any]:
         assert api.name is not None
         content_type = request.headers.get("Content-Type", "")
         current = self.store.get(resource, namespace, api.name)
@@ -206,8 +255,8 @@ class Sandbox:
             try:
                 patched = patches.apply_patch(scale, body, content_type, kind)
             except patches.PatchError as e:
-                raise _patch_error(e) from None
-            return self._update_scale(resource, namespace, api.name, patched)
+                raise _patch_error(e, content_type) from None
+            return self._update_scale(resource, namespace, api.name, patched, dry_run=dry_run)
         if resource.custom and content_type.startswith("application/strategic-merge-patch+json"):
             raise errors.ApiError(415, "the body of the request was in an unknown format - accepted "
                                   "media types include: application/json-patch+json, "
@@ -215,15 +264,17 @@ class Sandbox:
         try:
             patched = patches.apply_patch(current, body, content_type, resource.kind)
         except patches.PatchError as e:
-            raise _patch_error(e) from None
+            raise _patch_error(e, content_type) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        field_validation.check_patched(request, resource, patched)
         # The stored version is the base: a patch that sets another version is a stale write.
         patched.setdefault("metadata", {})
-        return self.store.replace(resource, namespace, api.name, patched, subresource=api.subresource)
+        return self.store.replace(resource, namespace, api.name, patched, subresource=api.subresource,
+                                  dry_run=dry_run)
 
     def _update_scale(self, resource: resources.ResourceType, namespace: str | None, name: str,
-                      scale: Mapping[str, Any]) -> dict[str, Any]:
+                      scale: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         current = self.store.get(resource, namespace, name)
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -235,7 +286,7 @@ class Sandbox:
         updated["spec"]["replicas"] = replicas
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         updated["metadata"]["resourceVersion"] = rv or current["metadata"]["resourceVersion"]
-        return _scale_of(self.store.replace(resource, namespace, name, updated))
+        return _scale_of(self.store.replace(resource, namespace, name, updated, dry_run=dry_run))
 
     def _evict(self, resource: resources.ResourceType, namespace: str, name: str) -> aiohttp.web.Response:
         pod = self.store.get(resource, namespace, name)
@@ -257,12 +308,15 @@ class Sandbox:
                               "code": 201}, status=201)
 
     def _delete_collection(self, request: aiohttp.web.BaseRequest, resource: resources.ResourceType,
-                           namespace: str | None) -> aiohttp.web.Response:
+                           namespace: str | None, propagation: str, dry_run: bool) -> aiohttp.web.Response:
         label, field = self._selectors(request, resource)
         deleted = []
         for obj in self.store.list(resource, namespace, label, field):
             meta = obj["metadata"]
-            deleted.append(self.store.delete(resource, meta.get("namespace"), meta["name"])[0])
+            if self.store.find(resource, meta.get("namespace"), meta["name"]) is None:
+                continue  # collected as a dependent of an earlier item
+            deleted.append(self.store.delete(resource, meta.get("namespace"), meta["name"],
+                                             propagation=propagation, dry_run=dry_run)[0])
         return json_response({"kind": resource.list_kind, "apiVersion": resource.api_version,
                               "metadata": {"resourceVersion": str(self.store.resource_version)},
                               "items": deleted})
@@ -275,8 +329,105 @@ class Sandbox:
             task.cancel()
 
 
-def _event_line(event: store.WatchEvent) -> bytes:
-    return _dumps({"type": event.type, "object": event.object}) + b"\n"
+def _dry_run(request: aiohttp.web.BaseRequest) -> bool:
+    """Whether a write is a server-side dry run (`?dryRun=All`): admitted and answered, not stored."""
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Invalid dry run value "{value}": supported values are "All"')
+    return bool(values)
+
+
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+JOB_ORPHAN_WARNING = ('299 - "child pods are preserved by default when jobs are deleted; set '
+                      'propagationPolicy=Background to remove them or set propagationPolicy=Orphan to '
+                      'suppress this warning"')
+
+
+def _propagation(resource: resources.ResourceType, query: Mapping[str, str],
+                 options: Mapping[str, Any]) -> str | None:
+    """The propagationPolicy of a DELETE (query or DeleteOptions body, or orphanDependents).
+
+    None means a Job deleted without one: its pods are orphaned (batch/v1's default GC policy),
+    which the server answers with a warning. 422 for an unknown policy.
+    """
+    policy = query.get("propagationPolicy") or options.get("propagationPolicy")
+    if policy is None:
+        orphan = query.get("orphanDependents", options.get("orphanDependents"))
+        if orphan is not None:
+            return "Orphan" if str(orphan).lower() == "true" else "Background"
+        return None if resource.key == ("batch", "jobs") else "Background"
+    if policy not in PROPAGATION_POLICIES:
+        raise errors.invalid("DeleteOptions.meta.k8s.io", "", [(
+            "propagationPolicy", "FieldValueNotSupported",
+            f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"')],
+            kind="DeleteOptions", group="meta.k8s.io")
+    return str(policy)
+
+
+def _initial_events_end(resource: resources.ResourceType, resource_version: int) -> dict[str, Any]:
+    """The BOOKMARK that tells a watch-list client its initial events are complete."""
+    return {"kind": resource.kind, "apiVersion": resource.api_version,
+            "metadata": {"resourceVersion": str(resource_version), "creationTimestamp": None,
+                         "annotations": {"k8s.io/initial-events-end": "true"}}}
+
+
+def _page(items: list[dict[str, Any]], list_meta: dict[str, Any], query: Mapping[str, str]
+          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One page of a list under `limit`/`continue`, and the list metadata that leads to the next.
+
+    The continue token is opaque to clients; like etcd's it names the key the next page starts
+    after, so objects deleted between pages shift nothing. remainingItemCount counts what is left
+    after this page, and only for lists without selectors (the server cannot count those cheaply).
+    """
+    try:
+        limit = int(query.get("limit") or 0)
+    except ValueError:
+        raise errors.bad_request(f'invalid limit: {query.get("limit")!r}') from None
+    token = query.get("continue")
+    if token:
+        start = _continue_start(token)
+        items = [item for item in items if _list_key(item) > start]
+    if limit <= 0 or len(items) <= limit:
+        return items, list_meta
+    page = items[:limit]
+    last = page[-1]["metadata"]
+    start_key = f'{last["namespace"]}/{last["name"]}' if last.get("namespace") else last["name"]
+    continued = {"v": "meta.k8s.io/v1", "rv": int(list_meta["resourceVersion"]), "start": start_key + "\x00"}
+    list_meta = {**list_meta, "continue": base64.urlsafe_b64encode(_dumps(continued)).decode().rstrip("=")}
+    if not query.get("labelSelector") and not query.get("fieldSelector"):
+        list_meta["remainingItemCount"] = len(items) - limit
+    return page, list_meta
+
+
+def _list_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    meta = item["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def _continue_start(token: str) -> tuple[str, str]:
+    """The (namespace, name) a continue token says the previous page ended at; 400 when malformed."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = decoded["start"]
+        if decoded.get("v") != "meta.k8s.io/v1" or not isinstance(start, str) or not start.endswith("\x00"):
+            raise ValueError(token)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                 "(version meta.k8s.io/v1)") from None
+    namespace, _, name = start[:-1].rpartition("/")
+    return (namespace, name)
+
+
+def _bookmark_line(resource: resources.ResourceType, resource_version: int) -> bytes:
+    """A BOOKMARK event: an object of the watched kind carrying only the resourceVersion reached."""
+    return _dumps({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version,
+                                                  "metadata": {"resourceVersion": str(resource_version)}}}) + b"\n"
+
+
+def _event_line(event: store.WatchEvent, tabulate: tables.WatchTables | None = None) -> bytes:
+    obj = event.object if tabulate is None else tabulate(event.object)
+    return _dumps({"type": event.type, "object": obj}) + b"\n"
 
 
 async def _read_json(request: aiohttp.web.BaseRequest) -> Any:
@@ -292,10 +443,17 @@ async def _read_json(request: aiohttp.web.BaseRequest) -> Any:
         raise errors.bad_request("the request body is not valid JSON") from None
 
 
-def _patch_error(error: patches.PatchError) -> errors.ApiError:
-    if isinstance(error, patches.StrategicMergeUnsupported | patches.UnsupportedPatchType):
-        return errors.ApiError(415, str(error))
-    return errors.ApiError(422, str(error))
+def _patch_error(error: patches.PatchError, content_type: str) -> errors.ApiError:
+    """The Status kube-apiserver answers for a patch that does not apply.
+
+    An RFC 6902 patch failing on the object (a `test` that does not hold included) is a generic
+    422 whose cause carries the json-patch error: Kopf reads any 422 there as a lost race.
+    """
+    if error.status_code == 422 and content_type.startswith("application/json-patch+json"):
+        return errors.ApiError(422, "the server rejected our request due to an error in our request",
+                               details={"causes": [{"reason": "UnexpectedServerResponse",
+                                                    "message": str(error)}]})
+    return errors.ApiError(error.status_code, str(error))
 
 
 def _scale_of(obj: Mapping[str, Any]) -> dict[str, Any]:

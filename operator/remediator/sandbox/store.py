@@ -11,11 +11,12 @@ import collections
 import copy
 import dataclasses
 import datetime
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from remediator.sandbox import errors, resources, schemas, selectors
+from remediator.sandbox import defaults, errors, go_format, immutable_fields, object_meta, resources, schemas, selectors
 
 Object = dict[str, Any]
 Clock = Callable[[], datetime.datetime]
@@ -24,7 +25,10 @@ ResourceKey = tuple[str, str]
 ObjectKey = tuple[str, str]  # (namespace or "", name)
 
 HISTORY_PER_RESOURCE = 20_000
-DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+MAX_GENERATE_NAME_PREFIX = 63 - 5
+FOREGROUND_FINALIZER = "foregroundDeletion"
 
 
 def utcnow() -> datetime.datetime:
@@ -33,6 +37,19 @@ def utcnow() -> datetime.datetime:
 
 def format_time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def group_kind(resource: resources.ResourceType) -> str:
+    """`Kind.group` as 422 messages name a kind (`Deployment.apps`, `Pod`)."""
+    return f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+
+
+def _is_resource_version(value: Any) -> bool:
+    """Whether a client-sent resourceVersion parses as a non-zero version (etcd3's versioner)."""
+    try:
+        return int(str(value)) > 0
+    except ValueError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +133,7 @@ class ObjectStore:
         """The stored object (shared: callers must not mutate it). 404 when absent."""
         obj = self._objects[resource.key].get((namespace or "", name))
         if obj is None:
-            raise errors.not_found(resource.group_resource, name, kind=resource.kind, group=resource.group)
+            raise errors.not_found(resource.group_resource, name, kind=resource.plural, group=resource.group)
         return obj
 
     def find(self, resource: resources.ResourceType, namespace: str | None, name: str) -> Object | None:
@@ -154,13 +171,18 @@ class ObjectStore:
     # -- writes -------------------------------------------------------------------------------
 
     def create(self, resource: resources.ResourceType, body: Mapping[str, Any],
-               namespace: str | None = None) -> Object:
-        """Store a new object: name/generateName, uid, timestamps, versions; status dropped where
-        the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace, 422 invalid."""
+               namespace: str | None = None, *, dry_run: bool = False) -> Object:
+        """Store a new object: name/generateName, uid, timestamps, versions, built-in defaults; status
+        dropped where the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace,
+        422 invalid, 500 when the body carries a resourceVersion (as etcd3's store refuses it).
+        With dry_run the object is admitted and returned but not stored (no resourceVersion)."""
         obj = copy.deepcopy(dict(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
+        if _is_resource_version(meta.get("resourceVersion")):
+            # An object read from the server and sent back to create is almost always a client bug.
+            raise errors.unclassified(500, "resourceVersion should not be set on objects to be created")
         obj["apiVersion"] = resource.api_version
         obj["kind"] = resource.kind
         if resource.namespaced:
@@ -181,29 +203,39 @@ class ObjectStore:
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise errors.invalid(resource.kind, "", [("metadata.name", "FieldValueRequired",
+                raise errors.invalid(group_kind(resource), "", [("metadata.name", "FieldValueRequired",
                                      "Required value: name or generateName is required")],
                                      kind=resource.kind, group=resource.group)
-            meta["name"] = prefix + uuid.uuid4().hex[:5]
+            # SimpleNameGenerator keeps names within 63 characters.
+            meta["name"] = prefix[:MAX_GENERATE_NAME_PREFIX] + _random_suffix()
         name = meta["name"]
         key = (meta.get("namespace", ""), name)
         if key in self._objects[resource.key]:
-            raise errors.already_exists(resource.group_resource, name, kind=resource.kind,
+            raise errors.already_exists(resource.group_resource, name, kind=resource.plural,
                                         group=resource.group)
         for field in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
             meta.pop(field, None)
         if "status" in resource.subresources and resource.kind not in ("Namespace",):
             obj.pop("status", None)
-        obj = self._admit(resource, obj)
-        meta = obj["metadata"]
+        # The uid comes first: a Job's generated selector is made of it (FillObjectMetaSystemFields).
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = format_time(self.clock())
+        if not resource.custom:
+            defaults.apply(resource.group, resource.kind, obj)
+            if resource.key == ("batch", "jobs"):
+                defaults.prepare_job_for_create(obj)
+            elif resource.key == ("", "pods"):
+                obj["status"] = defaults.initial_pod_status(obj)
+        obj = self._admit(resource, obj)
+        meta = obj["metadata"]
         if resource.has_generation:
             meta["generation"] = 1
         if resource.kind == "Namespace":
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj["status"] = {"phase": "Active"}
+        if dry_run:
+            return obj
         self._commit(resource, key, obj, old=None)
         return obj
 
@@ -216,12 +248,17 @@ class ObjectStore:
         *,
         subresource: str | None = None,
         require_resource_version: bool = False,
+        bump_generation: bool = True,
+        dry_run: bool = False,
     ) -> Object:
         """Update an object the way PUT (and every PATCH after applying the patch) does.
 
         The main endpoint keeps the stored status; /status keeps everything but status.
         A resourceVersion in the body must match the stored one (409 otherwise).
         An update that changes nothing stores nothing and produces no event.
+        bump_generation=False writes a change the server makes outside the update strategy, which
+        leaves metadata.generation alone (the scheduler's pods/binding setting spec.nodeName).
+        With dry_run the result is returned but not stored.
         """
         old = self.get(resource, namespace, name)
         new = copy.deepcopy(dict(body))
@@ -231,12 +268,12 @@ class ObjectStore:
         given_rv = new_meta.get("resourceVersion")
         if given_rv in (None, ""):
             if require_resource_version:
-                raise errors.invalid(resource.kind, name, [(
+                raise errors.invalid(group_kind(resource), name, [(
                     "metadata.resourceVersion", "FieldValueInvalid",
                     "Invalid value: 0x0: must be specified for an update")],
                     kind=resource.kind, group=resource.group)
         elif str(given_rv) != old["metadata"]["resourceVersion"]:
-            raise errors.conflict(resource.group_resource, name, kind=resource.kind, group=resource.group)
+            raise errors.conflict(resource.group_resource, name, kind=resource.plural, group=resource.group)
         if new_meta.get("name", name) != name:
             raise errors.bad_request(
                 f'the name of the object ({new_meta.get("name")}) does not match the name on the URL ({name})')
@@ -266,17 +303,25 @@ class ObjectStore:
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
-                    raise errors.invalid(resource.kind, name, [(
+                    listed = ", ".join(go_format.quote(f) for f in sorted(added))
+                    raise errors.invalid(group_kind(resource), name, [(
                         "metadata.finalizers", "FieldValueForbidden",
                         "Forbidden: no new finalizers can be added if the object is being deleted, "
-                        f"found new finalizers {sorted(added)!r}")], kind=resource.kind, group=resource.group)
+                        f"found new finalizers []string{{{listed}}}")], kind=resource.kind, group=resource.group)
         new["apiVersion"] = resource.api_version
         new["kind"] = resource.kind
+        if not resource.custom:
+            defaults.apply(resource.group, resource.kind, new)
+            frozen = immutable_fields.problems(resource.group, resource.kind, old, new) if subresource is None else []
+            if frozen:
+                raise errors.invalid(group_kind(resource), name, frozen, kind=resource.kind, group=resource.group)
         new = self._admit(resource, new)
         if new == old:
             return old
-        if resource.has_generation and self._spec_changed(resource, old, new):
+        if bump_generation and resource.has_generation and self._spec_changed(resource, old, new):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if dry_run:
+            return new
         key = (old["metadata"].get("namespace", ""), name)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self._remove(resource, key, new)
@@ -292,33 +337,52 @@ class ObjectStore:
         *,
         propagation: str = "Background",
         preconditions: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> tuple[Object, bool]:
         """Delete an object, or mark it for deletion while finalizers remain.
 
-        Returns the object and whether it is gone. Dependents are garbage-collected
-        (Background/Foreground) or released (Orphan).
+        Returns the object and whether it is gone. Dependents are garbage-collected: at once
+        (Background), before the owner, which waits with the `foregroundDeletion` finalizer
+        (Foreground), or not at all, losing their ownerReference (Orphan). 409 when a uid or
+        resourceVersion precondition does not hold. With dry_run nothing changes.
         """
         old = self.get(resource, namespace, name)
         meta = old["metadata"]
-        for field, stored in (("uid", meta["uid"]), ("resourceVersion", meta["resourceVersion"])):
-            wanted = (preconditions or {}).get(field)
+        for meta_field, field in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted, stored = (preconditions or {}).get(meta_field), meta[meta_field]
             if wanted and wanted != stored:
-                raise errors.conflict(resource.group_resource, name, kind=resource.kind, group=resource.group)
+                raise errors.conflict(resource.group_resource, name, kind=resource.plural, group=resource.group,
+                                      because=f"Precondition failed: {field} in precondition: {wanted}, "
+                                      f"{field} in object meta: {stored}")
         key = (meta.get("namespace", ""), name)
-        if propagation == "Orphan":
-            self._orphan_dependents(meta["uid"])
         finalizers = list(meta.get("finalizers") or [])
-        if resource.kind == "Namespace":
+        if propagation == "Foreground" and self._live_dependents(meta["uid"]) \
+                and FOREGROUND_FINALIZER not in finalizers:
+            finalizers.append(FOREGROUND_FINALIZER)
+        if propagation == "Orphan" and not dry_run:
+            self._orphan_dependents(meta["uid"])
+        if resource.kind == "Namespace" and not dry_run:
             return self._delete_namespace(resource, key, old), False
         if finalizers:
-            if meta.get("deletionTimestamp"):
+            if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
                 return old, False
             marked = copy.deepcopy(old)
-            marked["metadata"]["deletionTimestamp"] = format_time(self.clock())
-            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            marked["metadata"]["finalizers"] = finalizers
+            if not meta.get("deletionTimestamp"):
+                marked["metadata"]["deletionTimestamp"] = format_time(self.clock())
+                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+                # Controllers must see that the object is going away (markAsDeleting).
+                if resource.has_generation:
+                    marked["metadata"]["generation"] = int(meta.get("generation", 1)) + 1
+            if dry_run:
+                return marked, False
             self._commit(resource, key, marked, old=old)
+            if FOREGROUND_FINALIZER in finalizers:
+                self._collect_dependents(meta["uid"], propagation="Foreground")
+                return self.by_uid(meta["uid"]) or marked, False
             return marked, False
-        self._remove(resource, key, old)
+        if not dry_run:
+            self._remove(resource, key, old)
         return old, True
 
     # -- watching -----------------------------------------------------------------------------
@@ -367,19 +431,20 @@ class ObjectStore:
     def _admit(self, resource: resources.ResourceType, obj: Object) -> Object:
         causes = [(e.field, e.reason, e.message)
                   for e in schemas.validate_object_name(obj["metadata"].get("name", ""))]
+        causes += object_meta.problems(obj["metadata"])
         if resource.schema is not None and not causes:
             obj, field_errors = schemas.admit(resource.schema, obj)
             causes = [(e.field, e.reason, e.message) for e in field_errors]
         if resource.kind == "CustomResourceDefinition" and not causes:
             causes = _crd_problems(obj)
         if causes:
-            group_kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
-            raise errors.invalid(group_kind, obj["metadata"].get("name", ""), causes,
+            raise errors.invalid(group_kind(resource), obj["metadata"].get("name", ""), causes,
                                  kind=resource.kind, group=resource.group)
         return obj
 
     @staticmethod
     def _spec_changed(resource: resources.ResourceType, old: Object, new: Object) -> bool:
+        """Whether an update bumps metadata.generation (the registry strategies' PrepareForUpdate)."""
         ignored = {"metadata", "status"} if "status" in resource.subresources else {"metadata"}
         return ({k: v for k, v in old.items() if k not in ignored}
                 != {k: v for k, v in new.items() if k not in ignored})
@@ -411,9 +476,12 @@ class ObjectStore:
         del self._objects[resource.key][key]
         uid = gone["metadata"]["uid"]
         self._by_uid.pop(uid, None)
-        for ref in gone["metadata"].get("ownerReferences") or []:
-            self._dependents[ref.get("uid", "")].discard(uid)
+        owner_uids = [ref.get("uid", "") for ref in gone["metadata"].get("ownerReferences") or []]
+        for owner_uid in owner_uids:
+            self._dependents[owner_uid].discard(uid)
         self._publish(resource, WatchEvent("DELETED", gone, last, rv))
+        for owner_uid in owner_uids:
+            self._finish_foreground_deletion(owner_uid)
         if resource.kind == "CustomResourceDefinition":
             self._unregister_crd(gone)
         self._collect_dependents(uid)
@@ -432,9 +500,18 @@ class ObjectStore:
         for listener in list(self.listeners):
             listener(resource, event)
 
-    def _collect_dependents(self, owner_uid: str) -> None:
-        """Background cascading deletion: dependents whose owners are all gone are deleted."""
-        for dependent_uid in list(self._dependents.pop(owner_uid, set())):
+    def _live_dependents(self, owner_uid: str) -> set[str]:
+        return {uid for uid in self._dependents.get(owner_uid, ()) if uid in self._by_uid}
+
+    def _collect_dependents(self, owner_uid: str, propagation: str = "Background") -> None:
+        """Cascading deletion: dependents whose other owners are all gone are deleted.
+
+        In the foreground the owner is still there (with deletionTimestamp), so its dependents are
+        deleted whatever their other owners, and they delete their own dependents first too.
+        """
+        foreground = propagation == "Foreground"
+        for dependent_uid in list(self._dependents.get(owner_uid, set()) if foreground
+                                  else self._dependents.pop(owner_uid, set())):
             location = self._by_uid.get(dependent_uid)
             if location is None:
                 continue
@@ -443,11 +520,30 @@ class ObjectStore:
             if dependent is None:
                 continue
             owners = [ref.get("uid") for ref in dependent["metadata"].get("ownerReferences") or []]
-            if any(uid in self._by_uid for uid in owners if uid != owner_uid):
+            if not foreground and any(uid in self._by_uid for uid in owners if uid != owner_uid):
                 continue
             if dependent["metadata"].get("deletionTimestamp") and dependent["metadata"].get("finalizers"):
                 continue
-            self.delete(resource, key[0] or None, key[1])
+            self.delete(resource, key[0] or None, key[1], propagation=propagation)
+        if foreground:
+            self._finish_foreground_deletion(owner_uid)
+
+    def _finish_foreground_deletion(self, owner_uid: str) -> None:
+        """Drop an owner's foregroundDeletion finalizer once its last dependent is gone."""
+        owner = self.by_uid(owner_uid)
+        if owner is None or self._live_dependents(owner_uid):
+            return
+        finalizers = owner["metadata"].get("finalizers") or []
+        if FOREGROUND_FINALIZER not in finalizers or not owner["metadata"].get("deletionTimestamp"):
+            return
+        resource, key = self._by_uid[owner_uid]
+        released = copy.deepcopy(owner)
+        released["metadata"]["finalizers"] = [f for f in finalizers if f != FOREGROUND_FINALIZER]
+        if not released["metadata"]["finalizers"]:
+            del released["metadata"]["finalizers"]
+            self._remove(resource, key, released)
+        else:
+            self._commit(resource, key, released, old=owner)
 
     def _orphan_dependents(self, owner_uid: str) -> None:
         for dependent_uid in list(self._dependents.pop(owner_uid, set())):
@@ -535,3 +631,8 @@ def _crd_problems(crd: Object) -> list[tuple[str, str, str]]:
                          f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."'
                          "+spec.group"))
     return problems
+
+
+def _random_suffix() -> str:
+    """Five characters from the alphabet generateName uses (utilrand.String: no vowels, no 0/1/3)."""
+    return "".join(secrets.choice(NAME_SUFFIX_ALPHABET) for _ in range(5))

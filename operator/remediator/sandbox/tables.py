@@ -1,38 +1,37 @@
-"""Server-side printing: meta.k8s.io/v1 Table responses for `kubectl get`."""
+"""Server-side printing: the meta.k8s.io/v1 Table that `kubectl get` asks for with `Accept: ...;as=Table`.
+
+Custom resources are printed from their CRD's additionalPrinterColumns (an Age column when there
+are none), as apiextensions-apiserver's tableconvertor does; built-in kinds by `printers`.
+"""
 
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from remediator.sandbox import resources
+from remediator.sandbox import errors, go_format, printers, resources
 
 Row = Mapping[str, Any]
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
+# What a CRD without additionalPrinterColumns is printed with (serveDefaultColumnsIfEmpty).
+DEFAULT_CUSTOM_COLUMNS = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
 
 
 def wants_table(accept: str) -> bool:
-    return "as=Table" in accept
+    """Whether the Accept header asks for a Table (kubectl's first choice for `get`)."""
+    return any("as=Table" in media_type.replace(" ", "") for media_type in accept.split(","))
 
 
-def human_age(since: str | None, now: datetime.datetime) -> str:
-    """kubectl's short age ("5s", "3m", "2h", "4d") of an RFC 3339 timestamp; "<unknown>" if unparsable."""
-    if not since:
-        return "<unknown>"
-    try:
-        moment = datetime.datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        return "<unknown>"
-    seconds = max(0, int((now - moment).total_seconds()))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 3600 * 2:
-        return f"{seconds // 60}m"
-    if seconds < 86400 * 2:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+def include_object(query: Mapping[str, str]) -> str:
+    """The `includeObject` option of a Table request (Metadata by default); 400 for other values."""
+    value = query.get("includeObject") or "Metadata"
+    if value not in INCLUDE_OBJECT:
+        supported = ", ".join(go_format.quote(v) for v in sorted(INCLUDE_OBJECT))
+        raise errors.bad_request(f"includeObject: Unsupported value: {go_format.quote(value)}: "
+                                 f"supported values: {supported}")
+    return value
 
 
 _FILTER = re.compile(r'^(?P<field>[^\[]+)\[\?\(@\.(?P<key>[\w.]+)==["\'](?P<value>[^"\']*)["\']\)\]$')
@@ -69,106 +68,88 @@ def _join_filters(expression: str) -> str:
                   expression).replace("\x00", ".")
 
 
-def _cell(value: Any, column_type: str, now: datetime.datetime) -> Any:
+def custom_cell(value: Any, column_type: str, now: datetime.datetime) -> Any:
+    """A printer column's cell as apiextensions' cellForJSONValue makes it; None prints as blank."""
     if value is None:
         return None
-    if column_type == "date":
-        return human_age(str(value), now)
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+    if column_type == "string":
+        # JSONPath prints maps and lists as JSON and scalars as text.
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict | list):
+            return go_format.to_json(value)
+        return go_format.value_v(value)
+    if column_type == "integer" and go_format.is_int64(value):
+        return int(value)
+    if column_type == "integer" and isinstance(value, float):
+        return int(value)
+    if column_type == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if column_type == "boolean" and isinstance(value, bool):
+        return value
+    if column_type == "date" and isinstance(value, str):
+        moment = printers.parse_time(value)
+        return "<invalid>" if moment is None else printers.age(value, now)
+    return None
 
 
-def _ready_pods(pod: Row) -> str:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    containers = (pod.get("spec") or {}).get("containers") or []
-    return f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers)}"
+def _custom_columns(resource: resources.ResourceType) -> list[printers.Column]:
+    def extract(column: Mapping[str, Any]) -> Callable[[Row, datetime.datetime], Any]:
+        return lambda obj, now: custom_cell(json_path(obj, column["jsonPath"]), column.get("type", "string"), now)
+
+    return [printers.NAME] + [
+        printers.Column(column["name"], extract(column), type=column.get("type", "string"),
+                        priority=int(column.get("priority", 0)), format=column.get("format", ""),
+                        description=column.get("description", ""))
+        for column in resource.printer_columns or DEFAULT_CUSTOM_COLUMNS]
 
 
-Column = tuple[str, str, Callable[[Row, datetime.datetime], Any]]
-
-BUILTIN_COLUMNS: dict[str, Sequence[Column]] = {
-    "Pod": (
-        ("Ready", "string", lambda o, n: _ready_pods(o)),
-        ("Status", "string", lambda o, n: "Terminating" if o["metadata"].get("deletionTimestamp")
-         else (o.get("status") or {}).get("phase", "Pending")),
-        ("Restarts", "integer", lambda o, n: sum(s.get("restartCount", 0) for s in
-                                                 (o.get("status") or {}).get("containerStatuses") or [])),
-    ),
-    "Deployment": (
-        ("Ready", "string", lambda o, n: f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
-         f"{(o.get('spec') or {}).get('replicas', 1)}"),
-        ("Up-to-date", "integer", lambda o, n: (o.get("status") or {}).get("updatedReplicas", 0)),
-        ("Available", "integer", lambda o, n: (o.get("status") or {}).get("availableReplicas", 0)),
-    ),
-    "ReplicaSet": (
-        ("Desired", "integer", lambda o, n: (o.get("spec") or {}).get("replicas", 1)),
-        ("Current", "integer", lambda o, n: (o.get("status") or {}).get("replicas", 0)),
-        ("Ready", "integer", lambda o, n: (o.get("status") or {}).get("readyReplicas", 0)),
-    ),
-    "StatefulSet": (
-        ("Ready", "string", lambda o, n: f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
-         f"{(o.get('spec') or {}).get('replicas', 1)}"),
-    ),
-    "Job": (
-        ("Status", "string", lambda o, n: _job_status(o)),
-        ("Completions", "string", lambda o, n: f"{(o.get('status') or {}).get('succeeded', 0)}/"
-         f"{(o.get('spec') or {}).get('completions', 1)}"),
-    ),
-    "Event": (
-        ("Type", "string", lambda o, n: o.get("type", "")),
-        ("Reason", "string", lambda o, n: o.get("reason", "")),
-        ("Object", "string", lambda o, n: f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/"
-         f"{(o.get('involvedObject') or {}).get('name', '')}"),
-        ("Message", "string", lambda o, n: o.get("message", "")),
-    ),
-    "Secret": (
-        ("Type", "string", lambda o, n: o.get("type", "Opaque")),
-        ("Data", "integer", lambda o, n: len(o.get("data") or {})),
-    ),
-    "Namespace": (("Status", "string", lambda o, n: (o.get("status") or {}).get("phase", "Active")),),
-}
+def _row_object(item: Row, include: str) -> Any:
+    if include == "None":
+        return None
+    if include == "Object":
+        return item
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}
 
 
-def _job_status(job: Row) -> str:
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
-            return str(condition["type"])
-    return "Running"
+def table(resource: resources.ResourceType, items: Sequence[Row], now: datetime.datetime, *,
+          include: str = "Metadata") -> dict[str, Any]:
+    """A Table of the objects: every column (kubectl hides priority > 0 unless -o wide), one row each.
+
+    `include` is the request's includeObject: each row carries None, the PartialObjectMetadata or
+    the whole object. The caller sets metadata (resourceVersion, continue) for lists.
+    """
+    columns = _custom_columns(resource) if resource.custom else list(printers.columns(resource.kind))
+    rows = [{"cells": [column.cell(item, now) for column in columns], "object": _row_object(item, include)}
+            for item in items]
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": [column.definition() for column in columns], "rows": rows}
 
 
-def _printer_column(column: Mapping[str, Any], now: datetime.datetime) -> Callable[[Row], Any]:
-    return lambda obj: _cell(json_path(obj, column["jsonPath"]), column.get("type", "string"), now)
+def object_table(resource: resources.ResourceType, item: Row, now: datetime.datetime, *,
+                 include: str = "Metadata") -> dict[str, Any]:
+    """The Table of one object (a GET by name), carrying the object's resourceVersion."""
+    result = table(resource, [item], now, include=include)
+    result["metadata"] = {"resourceVersion": item["metadata"].get("resourceVersion", "")}
+    return result
 
 
-def _builtin_column(fn: Callable[[Row, datetime.datetime], Any], now: datetime.datetime
-                    ) -> Callable[[Row], Any]:
-    return lambda obj: fn(obj, now)
+class WatchTables:
+    """Turns the objects of a watch into Tables for `kubectl get --watch`.
 
+    Only the first Table carries column definitions; kubectl reuses them for the later rows.
+    """
 
-def table(resource: resources.ResourceType, items: Sequence[Row], now: datetime.datetime) -> dict[str, Any]:
-    """A Table of the objects with Name first and Age last, like kube-apiserver's printers."""
-    definitions: list[dict[str, Any]] = [{"name": "Name", "type": "string", "format": "name",
-                                          "description": "Name", "priority": 0}]
-    extract: list[Callable[[Row], Any]] = []
-    if resource.custom:
-        for column in resource.printer_columns:
-            definitions.append({"name": column["name"], "type": column.get("type", "string"),
-                                "format": column.get("format", ""), "description": column.get("description", ""),
-                                "priority": column.get("priority", 0)})
-            extract.append(_printer_column(column, now))
-        if not resource.printer_columns:
-            definitions.append({"name": "Age", "type": "date", "format": "", "description": "", "priority": 0})
-            extract.append(lambda o: human_age(o["metadata"].get("creationTimestamp"), now))
-    else:
-        for name, column_type, fn in BUILTIN_COLUMNS.get(resource.kind, ()):
-            definitions.append({"name": name, "type": column_type, "format": "", "description": name,
-                                "priority": 0})
-            extract.append(_builtin_column(fn, now))
-        definitions.append({"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0})
-        extract.append(lambda o: human_age(o["metadata"].get("creationTimestamp"), now))
-    rows = [{"cells": [item["metadata"].get("name")] + [fn(item) for fn in extract],
-             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                        "metadata": item["metadata"]}} for item in items]
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": definitions,
-            "rows": rows}
+    def __init__(self, resource: resources.ResourceType, clock: Callable[[], datetime.datetime],
+                 include: str) -> None:
+        self.resource = resource
+        self.clock = clock
+        self.include = include
+        self.columns_sent = False
+
+    def __call__(self, obj: Row) -> dict[str, Any]:
+        result = object_table(self.resource, obj, self.clock(), include=self.include)
+        if self.columns_sent:
+            result["columnDefinitions"] = []
+        self.columns_sent = True
+        return result

@@ -234,7 +234,8 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     if not (pod.get("spec") or {}).get("nodeName"):
         bound = copy.deepcopy(pod)
         bound.setdefault("spec", {})["nodeName"] = cluster.NODE_NAME
-        bound = world.update(world.pods, bound)
+        # pods/binding is not an update: it leaves metadata.generation alone.
+        bound = world.store.replace(world.pods, namespace, name, bound, bump_generation=False)
         world.events.record(bound, "Scheduled",
                             f"Successfully assigned {namespace}/{name} to {cluster.NODE_NAME}",
                             component=SCHEDULER)

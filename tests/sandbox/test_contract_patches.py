@@ -1,0 +1,170 @@
+"""Contract: PATCH with the content types kubectl, Kopf and the kubernetes client send.
+
+https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/
+https://kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import kubernetes.client
+import pytest
+
+from remediator.sandbox import controllers, runner
+
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
+JSON_PATCH = {"Content-Type": "application/json-patch+json"}
+
+
+@pytest.fixture()
+def simulations() -> controllers.Simulations:
+    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
+                                   daemonsets=False, jobs=False, events=False)
+
+
+@pytest.fixture()
+def apps_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.AppsV1Api]:
+    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
+        # A kept-alive connection would hold up the server's shutdown by a second.
+        client.set_default_header("Connection", "close")
+        yield kubernetes.client.AppsV1Api(client)
+
+
+def deployment() -> dict[str, Any]:
+    return {"metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+            {"name": "app", "image": "shop:1.0", "env": [{"name": "MODE", "value": "a"},
+                                                          {"name": "LEVEL", "value": "1"}]},
+            {"name": "proxy", "image": "envoy:1.30"}]}}}}
+
+
+@pytest.fixture()
+async def web(api: httpx.AsyncClient) -> dict[str, Any]:
+    response = await api.post(DEPLOYMENTS, json=deployment())
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = obj["spec"]["template"]["spec"]["containers"]
+    return result
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_merge_patch_replaces_lists_whole(api: httpx.AsyncClient) -> None:
+    """JSON merge patch (RFC 7386): maps merge, lists are replaced, null deletes.
+
+    https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/#use-a-json-merge-patch-to-update-a-deployment
+    """
+    patch = {"metadata": {"labels": {"team": "shop"}},
+             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "shop:2.0"}]}}}}
+    patched = (await api.patch(f"{DEPLOYMENTS}/web", json=patch, headers=MERGE)).json()
+    assert [c["name"] for c in containers(patched)] == ["app"]
+    assert patched["metadata"]["labels"] == {"team": "shop"}
+    unlabelled = (await api.patch(f"{DEPLOYMENTS}/web", json={"metadata": {"labels": {"team": None}}},
+                                  headers=MERGE)).json()
+    assert not unlabelled["metadata"].get("labels")
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_strategic_merge_patch_merges_containers_and_env_by_name(api: httpx.AsyncClient) -> None:
+    """Strategic merge patch merges lists by their patch merge key: containers and env by name.
+
+    https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/#use-a-strategic-merge-patch-to-update-a-deployment
+    """
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "shop:2.0", "env": [{"name": "LEVEL", "value": "2"}, {"name": "NEW", "value": "x"}]},
+    ]}}}}
+    patched = (await api.patch(f"{DEPLOYMENTS}/web", json=patch, headers=STRATEGIC)).json()
+    app, proxy = containers(patched)
+    assert (app["name"], app["image"], proxy["name"]) == ("app", "shop:2.0", "proxy")
+    # Items only the server has keep their place before the patch's items (mergeSortedSlice).
+    assert app["env"] == [{"name": "MODE", "value": "a"}, {"name": "LEVEL", "value": "2"},
+                          {"name": "NEW", "value": "x"}]
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_strategic_delete_directive_removes_one_container(api: httpx.AsyncClient) -> None:
+    """https://github.com/kubernetes/community/blob/master/contributors/devel/sig-api-machinery/strategic-merge-patch.md"""
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "proxy", "$patch": "delete"}]}}}}
+    patched = (await api.patch(f"{DEPLOYMENTS}/web", json=patch, headers=STRATEGIC)).json()
+    assert [c["name"] for c in containers(patched)] == ["app"]
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_json_patch_applies_operations_in_order(api: httpx.AsyncClient) -> None:
+    """https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/#use-a-json-patch-to-update-a-deployment"""
+    patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "shop:3.0"},
+             {"op": "add", "path": "/metadata/annotations", "value": {"note": "x"}},
+             {"op": "remove", "path": "/spec/template/spec/containers/1"}]
+    patched = (await api.patch(f"{DEPLOYMENTS}/web", json=patch, headers=JSON_PATCH)).json()
+    assert [c["image"] for c in containers(patched)] == ["shop:3.0"]
+    assert patched["metadata"]["annotations"] == {"note": "x"}
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_json_patch_on_a_missing_path_is_422_and_changes_nothing(api: httpx.AsyncClient) -> None:
+    """https://kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply"""
+    patch = [{"op": "replace", "path": "/spec/replicas", "value": 3},
+             {"op": "remove", "path": "/spec/nothing/here"}]
+    response = await api.patch(f"{DEPLOYMENTS}/web", json=patch, headers=JSON_PATCH)
+    assert response.status_code == 422
+    assert (await api.get(f"{DEPLOYMENTS}/web")).json()["spec"]["replicas"] == 1
+
+
+async def test_a_strategic_merge_patch_of_a_custom_resource_is_415(api: httpx.AsyncClient) -> None:
+    """Custom resources have no merge strategies: strategic merge patch is unsupported (kubectl patch
+    falls back to a merge patch).
+
+    https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#advanced-topics
+    """
+    await api.post(INCIDENTS, json={"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident",
+                                    "metadata": {"name": "i"}, "spec": {"severity": "P2", "summary": "x"}})
+    response = await api.patch(f"{INCIDENTS}/i", json={"spec": {"severity": "P1"}}, headers=STRATEGIC)
+    assert response.status_code == 415
+    assert response.json()["reason"] == "UnsupportedMediaType"
+    assert response.json()["message"].startswith("the body of the request was in an unknown format - accepted "
+                                                 "media types include: application/json-patch+json")
+
+
+@pytest.mark.usefixtures("web")
+async def test_server_side_apply_is_refused_with_415(api: httpx.AsyncClient) -> None:
+    """The sandbox does not implement server-side apply; it answers 415 as a server without it would.
+
+    https://kubernetes.io/docs/reference/using-api/server-side-apply/
+    """
+    response = await api.patch(f"{DEPLOYMENTS}/web", params={"fieldManager": "kubectl"},
+                               content=b'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"}}',
+                               headers={"Content-Type": "application/apply-patch+yaml"})
+    assert response.status_code == 415
+
+
+@pytest.mark.usefixtures("web")
+async def test_a_dry_run_patch_answers_the_result_and_stores_nothing(api: httpx.AsyncClient) -> None:
+    """https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run"""
+    before = (await api.get(f"{DEPLOYMENTS}/web")).json()
+    response = await api.patch(f"{DEPLOYMENTS}/web", params={"dryRun": "All"}, json={"spec": {"replicas": 9}},
+                               headers=MERGE)
+    assert response.status_code == 200 and response.json()["spec"]["replicas"] == 9
+    assert (await api.get(f"{DEPLOYMENTS}/web")).json() == before
+
+
+@pytest.mark.usefixtures("web")
+async def test_the_official_client_patches_a_deployment_strategically(apps_v1: kubernetes.client.AppsV1Api) -> None:
+    """The kubernetes client sends a dict body of patch_* as a strategic merge patch.
+
+    https://github.com/kubernetes-client/python/blob/master/kubernetes/docs/AppsV1Api.md#patch_namespaced_deployment
+    """
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "proxy", "image": "envoy:1.31"}]}}}}
+    patched = await asyncio.to_thread(apps_v1.patch_namespaced_deployment, "web", "default", patch)
+    assert [(c.name, c.image) for c in patched.spec.template.spec.containers] == [("app", "shop:1.0"),
+                                                                                 ("proxy", "envoy:1.31")]
