@@ -43,10 +43,16 @@ def directive(query: Mapping[str, str], options_kind: str) -> str:
     return value or WARN
 
 
-def unknown_fields(resource: resources.ResourceType, obj: Any) -> list[str]:
-    """Paths of the fields the server would not keep (e.g. `spec.steps[0].foo`), sorted; [] for built-ins."""
+def unknown_fields(resource: resources.ResourceType, obj: Any, stored: Mapping[str, Any] | None = None) -> list[str]:
+    """Paths of the fields the server would not keep (e.g. `spec.steps[0].foo`), sorted; [] for built-ins.
+
+    Top-level sections equal to the `stored` object's are skipped: what is stored was pruned already.
+    """
     if resource.schema is None or not isinstance(obj, Mapping):
         return []
+    if stored is not None:
+        obj = {key: value for key, value in obj.items()
+               if key in ("apiVersion", "kind", "metadata") or stored.get(key) != value}
     found = _dropped(obj, schemas.prune(resource.schema, obj), "")
     metadata = obj.get("metadata")
     if isinstance(metadata, Mapping):
@@ -88,10 +94,11 @@ def check_body(request: aiohttp.web.BaseRequest, resource: resources.ResourceTyp
         _warn(request, fields)
 
 
-def check_patched(request: aiohttp.web.BaseRequest, resource: resources.ResourceType, patched: Any) -> None:
-    """Check the object a patch produced; under Strict, 422 Invalid on the field `patch`."""
+def check_patched(request: aiohttp.web.BaseRequest, resource: resources.ResourceType, patched: Any,
+                  stored: Mapping[str, Any] | None = None) -> None:
+    """Check the object a patch produced from `stored`; under Strict, 422 Invalid on the field `patch`."""
     field_directive = directive(request.query, "PatchOptions")
-    fields = unknown_fields(resource, patched)
+    fields = unknown_fields(resource, patched, stored)
     if fields and field_directive == STRICT:
         rendered = go_format.quote(go_format.to_json(patched))
         raise errors.invalid("", "", [("patch", "FieldValueInvalid",

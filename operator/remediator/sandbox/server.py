@@ -267,7 +267,7 @@ class Sandbox:
             raise _patch_error(e, content_type) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
-        field_validation.check_patched(request, resource, patched)
+        field_validation.check_patched(request, resource, patched, current)
         # The stored version is the base: a patch that sets another version is a stale write.
         patched.setdefault("metadata", {})
         return self.store.replace(resource, namespace, api.name, patched, subresource=api.subresource,

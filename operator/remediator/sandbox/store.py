@@ -315,7 +315,7 @@ class ObjectStore:
             frozen = immutable_fields.problems(resource.group, resource.kind, old, new) if subresource is None else []
             if frozen:
                 raise errors.invalid(group_kind(resource), name, frozen, kind=resource.kind, group=resource.group)
-        new = self._admit(resource, new)
+        new = self._admit(resource, new, old)
         if new == old:
             return old
         if bump_generation and resource.has_generation and self._spec_changed(resource, old, new):
@@ -428,12 +428,12 @@ class ObjectStore:
                 return resource
         raise errors.ApiError(404, "the server could not find the requested resource")
 
-    def _admit(self, resource: resources.ResourceType, obj: Object) -> Object:
+    def _admit(self, resource: resources.ResourceType, obj: Object, old: Object | None = None) -> Object:
         causes = [(e.field, e.reason, e.message)
                   for e in schemas.validate_object_name(obj["metadata"].get("name", ""))]
         causes += object_meta.problems(obj["metadata"])
         if resource.schema is not None and not causes:
-            obj, field_errors = schemas.admit(resource.schema, obj)
+            obj, field_errors = _admit_changed_sections(resource.schema, obj, old)
             causes = [(e.field, e.reason, e.message) for e in field_errors]
         if resource.kind == "CustomResourceDefinition" and not causes:
             causes = _crd_problems(obj)
@@ -613,6 +613,28 @@ class ObjectStore:
                 if obj is not None:
                     self._remove(resource, key, obj)
         self.registry.remove_group_resource(group, plural)
+
+
+def _admit_changed_sections(schema: Mapping[str, Any], obj: Object, old: Object | None
+                            ) -> tuple[Object, list[schemas.FieldError]]:
+    """Schema admission of the top-level sections (spec, status...) that differ from the stored object.
+
+    A section equal to the stored one was admitted when it was stored, and admission is deterministic,
+    so it is reused as it is: a label patch or a status write does not re-walk the whole spec. This is
+    also what CRD validation ratcheting gives: unchanged fields are not validated again.
+    """
+    if old is None:
+        return schemas.admit(schema, obj)
+    unchanged = {key for key, value in obj.items()
+                 if key not in ("apiVersion", "kind", "metadata") and key in old and old[key] == value}
+    if not unchanged:
+        return schemas.admit(schema, obj)
+    partial = {key: value for key, value in obj.items() if key not in unchanged}
+    partial_schema = {**schema, "required": [r for r in schema.get("required") or [] if r not in unchanged]}
+    admitted, field_errors = schemas.admit(partial_schema, partial)
+    for key in unchanged:
+        admitted[key] = old[key]  # stored objects are never mutated, so sharing the section is safe
+    return admitted, field_errors
 
 
 def _crd_problems(crd: Object) -> list[tuple[str, str, str]]:
