@@ -18,14 +18,14 @@ from typing import Any
 
 import pydantic
 
-from remediator.api.conditions import Condition, ConditionStatus, is_condition_true, set_condition
+from remediator.api.conditions import is_condition_true
 from remediator.api.errors import validation_messages
 from remediator.api.incidents import IncidentSpec, IncidentStatus
 from remediator.api.steps import Step, StepState, StepStatus
-from remediator.api.timelines import EventType, TimelineEntry
-from remediator.engine import intents, phases, scaling, timelines
+from remediator.api.timelines import EventType
+from remediator.engine import drafts, intents, phases, scaling
+from remediator.engine.drafts import MAX_MESSAGE
 
-MAX_MESSAGE = 1024
 TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
 
 
@@ -57,17 +57,7 @@ class World:
     outcomes: Mapping[str, intents.Outcome] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass(frozen=True)
-class Decision:
-    """The status to record, then at most one intent to carry out.
-
-    `entries` are the timeline entries this decision added: each is also posted as an Event.
-    """
-
-    status: IncidentStatus
-    changed: bool
-    intent: intents.Intent | None = None
-    entries: tuple[TimelineEntry, ...] = ()
+Decision = drafts.Decision[IncidentStatus, intents.Intent]
 
 
 def decide(incident: Incident, world: World, now: datetime.datetime, policy: Policy) -> Decision:
@@ -101,31 +91,12 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
     return draft.decision()
 
 
-class _Draft:
-    """A status being edited by one decision, with the timeline entries it adds."""
+class _Draft(drafts.Draft[IncidentStatus]):
+    """An Incident status being edited, with per-step helpers."""
 
     def __init__(self, status: IncidentStatus, incident: Incident, now: datetime.datetime) -> None:
-        self.original = status
-        self.status = status.model_copy(deep=True)
+        super().__init__(status, incident.generation, now, phases.incident_phase)
         self.incident = incident
-        self.now = now
-        self.entries: list[TimelineEntry] = []
-
-    def condition(self, condition_type: str, value: bool, reason: str, message: str,
-                  entry: tuple[EventType, str, str, str | None] | None = None) -> None:
-        new = Condition(type=condition_type, status=ConditionStatus.TRUE if value else ConditionStatus.FALSE,
-                        reason=reason, message=message, last_transition_time=self.now,
-                        observed_generation=self.incident.generation)
-        before = [c for c in self.status.conditions if c.type == condition_type]
-        self.status.conditions = set_condition(self.status.conditions, new, self.now)
-        changed = not before or (before[0].status, before[0].reason, before[0].message) != (
-            new.status, new.reason, new.message)
-        if entry is not None and changed:
-            self.add(*entry)
-
-    def add(self, event_type: EventType, reason: str, message: str, step: str | None = None) -> None:
-        self.entries.append(TimelineEntry(time=self.now, type=event_type, reason=reason,
-                                          message=message[:MAX_MESSAGE], step=step))
 
     def step(self, name: str) -> StepStatus:
         for step_status in self.status.steps:
@@ -140,14 +111,6 @@ class _Draft:
         updated = current.model_copy(update=changes)
         self.status.steps = [updated if s.name == name else s for s in self.status.steps]
         return updated
-
-    def decision(self, intent: intents.Intent | None = None) -> Decision:
-        self.status.timeline, self.status.timeline_folded = timelines.append(
-            self.status.timeline, self.status.timeline_folded, self.entries)
-        self.status.observed_generation = self.incident.generation
-        self.status.phase = phases.incident_phase(self.status.conditions)
-        return Decision(status=self.status, changed=self.status != self.original, intent=intent,
-                        entries=tuple(self.entries))
 
 
 def _finished(status: IncidentStatus) -> bool:
