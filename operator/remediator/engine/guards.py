@@ -1,0 +1,148 @@
+"""Safety guards: whether a step may act now, and if not, why and until when. Pure policy functions.
+
+Each guard answers with a Verdict: `proceed`, `wait` (with a CamelCase reason and a time to look
+again) or `refuse` (the step fails with the reason). The engine applies them in order before acting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from collections.abc import Collection, Mapping, Sequence
+
+from remediator import GROUP
+from remediator.api.severities import Severity
+from remediator.api.steps import Step
+
+APPROVE_ANNOTATION = f"{GROUP}/approve"
+APPROVED_BY_ANNOTATION = f"{GROUP}/approved-by"
+LOCK_ANNOTATION = f"{GROUP}/lock"
+COOLDOWN_ANNOTATION_PREFIX = f"{GROUP}/cooldown."
+DEFAULT_COOLDOWN = datetime.timedelta(minutes=10)
+
+
+class Outcome(enum.Enum):
+    PROCEED = "proceed"
+    WAIT = "wait"
+    REFUSE = "refuse"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str = ""
+    message: str = ""
+    retry_at: datetime.datetime | None = None
+
+    @property
+    def proceeds(self) -> bool:
+        return self.outcome == Outcome.PROCEED
+
+
+PROCEED = Verdict(Outcome.PROCEED)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApprovalPolicy:
+    """Which destructive steps wait for approval at which severities (besides `requiresApproval`).
+
+    Default: at every severity, a rollback, a job, a database terminate/cancel/kill, and a scale to 0
+    wait for a person. An empty set of severities switches the policy off.
+    """
+
+    severities: frozenset[Severity] = frozenset(Severity)
+
+
+def is_destructive(step: Step) -> bool:
+    """Whether a step can lose work or data: roll back, run a job, kill sessions, scale to zero."""
+    if step.rollback is not None or step.job is not None:
+        return True
+    if step.database is not None:
+        return step.database.operation in ("terminate_long_running", "cancel_long_running", "terminate_idle",
+                                           "kill_blockers")
+    return step.scale is not None and step.scale.replicas == 0
+
+
+def approval(step: Step, severity: Severity, policy: ApprovalPolicy,
+             annotations: Mapping[str, str]) -> tuple[Verdict, str | None]:
+    """Wait for `remediator.dev/approve: "<step>"` (or "all", or a comma list) when approval is needed.
+
+    Returns the verdict and, when approved, who approved (the `remediator.dev/approved-by` annotation,
+    or "unknown" when nobody signed).
+    """
+    needed = step.requires_approval or (severity in policy.severities and is_destructive(step))
+    if not needed:
+        return PROCEED, None
+    approved = {name.strip() for name in annotations.get(APPROVE_ANNOTATION, "").split(",") if name.strip()}
+    if "all" in approved or step.name in approved:
+        return PROCEED, annotations.get(APPROVED_BY_ANNOTATION) or "unknown"
+    why = "it is marked requiresApproval" if step.requires_approval else f"it is destructive at {severity.value}"
+    return Verdict(Outcome.WAIT, "AwaitingApproval",
+                   f"waiting for approval ({why}): annotate the Incident {APPROVE_ANNOTATION}={step.name} "
+                   "or =all"), None
+
+
+def allowed(namespace: str, kind: str, namespaces: Collection[str] | None, kinds: Collection[str] | None) -> Verdict:
+    """Refuse targets outside the operator's namespace and kind allow-lists (None: everything allowed)."""
+    if namespaces is not None and namespace not in namespaces:
+        return Verdict(Outcome.REFUSE, "NamespaceNotAllowed",
+                       f"namespace {namespace} is not on the operator's namespace allow-list")
+    if kinds is not None and kind not in kinds:
+        return Verdict(Outcome.REFUSE, "KindNotAllowed", f"kind {kind} is not on the operator's kind allow-list")
+    return PROCEED
+
+
+def lock(holder: str, annotations: Mapping[str, str], target: str, retry_at: datetime.datetime) -> Verdict:
+    """One remediation per target: wait while another incident holds the target's lock annotation."""
+    current = annotations.get(LOCK_ANNOTATION)
+    if current in (None, "", holder):
+        return PROCEED
+    return Verdict(Outcome.WAIT, "TargetLocked", f"{target} is being remediated by incident {current}",
+                   retry_at=retry_at)
+
+
+def cooldown_annotation(action: str) -> str:
+    return f"{COOLDOWN_ANNOTATION_PREFIX}{action}"
+
+
+def format_cooldown(until: datetime.datetime, holder: str) -> str:
+    return f"{until.strftime('%Y-%m-%dT%H:%M:%SZ')} {holder}"
+
+
+def cooldown(action: str, holder: str, annotations: Mapping[str, str], target: str,
+             now: datetime.datetime) -> Verdict:
+    """No second `action` on a target inside the cooldown another incident started there."""
+    value = annotations.get(cooldown_annotation(action), "")
+    until_text, _, by = value.partition(" ")
+    if not until_text or by == holder:
+        return PROCEED
+    try:
+        until = datetime.datetime.fromisoformat(until_text.replace("Z", "+00:00"))
+    except ValueError:
+        return PROCEED
+    if now >= until:
+        return PROCEED
+    return Verdict(Outcome.WAIT, "CoolingDown",
+                   f"{target} had a {action} by incident {by}; cooling down until {until_text}", retry_at=until)
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """At most `actions` actions in any `per` window, operator-wide: the circuit breaker for alert storms."""
+
+    actions: int
+    per: datetime.timedelta = datetime.timedelta(minutes=1)
+
+
+def rate_limit(limit: RateLimit | None, recent: Sequence[datetime.datetime], now: datetime.datetime) -> Verdict:
+    """Wait when `limit.actions` actions already happened within the window before `now`."""
+    if limit is None:
+        return PROCEED
+    window = [t for t in recent if now - t < limit.per]
+    if len(window) < limit.actions:
+        return PROCEED
+    retry_at = min(window) + limit.per
+    return Verdict(Outcome.WAIT, "RateLimited",
+                   f"operator-wide rate limit of {limit.actions} actions per {int(limit.per.total_seconds())}s "
+                   "reached", retry_at=retry_at)

@@ -1,0 +1,52 @@
+"""The README's commands work as documented: the sandbox as a process for kubectl, and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import sys
+
+import httpx
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+KUBECTL = pathlib.Path(sys.executable).parent / "kubectl"
+
+
+async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubectl_can_use(
+        tmp_path: pathlib.Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "remediator", "sandbox", "--kubeconfig", str(kubeconfig), "--crds", str(REPO / "crds"),
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert "sandbox listening on http://127.0.0.1:" in line
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        async with httpx.AsyncClient(base_url=server) as client:
+            crds = (await client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")).json()
+        assert {c["metadata"]["name"] for c in crds["items"]} >= {"incidents.remediator.dev", "runbooks.remediator.dev"}
+        if KUBECTL.exists():
+            kubectl = await asyncio.create_subprocess_exec(
+                str(KUBECTL), "--kubeconfig", str(kubeconfig), "get", "inc", stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env={"HOME": str(tmp_path)})
+            output, _ = await asyncio.wait_for(kubectl.communicate(), 30)
+            assert kubectl.returncode == 0, output.decode()
+            assert b"No resources found" in output
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+@pytest.mark.timeout(180)
+async def test_the_demo_remediates_the_example_incident_and_exits_zero() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "remediator", "demo", "--timeout", "60", cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), 170)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "scaled deployment/web from 2 to 4" in text
+    assert "✓ incident resolved" in text
