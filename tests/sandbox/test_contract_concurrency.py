@@ -7,39 +7,15 @@ https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import kubernetes.client
 import pytest
 
-from remediator.sandbox import runner
+from .support import CONFIGMAPS, INCIDENTS, created, incident
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 CONFLICT = ('Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
             "please apply your changes to the latest version and try again")
-
-
-@pytest.fixture()
-def core_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.CoreV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.CoreV1Api(client)
-
-
-def incident(name: str) -> dict[str, Any]:
-    return {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident", "metadata": {"name": name},
-            "spec": {"severity": "P2", "summary": "db down"}}
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_a_put_with_a_stale_resource_version_is_a_409_conflict(api: httpx.AsyncClient) -> None:

@@ -12,15 +12,15 @@ import pytest
 
 from remediator.sandbox import controllers
 
+from .support import INCIDENTS, NO_CONTROLLERS, incident
+
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 WIDGETS = "/apis/example.dev/v1/namespaces/default/widgets"
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
+    return NO_CONTROLLERS
 
 
 def widget_crd() -> dict[str, Any]:
@@ -37,11 +37,6 @@ def widget_crd() -> dict[str, Any]:
                                            "color": {"type": "string", "default": "blue"}}},
                                        "status": {"type": "object",
                                                   "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
-
-
-def incident(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident", "metadata": {"name": "i"},
-            "spec": {"severity": "P2", "summary": "db down", **spec}}
 
 
 async def test_an_object_that_breaks_the_schema_is_422_with_the_field_path(api: httpx.AsyncClient) -> None:

@@ -5,32 +5,19 @@ https://kubernetes.io/docs/reference/using-api/api-concepts/#defaulting
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from remediator.sandbox import controllers
 
+from .support import NO_CONTROLLERS, created, template
+
 NS = "/namespaces/default"
-CONTAINER = {"name": "app", "image": "shop:1.0"}
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-def template(**spec: Any) -> dict[str, Any]:
-    return {"metadata": {"labels": {"app": "shop"}}, "spec": {"containers": [dict(CONTAINER)], **spec}}
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return NO_CONTROLLERS
 
 
 async def test_a_deployment_gets_its_rollout_defaults(api: httpx.AsyncClient) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,15 +16,10 @@ import pytest
 
 from remediator.sandbox import controllers, runner
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+from .support import CONFIGMAPS, DEPLOYMENTS, INCIDENTS, MERGE, NO_CONTROLLERS, PODS, created, incident
+
 REPLICASETS = "/apis/apps/v1/namespaces/default/replicasets"
-PODS = "/api/v1/namespaces/default/pods"
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
-MERGE = {"Content-Type": "application/merge-patch+json"}
-NO_CONTROLLERS = controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                         daemonsets=False, jobs=False, events=False)
 
 
 @pytest.fixture()
@@ -33,30 +27,9 @@ def simulations() -> controllers.Simulations:
     return NO_CONTROLLERS
 
 
-@pytest.fixture()
-def batch_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.BatchV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.BatchV1Api(client)
-
-
-def incident(name: str, finalizers: list[str] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident",
-            "metadata": {"name": name, "finalizers": finalizers or []},
-            "spec": {"severity": "P2", "summary": "db down"}}
-
-
 def owner_reference(owner: dict[str, Any], kind: str = "ConfigMap", api_version: str = "v1") -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"]}
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def names(api: httpx.AsyncClient, path: str) -> set[str]:
@@ -69,7 +42,7 @@ async def test_deleting_an_object_with_finalizers_only_marks_it(api: httpx.Async
 
     https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/#how-finalizers-work
     """
-    await created(api, INCIDENTS, incident("held", ["remediator.dev/cleanup"]))
+    await created(api, INCIDENTS, incident("held", finalizers=["remediator.dev/cleanup"]))
     response = await api.delete(f"{INCIDENTS}/held")
     assert response.status_code in (200, 202)
     marked = response.json()
@@ -90,7 +63,7 @@ async def test_removing_the_last_finalizer_deletes_the_object(api: httpx.AsyncCl
 
     https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/#how-finalizers-work
     """
-    await created(api, INCIDENTS, incident("held", ["a.remediator.dev/x", "b.remediator.dev/y"]))
+    await created(api, INCIDENTS, incident("held", finalizers=["a.remediator.dev/x", "b.remediator.dev/y"]))
     marked = (await api.delete(f"{INCIDENTS}/held")).json()
     rv = marked["metadata"]["resourceVersion"]
     async with api.stream("GET", INCIDENTS, params={"watch": "1", "resourceVersion": rv}) as stream:
@@ -107,7 +80,7 @@ async def test_removing_the_last_finalizer_deletes_the_object(api: httpx.AsyncCl
 
 async def test_no_finalizer_can_be_added_while_deleting(api: httpx.AsyncClient) -> None:
     """https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/"""
-    await created(api, INCIDENTS, incident("held", ["remediator.dev/cleanup"]))
+    await created(api, INCIDENTS, incident("held", finalizers=["remediator.dev/cleanup"]))
     await api.delete(f"{INCIDENTS}/held")
     response = await api.patch(f"{INCIDENTS}/held",
                                json={"metadata": {"finalizers": ["remediator.dev/cleanup", "x.io/new"]}},

@@ -7,32 +7,21 @@ https://github.com/kubernetes/community/blob/master/contributors/devel/sig-archi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import kubernetes.client
 import pytest
 
-from remediator.sandbox import controllers, runner
+from remediator.sandbox import controllers
 
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-INCIDENT = {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident", "metadata": {"name": "i"},
-            "spec": {"severity": "P2", "summary": "db down"}}
+from .support import CONFIGMAPS, INCIDENTS, NO_CONTROLLERS, incident
+
+INCIDENT = incident()
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def custom_objects(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.CustomObjectsApi]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.CustomObjectsApi(client)
+    return NO_CONTROLLERS
 
 
 async def test_a_missing_object_is_404_not_found_naming_the_resource(api: httpx.AsyncClient) -> None:

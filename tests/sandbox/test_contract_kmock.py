@@ -14,13 +14,12 @@ import pytest
 
 from remediator.sandbox import controllers, runner
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+from .support import CONFIGMAPS, NO_CONTROLLERS
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
+    return NO_CONTROLLERS
 
 
 @pytest.fixture()

@@ -8,40 +8,22 @@ https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selector
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import kubernetes.client
 import pytest
 
-from remediator.sandbox import controllers, runner
+from remediator.sandbox import controllers
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-PODS = "/api/v1/namespaces/default/pods"
+from .support import CONFIGMAPS, INCIDENTS, NO_CONTROLLERS, PODS, created
+
 EVENTS = "/api/v1/namespaces/default/events"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def core_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.CoreV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.CoreV1Api(client)
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return NO_CONTROLLERS
 
 
 def pod(name: str, **labels: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,30 +18,13 @@ import pytest
 
 from remediator.sandbox import controllers, runner
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
-PODS = "/api/v1/namespaces/default/pods"
+from .support import CONFIGMAPS, DEPLOYMENTS, INCIDENTS, NO_CONTROLLERS, PODS, created, incident
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
     """Only the API server: no controller writes between the test's own writes."""
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def core_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.CoreV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.CoreV1Api(client)
-
-
-def incident(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident", "metadata": {"name": name},
-            "spec": {"severity": "P2", "summary": "db down", **spec}}
+    return NO_CONTROLLERS
 
 
 def deployment(name: str) -> dict[str, Any]:
@@ -50,13 +32,6 @@ def deployment(name: str) -> dict[str, Any]:
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_uid_and_creation_timestamp_are_set_on_create_and_cannot_be_changed(api: httpx.AsyncClient) -> None:

@@ -7,34 +7,23 @@ https://kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import kubernetes.client
 import pytest
 
-from remediator.sandbox import controllers, runner
+from remediator.sandbox import controllers
 
-DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-MERGE = {"Content-Type": "application/merge-patch+json"}
+from .support import DEPLOYMENTS, INCIDENTS, MERGE, NO_CONTROLLERS, created
+
 STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def apps_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.AppsV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.AppsV1Api(client)
+    return NO_CONTROLLERS
 
 
 def deployment() -> dict[str, Any]:
@@ -48,10 +37,7 @@ def deployment() -> dict[str, Any]:
 
 @pytest.fixture()
 async def web(api: httpx.AsyncClient) -> dict[str, Any]:
-    response = await api.post(DEPLOYMENTS, json=deployment())
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return await created(api, DEPLOYMENTS, deployment())
 
 
 def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:

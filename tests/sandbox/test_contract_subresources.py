@@ -7,33 +7,22 @@ https://github.com/kubernetes/community/blob/master/contributors/devel/sig-archi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import kubernetes.client
 import pytest
 
-from remediator.sandbox import controllers, runner
+from remediator.sandbox import controllers
 
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+from .support import DEPLOYMENTS, INCIDENTS, MERGE, NO_CONTROLLERS, created
+
 STATEFULSETS = "/apis/apps/v1/namespaces/default/statefulsets"
-MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def apps_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.AppsV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.AppsV1Api(client)
+    return NO_CONTROLLERS
 
 
 def workload(kind: str, name: str, replicas: int = 2) -> dict[str, Any]:
@@ -41,13 +30,6 @@ def workload(kind: str, name: str, replicas: int = 2) -> dict[str, Any]:
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name, "tier": "web"}},
                      "template": {"metadata": {"labels": {"app": name, "tier": "web"}},
                                   "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}}
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_the_main_endpoint_ignores_status_and_status_ignores_the_rest(api: httpx.AsyncClient) -> None:

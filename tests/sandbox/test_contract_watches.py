@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,31 +17,12 @@ import pytest
 
 from remediator.sandbox import controllers, runner, store
 
-CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
-PODS = "/api/v1/namespaces/default/pods"
-INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
-MERGE = {"Content-Type": "application/merge-patch+json"}
+from .support import CONFIGMAPS, INCIDENTS, MERGE, NO_CONTROLLERS, PODS, created
 
 
 @pytest.fixture()
 def simulations() -> controllers.Simulations:
-    return controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                   daemonsets=False, jobs=False, events=False)
-
-
-@pytest.fixture()
-def core_v1(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.CoreV1Api]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield kubernetes.client.CoreV1Api(client)
-
-
-async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await api.post(path, json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return NO_CONTROLLERS
 
 
 async def labelled(api: httpx.AsyncClient, name: str, **labels: str | None) -> dict[str, Any]:

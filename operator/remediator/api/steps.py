@@ -145,3 +145,9 @@ class StepStatus(StatusModel):
     """What the step found or did, as the step kind reports it."""
     idempotency_key: str | None = None
     """Recorded before acting, so an attempt resumed after a crash does not act twice."""
+    attempt_started_at: AwareDatetime | None = None
+    """When the current attempt started (its timeout counts from here)."""
+    retry_at: AwareDatetime | None = None
+    """When the next attempt may start, after a failed one."""
+    approved_by: str | None = Field(default=None, max_length=256)
+    """Who approved the step, when it needed approval."""

@@ -109,17 +109,23 @@ def _pod(pod: Object) -> None:
                     requests.setdefault(name, limit)
 
 
+def _rolling_update(spec: Object, field: str, *, max_unavailable: int | str, max_surge: int | str) -> None:
+    """A Deployment's or DaemonSet's strategy: RollingUpdate unless set, then its maxUnavailable and maxSurge."""
+    strategy = _child(spec, field)
+    if strategy is None:
+        return
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _child(strategy, "rollingUpdate")
+        if rolling is not None:
+            rolling.setdefault("maxUnavailable", max_unavailable)
+            rolling.setdefault("maxSurge", max_surge)
+
+
 def _deployment(deployment: Object) -> None:
     spec = _spec(deployment)
     spec.setdefault("replicas", 1)
-    strategy = _child(spec, "strategy")
-    if strategy is not None:
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = _child(strategy, "rollingUpdate")
-            if rolling is not None:
-                rolling.setdefault("maxUnavailable", "25%")
-                rolling.setdefault("maxSurge", "25%")
+    _rolling_update(spec, "strategy", max_unavailable="25%", max_surge="25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     _template(spec)
@@ -150,14 +156,7 @@ def _statefulset(statefulset: Object) -> None:
 
 def _daemonset(daemonset: Object) -> None:
     spec = _spec(daemonset)
-    strategy = _child(spec, "updateStrategy")
-    if strategy is not None:
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = _child(strategy, "rollingUpdate")
-            if rolling is not None:
-                rolling.setdefault("maxUnavailable", 1)
-                rolling.setdefault("maxSurge", 0)
+    _rolling_update(spec, "updateStrategy", max_unavailable=1, max_surge=0)
     spec.setdefault("revisionHistoryLimit", 10)
     _template(spec)
 

@@ -64,6 +64,15 @@ def _digits(number: float) -> tuple[str, int]:
     return digits, len(digits) + exponent
 
 
+def _positional(digits: str, point: int) -> str:
+    """The digits with the decimal point at `point`, padded with zeros on either side; no exponent."""
+    if point <= 0:
+        return f"0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return digits + "0" * (point - len(digits))
+    return f"{digits[:point]}.{digits[point:]}"
+
+
 def float_v(number: float) -> str:
     """Go's `%v` for a float64: shortest digits, exponent form below 1e-4 and from 1e6 (`1e+06`)."""
     if math.isnan(number):
@@ -79,11 +88,7 @@ def float_v(number: float) -> str:
     if exponent < -4 or exponent >= 6:
         mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
+    return sign + _positional(digits, point)
 
 
 def value_v(value: Any) -> str:
@@ -126,11 +131,7 @@ def _json_float(number: float) -> str:
         return f"{mantissa}e{sign}{digits}"
     digits, point = _digits(magnitude)
     sign = "-" if number < 0 else ""
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
+    return sign + _positional(digits, point)
 
 
 def to_json(value: Any) -> str:

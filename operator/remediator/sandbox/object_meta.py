@@ -7,68 +7,14 @@ https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from remediator.sandbox import go_format
+from remediator.sandbox import go_format, label_syntax
 
 Cause = tuple[str, str, str]  # (field, reason, message) as errors.invalid takes them
 
-_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_DNS_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
-_LABEL_VALUE = f"({_NAME})?"
-_NAME_CHARACTERS = ("consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                    "alphanumeric character")
 TOTAL_ANNOTATION_BYTES = 256 * 1024
-
-
-def _regex_error(message: str, pattern: str, *examples: str) -> str:
-    """validation.RegexError (its examples are joined with "',  or '", two spaces and all)."""
-    shown = "".join(f"{' or ' if i else ''}'{example}', " for i, example in enumerate(examples))
-    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
-
-
-def qualified_name_errors(key: str) -> list[str]:
-    """validation.IsQualifiedName: `[prefix/]name`, the prefix a DNS subdomain, the name ≤ 63 chars."""
-    name_error = _regex_error("must " + _NAME_CHARACTERS, _NAME, "MyName", "my.name", "123-abc")
-    parts = key.split("/")
-    if len(parts) > 2:
-        return [f"a qualified name {name_error} with an optional DNS subdomain prefix and '/' "
-                "(e.g. 'example.com/MyName')"]
-    problems = []
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        else:
-            if len(prefix) > 253:
-                problems.append("prefix part must be no more than 253 characters")
-            if not re.fullmatch(_DNS_SUBDOMAIN, prefix):
-                problems.append("prefix part " + _regex_error(
-                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                    "'-' or '.', and must start and end with an alphanumeric character",
-                    _DNS_SUBDOMAIN, "example.com"))
-    name = parts[-1]
-    if not name:
-        problems.append("name part must be non-empty")
-    elif len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if not re.fullmatch(_NAME, name):
-        problems.append(f"name part {name_error}")
-    return problems
-
-
-def label_value_errors(value: str) -> list[str]:
-    """validation.IsValidLabelValue."""
-    problems = []
-    if len(value) > 63:
-        problems.append("must be no more than 63 characters")
-    if not re.fullmatch(_LABEL_VALUE, value):
-        problems.append(_regex_error("a valid label must be an empty string or " + _NAME_CHARACTERS,
-                                     _LABEL_VALUE, "MyValue", "my_value", "12345"))
-    return problems
 
 
 def _invalid(field: str, value: Any, detail: str) -> Cause:
@@ -82,14 +28,16 @@ def problems(meta: Mapping[str, Any]) -> list[Cause]:
     labels = meta.get("labels") or {}
     if isinstance(labels, Mapping):
         for key, value in labels.items():
-            causes += [_invalid("metadata.labels", key, detail) for detail in qualified_name_errors(key)]
+            causes += [_invalid("metadata.labels", key, detail)
+                       for detail in label_syntax.qualified_name_errors(key)]
             if isinstance(value, str):
-                causes += [_invalid("metadata.labels", value, detail) for detail in label_value_errors(value)]
+                causes += [_invalid("metadata.labels", value, detail)
+                           for detail in label_syntax.label_value_errors(value)]
     annotations = meta.get("annotations") or {}
     if isinstance(annotations, Mapping):
         for key in annotations:
             causes += [_invalid("metadata.annotations", key, detail)
-                       for detail in qualified_name_errors(key.lower())]
+                       for detail in label_syntax.qualified_name_errors(key.lower())]
         size = sum(len(k.encode()) + len(str(v).encode()) for k, v in annotations.items())
         if size > TOTAL_ANNOTATION_BYTES:
             causes.append(("metadata.annotations", "FieldValueTooLong",
@@ -97,7 +45,7 @@ def problems(meta: Mapping[str, Any]) -> list[Cause]:
     for finalizer in meta.get("finalizers") or ():
         if isinstance(finalizer, str):
             causes += [_invalid("metadata.finalizers", finalizer, detail)
-                       for detail in qualified_name_errors(finalizer)]
+                       for detail in label_syntax.qualified_name_errors(finalizer)]
     causes += _owner_reference_problems(meta.get("ownerReferences") or ())
     return causes
 

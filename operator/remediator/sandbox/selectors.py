@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from remediator.sandbox import go_format
+from remediator.sandbox import go_format, label_syntax
 
 
 class SelectorError(ValueError):
@@ -103,60 +103,6 @@ class LabelSelector:
         return ",".join(str(requirement) for requirement in self.requirements)
 
 
-# k8s.io/apimachinery/pkg/util/validation: the regexes and the wording of their errors.
-_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_DNS_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
-_LABEL_VALUE = f"({_NAME})?"
-_NAME_CHARACTERS = ("consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                    "alphanumeric character")
-
-
-def _regex_error(message: str, pattern: str, *examples: str) -> str:
-    shown = "".join(f"{' or ' if i else ''}'{example}', " for i, example in enumerate(examples))
-    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
-
-
-def _qualified_name_errors(key: str) -> list[str]:
-    """validation.IsQualifiedName: `[prefix/]name`, prefix a DNS subdomain, name at most 63 chars."""
-    name_error = _regex_error("must " + _NAME_CHARACTERS, _NAME, "MyName", "my.name", "123-abc")
-    parts = key.split("/")
-    if len(parts) > 2:
-        return [f"a qualified name {name_error} with an optional DNS subdomain prefix and '/' "
-                "(e.g. 'example.com/MyName')"]
-    errors = []
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            errors.append("prefix part must be non-empty")
-        else:
-            if len(prefix) > 253:
-                errors.append("prefix part must be no more than 253 characters")
-            if not re.fullmatch(_DNS_SUBDOMAIN, prefix):
-                errors.append("prefix part " + _regex_error(
-                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                    "'-' or '.', and must start and end with an alphanumeric character",
-                    _DNS_SUBDOMAIN, "example.com"))
-    name = parts[-1]
-    if not name:
-        errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    if not re.fullmatch(_NAME, name):
-        errors.append(f"name part {name_error}")
-    return errors
-
-
-def _label_value_errors(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not re.fullmatch(_LABEL_VALUE, value):
-        errors.append(_regex_error("a valid label must be an empty string or " + _NAME_CHARACTERS,
-                                   _LABEL_VALUE, "MyValue", "my_value", "12345"))
-    return errors
-
-
 def _invalid(field: str, shown_value: str, detail: str) -> str:
     """field.Invalid(...).Error()."""
     return f"{field}: Invalid value: {shown_value}: {detail}"
@@ -176,7 +122,7 @@ def _aggregate(errors: list[str]) -> str:
 def _requirement(key: str, operator: Operator, values: tuple[str, ...]) -> Requirement:
     """labels.NewRequirement: validates key, value count and values, with the server's wording."""
     errors = []
-    if key_errors := _qualified_name_errors(key):
+    if key_errors := label_syntax.qualified_name_errors(key):
         errors.append(_invalid("key", go_format.quote(key), "; ".join(key_errors)))
     if operator in (Operator.IN, Operator.NOT_IN) and not values:
         errors.append(_invalid("values", _go_strings(values),
@@ -195,7 +141,7 @@ def _requirement(key: str, operator: Operator, values: tuple[str, ...]) -> Requi
                             "for 'Gt', 'Lt' operators, the value must be an integer")
                    for i, value in enumerate(values) if _int64(value) is None]
     for i, value in enumerate(values):
-        if value_errors := _label_value_errors(value):
+        if value_errors := label_syntax.label_value_errors(value):
             errors.append(_invalid(f"values[{i}][{key}]", go_format.quote(value), "; ".join(value_errors)))
     if errors:
         raise SelectorError(_aggregate(errors))
@@ -301,7 +247,7 @@ class _Parser:
             token, literal = self.take()
         if token is not _Token.IDENTIFIER:
             raise SelectorError(f"found '{literal}', expected: identifier")
-        if key_errors := _qualified_name_errors(literal):
+        if key_errors := label_syntax.qualified_name_errors(literal):
             raise SelectorError(_invalid("<nil>", go_format.quote(literal), "; ".join(key_errors)))
         key = literal
         if operator is Operator.DOES_NOT_EXIST or self.peek()[0] in (_Token.END, _Token.COMMA):
