@@ -10,7 +10,10 @@ import pathlib
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from remediator.config import OperatorConfig
 
 REPO_CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
 
@@ -26,6 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="serve every namespace")
     run.add_argument("--kubeconfig", type=pathlib.Path, help="kubeconfig file (default: in-cluster or ~/.kube)")
     run.add_argument("--dry-run", action="store_true", help="plan and record every step, change nothing")
+    run.add_argument("--allow-namespace", action="append", default=None, metavar="NS",
+                     help="act only on targets in these namespaces (repeatable; default: any served namespace)")
+    run.add_argument("--allow-kind", action="append", default=None, metavar="KIND",
+                     help="act only on targets of these kinds, e.g. Deployment (repeatable; default: all)")
+    run.add_argument("--approval-severities", default="P0,P1,P2,P3", metavar="LIST",
+                     help="severities at which destructive steps (rollback, job, database terminate, scale to 0) "
+                          "wait for approval; 'none' to switch off (default: all)")
+    run.add_argument("--cooldown", default="10m", metavar="DURATION",
+                     help="default cooldown per target and action kind (default: 10m)")
+    run.add_argument("--rate-limit", type=int, default=None, metavar="N",
+                     help="at most N workload actions per minute across all incidents (default: unlimited)")
     run.add_argument("--liveness", metavar="URL",
                      help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--peering", metavar="NAME",
@@ -65,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             namespaces=tuple(args.namespace),
             all_namespaces=args.all_namespaces or not args.namespace,
             kubeconfig=args.kubeconfig,
-            dry_run=args.dry_run,
             liveness=args.liveness,
             peering=args.peering,
+            config=_operator_config(args),
         )
         return _run_until_signal(operator_main.run(settings))
     if args.command == "demo":
@@ -75,6 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(demo_module.main(timeout=args.timeout))
     return 2
+
+
+def _operator_config(args: argparse.Namespace) -> OperatorConfig:
+    from remediator.api.durations import parse_duration
+    from remediator.api.severities import normalise_severity
+    from remediator.config import OperatorConfig
+
+    severities = args.approval_severities.strip()
+    return OperatorConfig(
+        dry_run=args.dry_run,
+        allowed_namespaces=frozenset(args.allow_namespace) if args.allow_namespace else None,
+        allowed_kinds=frozenset(args.allow_kind) if args.allow_kind else None,
+        approval_severities=frozenset() if severities.lower() == "none" else frozenset(
+            normalise_severity(s.strip()) for s in severities.split(",") if s.strip()),
+        cooldown=parse_duration(args.cooldown),
+        actions_per_minute=args.rate_limit,
+    )
 
 
 def _crds(output: pathlib.Path | None) -> int:

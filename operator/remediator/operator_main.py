@@ -9,6 +9,7 @@ import pathlib
 import kopf
 
 from remediator import GROUP, config
+from remediator.engine import guards
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -20,9 +21,9 @@ class OperatorOptions:
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = True
     kubeconfig: pathlib.Path | None = None
-    dry_run: bool = False
     liveness: str | None = None
     peering: str | None = None
+    config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
 
 
 def operator_settings() -> kopf.OperatorSettings:
@@ -50,7 +51,7 @@ async def run(options: OperatorOptions) -> None:
     # Importing registers the handlers with Kopf's default registry.
     from remediator import handlers  # noqa: F401
 
-    operator_config = config.OperatorConfig(kubeconfig=options.kubeconfig, dry_run=options.dry_run)
+    operator_config = dataclasses.replace(options.config, kubeconfig=options.kubeconfig)
     logging.getLogger("kopf.objects").setLevel(logging.INFO)
     await kopf.operator(
         settings=operator_settings(),
@@ -59,5 +60,5 @@ async def run(options: OperatorOptions) -> None:
         standalone=options.peering is None,
         peering_name=options.peering,
         liveness_endpoint=options.liveness,
-        memo=kopf.Memo(config=operator_config),
+        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog()),
     )

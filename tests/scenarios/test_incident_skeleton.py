@@ -85,7 +85,8 @@ async def test_a_scale_is_clamped_at_max_replicas(client: manifests.Client, star
     await wait_for(lambda: _phase_is(client, "burst", "Resolved"))
     assert await replicas(client) == 5
     step = (await client.get(INCIDENT_API, "Incident", "default", "burst") or {})["status"]["steps"][0]
-    assert step["result"] == {"from": 2, "to": 5, "requested": 8, "limitedBy": "maxReplicas"}
+    assert step["result"] == {"from": 2, "to": 5, "requested": 8, "limitedBy": "maxReplicas",
+                              "target": {"kind": "Deployment", "name": "web"}, "claimed": False}
 
 
 async def test_an_incident_that_breaks_a_model_rule_is_marked_invalid_and_nothing_acts(
@@ -147,14 +148,14 @@ async def test_a_relative_scale_runs_once_per_change_even_when_the_operator_rest
         client: manifests.Client, start_operator: Any) -> None:
     """`by: 1` applied twice would show: the handler runs once, and a restart does not repeat it."""
     await client.apply_file(REPO / "examples" / "01-workload.yaml")
-    first = await start_operator()
+    first = await start_operator("--cooldown", "0s")
     await client.apply(incident("plus-one", [scale_step(by=1)]))
     await wait_for(lambda: _phase_is(client, "plus-one", "Resolved"))
     assert await replicas(client) == 3
 
     first.process.terminate()
     await first.process.wait()
-    await start_operator()
+    await start_operator("--cooldown", "0s")
     await client.apply(incident("plus-two", [scale_step(by=2)]))
     await wait_for(lambda: _phase_is(client, "plus-two", "Resolved"))
 

@@ -6,6 +6,7 @@ again) or `refuse` (the step fails with the reason). The engine applies them in 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import enum
@@ -146,3 +147,16 @@ def rate_limit(limit: RateLimit | None, recent: Sequence[datetime.datetime], now
     return Verdict(Outcome.WAIT, "RateLimited",
                    f"operator-wide rate limit of {limit.actions} actions per {int(limit.per.total_seconds())}s "
                    "reached", retry_at=retry_at)
+
+
+class ActionLog:
+    """When the operator's recent actions happened: the memory the rate limit judges by."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._times: collections.deque[datetime.datetime] = collections.deque(maxlen=keep)
+
+    def record(self, moment: datetime.datetime) -> None:
+        self._times.append(moment)
+
+    def verdict(self, limit: RateLimit | None, now: datetime.datetime) -> Verdict:
+        return rate_limit(limit, self._times, now)

@@ -1,32 +1,38 @@
-"""Deciding an Incident's next move: which step, observe or act, and the status to record.
+"""Deciding an Incident's next move: which step, which guard holds it, what to observe or do.
 
-`decide` is a pure function of the Incident, what the I/O layer has observed and the outcomes
-of actions it performed, and the time. The state machine lives in the status, so the operator
-can die between any two lines: the next call continues from what was recorded.
+`decide` is a pure function of the Incident, what the I/O layer has answered so far (`World`),
+the time and the operator's policy. The state machine lives in the status, so the operator can
+die between any two lines: the next call continues from what was recorded.
 
-A step's life: Pending → (observe the target) → Running with the intent recorded (the absolute
-result, e.g. "to 6 replicas") → the action → Succeeded/Failed. The intent is persisted before the
-action, so a repeat after a crash re-applies the same absolute change rather than a new delta.
+A step's life: Pending → guards (allow-lists, approval, target lock, cooldown, rate limit) →
+Running with its intent recorded (an absolute change, e.g. "to 6 replicas") → the action →
+Succeeded, or a failed attempt that is retried with backoff or fails the step for good.
+The intent is persisted before the action, so a repeat after a crash re-applies the same
+absolute change rather than a new delta.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 
 from remediator.api.conditions import is_condition_true
+from remediator.api.durations import parse_duration
 from remediator.api.errors import validation_messages
 from remediator.api.incidents import IncidentSpec, IncidentStatus
-from remediator.api.steps import Step, StepState, StepStatus
+from remediator.api.severities import default_escalate_after
+from remediator.api.steps import OnFailure, Step, StepState, StepStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, intents, phases, scaling
-from remediator.engine.drafts import MAX_MESSAGE
+from remediator.engine import drafts, guards, http_checks, intents, phases, rollouts, scaling
 
 TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
+POLL = datetime.timedelta(seconds=2)
+Decision = drafts.Decision[IncidentStatus, intents.Intent]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,24 +46,39 @@ class Incident:
     created_at: datetime.datetime
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def holder(self) -> str:
+        """How locks and cooldown stamps name this incident."""
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
-    """Operator-wide rules the engine applies to every incident."""
+    """Operator-wide rules applied to every incident."""
 
     dry_run: bool = False
+    namespaces: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    approval: guards.ApprovalPolicy = dataclasses.field(default_factory=guards.ApprovalPolicy)
+    cooldown: datetime.timedelta = guards.DEFAULT_COOLDOWN
 
 
 @dataclasses.dataclass(frozen=True)
 class World:
-    """What the I/O layer found or did since the last decision, keyed by step name."""
+    """What the I/O layer answered since the last persisted state, and the rate limiter's verdict now."""
 
-    observations: Mapping[str, intents.Observed] = dataclasses.field(default_factory=dict)
-    outcomes: Mapping[str, intents.Outcome] = dataclasses.field(default_factory=dict)
+    results: Mapping[intents.Intent, intents.Result] = dataclasses.field(default_factory=dict)
+    rate_limit: guards.Verdict = guards.PROCEED
 
 
-Decision = drafts.Decision[IncidentStatus, intents.Intent]
+@dataclasses.dataclass(frozen=True)
+class _Wait:
+    until: datetime.datetime | None  # None: until something changes (e.g. an approval annotation)
+
+
+_Progress = intents.Intent | _Wait | None  # None: the step reached a terminal state
 
 
 def decide(incident: Incident, world: World, now: datetime.datetime, policy: Policy) -> Decision:
@@ -67,27 +88,32 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
     try:
         spec = IncidentSpec.model_validate(dict(incident.spec or {}))
     except pydantic.ValidationError as e:
-        message = "; ".join(validation_messages(e))[:MAX_MESSAGE]
+        message = "; ".join(validation_messages(e))
         draft.condition("Ready", False, "InvalidSpec", message,
                         entry=(EventType.WARNING, "InvalidSpec", message, None))
         return draft.decision()
     if _finished(status):
         return draft.decision()
+    context = _Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
     if not is_condition_true(status.conditions, "Acknowledged"):
-        _acknowledge(draft, spec)
-    dry_run = spec.dry_run or policy.dry_run
+        _acknowledge(context)
+    escalation_at = _check_escalation(context)
     for step in spec.steps:
-        step_status = draft.step(step.name)
-        if step_status.state in TERMINAL_STEP_STATES:
+        if draft.step(step.name).state in TERMINAL_STEP_STATES:
             continue
-        intent = _advance_step(draft, incident, step, step_status, world, dry_run)
-        if intent is not None:
-            return draft.decision(intent)
-        if draft.step(step.name).state not in TERMINAL_STEP_STATES:
-            return draft.decision()
-        if draft.step(step.name).state == StepState.FAILED and step.on_failure.value != "continue":
+        progress = _advance(context, step)
+        if isinstance(progress, _Wait):
+            waits = [t for t in (progress.until, escalation_at) if t is not None]
+            return draft.decision(requeue_after=max(min(waits) - now, datetime.timedelta()) if waits else None)
+        if progress is not None:
+            return draft.decision(progress)
+        final = draft.step(step.name)
+        if final.state == StepState.FAILED and _on_failure(step) != OnFailure.CONTINUE:
             break
-    _conclude(draft, spec, dry_run)
+    release = _release(context)
+    if release is not None:
+        return draft.decision(release)
+    _conclude(context)
     return draft.decision()
 
 
@@ -96,7 +122,6 @@ class _Draft(drafts.Draft[IncidentStatus]):
 
     def __init__(self, status: IncidentStatus, incident: Incident, now: datetime.datetime) -> None:
         super().__init__(status, incident.generation, now, phases.incident_phase)
-        self.incident = incident
 
     def step(self, name: str) -> StepStatus:
         for step_status in self.status.steps:
@@ -107,10 +132,26 @@ class _Draft(drafts.Draft[IncidentStatus]):
         return step_status
 
     def update_step(self, name: str, **changes: Any) -> StepStatus:
-        current = self.step(name)
-        updated = current.model_copy(update=changes)
+        updated = self.step(name).model_copy(update=changes)
         self.status.steps = [updated if s.name == name else s for s in self.status.steps]
         return updated
+
+
+@dataclasses.dataclass
+class _Context:
+    draft: _Draft
+    incident: Incident
+    spec: IncidentSpec
+    world: World
+    now: datetime.datetime
+    policy: Policy
+    dry_run: bool
+
+    def result(self, intent: intents.Intent) -> intents.Result | None:
+        return self.world.results.get(intent)
+
+
+# -- the incident as a whole -----------------------------------------------------------------------------------
 
 
 def _finished(status: IncidentStatus) -> bool:
@@ -118,100 +159,410 @@ def _finished(status: IncidentStatus) -> bool:
         c.type == "Ready" and c.reason == "DryRunComplete" for c in status.conditions)
 
 
-def _acknowledge(draft: _Draft, spec: IncidentSpec) -> None:
+def _acknowledge(context: _Context) -> None:
+    spec, draft = context.spec, context.draft
     status = draft.status
     status.detected_at = status.detected_at or (
-        spec.source.starts_at if spec.source and spec.source.starts_at else draft.incident.created_at)
-    status.acknowledged_at = draft.now
+        spec.source.starts_at if spec.source and spec.source.starts_at else context.incident.created_at)
+    status.acknowledged_at = context.now
     for step in spec.steps:
         draft.step(step.name)
-    draft.condition("Acknowledged", True, "OperatorAcknowledged",
-                    f"{spec.severity.value}: {spec.summary}",
+    draft.condition("Acknowledged", True, "OperatorAcknowledged", f"{spec.severity.value}: {spec.summary}",
                     entry=(EventType.NORMAL, "Acknowledged",
                            f"{spec.severity.value} incident acknowledged: {spec.summary}", None))
     draft.condition("Ready", False, "Remediating", f"running {len(spec.steps)} step(s)")
 
 
-def _advance_step(draft: _Draft, incident: Incident, step: Step, step_status: StepStatus, world: World,
-                  dry_run: bool) -> intents.Intent | None:
-    """Move one step as far as it can go now; return what must be observed or done next."""
-    if step.scale is not None:
-        return _advance_scale(draft, incident, step, step_status, world, dry_run)
-    _finish(draft, step.name, StepState.FAILED, "UnsupportedStep",
-            f"step kind {step.kind!r} is not supported by this operator version")
+def _check_escalation(context: _Context) -> datetime.datetime | None:
+    """Escalate when unmitigated past escalateAfter; returns when to look again (None: no deadline)."""
+    spec, status = context.spec, context.draft.status
+    if is_condition_true(status.conditions, "Mitigated") or is_condition_true(status.conditions, "Escalated"):
+        return None
+    after = parse_duration(spec.escalate_after) if spec.escalate_after else default_escalate_after(spec.severity)
+    deadline = (status.detected_at or context.incident.created_at) + after
+    if context.now < deadline:
+        return deadline
+    message = f"not mitigated within {_human(after)} of detection ({spec.severity.value})"
+    context.draft.condition("Escalated", True, "NotMitigatedInTime", message,
+                            entry=(EventType.WARNING, "Escalated", f"escalated: {message}", None))
     return None
 
 
-def _advance_scale(draft: _Draft, incident: Incident, step: Step, step_status: StepStatus, world: World,
-                   dry_run: bool) -> intents.Intent | None:
-    assert step.scale is not None
-    target = step.scale.target
-    if step_status.state == StepState.RUNNING and step_status.idempotency_key:
-        outcome = world.outcomes.get(step.name)
-        desired = int(step_status.result.get("to", 0))
-        if outcome is None:
-            # Intent recorded but no outcome: the action may or may not have happened. Redo it.
-            return intents.ScaleTo(step.name, target, desired, step_status.idempotency_key)
-        if outcome.succeeded:
-            _finish(draft, step.name, StepState.SUCCEEDED, "StepSucceeded",
-                    f"scaled {target.kind.lower()}/{target.name} from {step_status.result.get('from')} "
-                    f"to {desired}")
-        else:
-            _finish(draft, step.name, StepState.FAILED, outcome.reason or "ActionFailed", outcome.message)
+def _release(context: _Context) -> intents.ReleaseTargets | None:
+    """Release the target locks this incident claimed, once, before concluding."""
+    claimed = tuple(sorted({(str(s.result["target"]["kind"]), str(s.result["target"]["name"]))
+                            for s in context.draft.status.steps
+                            if isinstance(s.result.get("target"), dict) and s.result.get("claimed")}))
+    if not claimed:
         return None
-    observed = world.observations.get(step.name)
-    if observed is None:
-        return intents.ObserveReplicas(step.name, target)
-    if observed.value is None:
-        _finish(draft, step.name, StepState.FAILED, observed.reason or "TargetNotFound", observed.message)
-        return None
-    plan = scaling.plan_scale(step.scale, observed.value)
-    result: dict[str, Any] = {"from": plan.current, "to": plan.desired, "requested": plan.requested}
-    if plan.limited_by:
-        result["limitedBy"] = plan.limited_by
-    if dry_run:
-        draft.update_step(step.name, result={**result, "dryRun": True})
-        _finish(draft, step.name, StepState.SKIPPED, "DryRun",
-                f"dry run: would scale {plan.describe(target.kind, target.name)}")
-        return None
-    attempts = step_status.attempts + 1
-    key = f"{incident.uid}/{step.name}/{attempts}"
-    draft.update_step(step.name, state=StepState.RUNNING, attempts=attempts,
-                      started_at=step_status.started_at or draft.now, result=result, idempotency_key=key,
-                      message=f"scaling {plan.describe(target.kind, target.name)}")
-    return intents.ScaleTo(step.name, target, plan.desired, key)
+    release = intents.ReleaseTargets(context.incident.holder, claimed)
+    result = context.result(release)
+    if result is None:
+        return release
+    for step_status in context.draft.status.steps:
+        if step_status.result.get("claimed"):
+            context.draft.update_step(step_status.name, result={**step_status.result, "claimed": False})
+    return None
 
 
-def _finish(draft: _Draft, name: str, state: StepState, reason: str, message: str) -> None:
-    draft.update_step(name, state=state, finished_at=draft.now, message=message[:MAX_MESSAGE])
-    event_type = EventType.WARNING if state == StepState.FAILED else EventType.NORMAL
-    draft.add(event_type, reason, message, name)
-
-
-def _conclude(draft: _Draft, spec: IncidentSpec, dry_run: bool) -> None:
+def _conclude(context: _Context) -> None:
+    draft, spec = context.draft, context.spec
     states = {s.name: s.state for s in draft.status.steps}
-    failed = [step for step in spec.steps if states.get(step.name) == StepState.FAILED]
-    aborting = [step for step in failed if step.on_failure.value != "continue"]
-    if aborting:
-        step = aborting[0]
-        if step.on_failure.value == "escalate":
+    stopping = [s for s in spec.steps if states.get(s.name) == StepState.FAILED
+                and _on_failure(s) != OnFailure.CONTINUE]
+    if stopping:
+        step = stopping[0]
+        if _on_failure(step) == OnFailure.ESCALATE:
             draft.condition("Escalated", True, "StepFailed", f"step {step.name} failed",
                             entry=(EventType.WARNING, "Escalated", f"escalated: step {step.name} failed",
                                    step.name))
         draft.condition("Failed", True, "StepFailed", f"step {step.name} failed",
-                        entry=(EventType.WARNING, "IncidentFailed", f"remediation failed at step {step.name}",
-                               None))
+                        entry=(EventType.WARNING, "IncidentFailed", f"remediation failed at step {step.name}", None))
         draft.condition("Ready", False, "StepFailed", f"step {step.name} failed")
         return
-    if dry_run:
+    if context.dry_run:
         draft.condition("Ready", True, "DryRunComplete", "every step was planned; nothing was changed",
                         entry=(EventType.NORMAL, "DryRunComplete",
                                "dry run complete: every step was planned, nothing was changed", None))
         return
-    draft.status.mitigated_at = draft.status.mitigated_at or draft.now
-    draft.status.resolved_at = draft.status.resolved_at or draft.now
+    now = context.now
+    draft.status.mitigated_at = draft.status.mitigated_at or now
+    draft.status.resolved_at = draft.status.resolved_at or now
+    draft.condition("AwaitingApproval", False, "NothingAwaitingApproval", "no step is waiting for approval")
     draft.condition("Mitigated", True, "StepsSucceeded", "every remediation step finished",
                     entry=(EventType.NORMAL, "Mitigated", "every remediation step finished", None))
+    verified = [s.name for s in spec.steps if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
+    if verified:
+        draft.condition("Verified", True, "ChecksPassed", f"verified by {', '.join(verified)}")
     draft.condition("Resolved", True, "StepsSucceeded", "the incident is resolved",
                     entry=(EventType.NORMAL, "Resolved", "incident resolved", None))
     draft.condition("Ready", True, "Resolved", "the incident is resolved")
+
+
+# -- one step --------------------------------------------------------------------------------------------------
+
+
+def _on_failure(step: Step) -> OnFailure:
+    # A notification that may fail quietly never stops the incident.
+    if step.notify is not None and not step.notify.fail_on_error:
+        return OnFailure.CONTINUE
+    return step.on_failure
+
+
+def _target(step: Step) -> tuple[str, str] | None:
+    for kind_step in (step.scale, step.restart, step.rollback, step.wait_for_rollout):
+        if kind_step is not None:
+            return str(kind_step.target.kind), str(kind_step.target.name)
+    return None
+
+
+def _action_name(step: Step) -> str:
+    """The cooldown key: scale, restart, rollback... (waiting steps never act)."""
+    return step.kind.replace("_", "")
+
+
+def _advance(context: _Context, step: Step) -> _Progress:
+    """Move one step as far as it can go now."""
+    status = context.draft.step(step.name)
+    if status.state == StepState.RUNNING:
+        if step.timeout and status.attempt_started_at and \
+                context.now >= status.attempt_started_at + parse_duration(step.timeout):
+            return _fail_attempt(context, step, "Timeout", f"attempt {status.attempts} timed out after {step.timeout}")
+        return _continue(context, step)
+    if status.retry_at is not None and context.now < status.retry_at:
+        return _Wait(status.retry_at)
+    target = _target(step)
+    if target is not None:
+        verdict = guards.allowed(context.incident.namespace, target[0], context.policy.namespaces,
+                                 context.policy.kinds)
+        if not verdict.proceeds:
+            _finish(context, step, StepState.FAILED, verdict.reason, verdict.message)
+            return None
+    if not context.dry_run:
+        held = _approval(context, step)
+        if held is not None:
+            return held
+    observed: Mapping[str, Any] | None = None
+    if target is not None:
+        observe = intents.ObserveTarget(step.name, *target)
+        result = context.result(observe)
+        if result is None:
+            return observe
+        if not result.succeeded:
+            return _fail_attempt(context, step, result.reason, result.message)
+        observed = result.value
+    if context.dry_run:
+        _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {_plan_text(step, observed)}")
+        return None
+    if target is not None and observed is not None and step.wait_for_rollout is None:
+        held = _claim(context, step, target, observed)
+        if held is not None:
+            return held
+    return _start(context, step, observed)
+
+
+def _approval(context: _Context, step: Step) -> _Progress:
+    status = context.draft.step(step.name)
+    verdict, approver = guards.approval(step, context.spec.severity, context.policy.approval,
+                                        context.incident.annotations)
+    if not verdict.proceeds:
+        if status.state != StepState.AWAITING_APPROVAL:
+            context.draft.update_step(step.name, state=StepState.AWAITING_APPROVAL, message=verdict.message)
+            context.draft.add(EventType.NORMAL, "AwaitingApproval", verdict.message, step.name)
+        context.draft.condition("AwaitingApproval", True, "StepAwaitingApproval",
+                                f"step {step.name} is waiting for approval")
+        return _Wait(None)
+    if approver is not None and status.approved_by is None:
+        context.draft.update_step(step.name, state=StepState.PENDING, approved_by=approver)
+        context.draft.add(EventType.NORMAL, "Approved", f"approved by {approver}", step.name)
+        context.draft.condition("AwaitingApproval", False, "Approved", f"step {step.name} was approved by {approver}")
+    return None
+
+
+def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Mapping[str, Any]) -> _Progress:
+    """Hold the step back while another incident owns the target or its cooldown; else claim it."""
+    annotations = (observed.get("metadata") or {}).get("annotations") or {}
+    holder, label = context.incident.holder, f"{target[0].lower()}/{target[1]}"
+    action = _action_name(step)
+    for verdict in (guards.lock(holder, annotations, label, context.now + POLL),
+                    guards.cooldown(action, holder, annotations, label, context.now),
+                    context.world.rate_limit):
+        if not verdict.proceeds:
+            return _hold(context, step, verdict)
+    stamp = annotations.get(guards.cooldown_annotation(action), "")
+    if annotations.get(guards.LOCK_ANNOTATION) == holder and stamp.endswith(f" {holder}"):
+        return None
+    cooldown = parse_duration(context.spec.cooldown) if context.spec.cooldown else context.policy.cooldown
+    claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown)
+    result = context.result(claim)
+    if result is None:
+        return claim
+    if not result.succeeded:
+        return _fail_attempt(context, step, result.reason, result.message)
+    return None
+
+
+def _hold(context: _Context, step: Step, verdict: guards.Verdict) -> _Wait:
+    status = context.draft.step(step.name)
+    if status.message != verdict.message:
+        context.draft.update_step(step.name, message=verdict.message)
+        context.draft.add(EventType.NORMAL, verdict.reason, verdict.message, step.name)
+    return _Wait(verdict.retry_at or context.now + POLL)
+
+
+def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) -> _Progress:
+    """Record the attempt's intent (absolute values) and return the action that carries it out."""
+    status = context.draft.step(step.name)
+    attempts = status.attempts + 1
+    key = f"{context.incident.uid}/{step.name}/{attempts}"
+    target = _target(step)
+    result: dict[str, Any] = {}
+    if target is not None:
+        result["target"] = {"kind": target[0], "name": target[1]}
+        result["claimed"] = step.wait_for_rollout is None
+    if step.scale is not None:
+        assert observed is not None
+        plan = scaling.plan_scale(step.scale, int((observed.get("spec") or {}).get("replicas", 1)))
+        result.update({"from": plan.current, "to": plan.desired, "requested": plan.requested})
+        if plan.limited_by:
+            result["limitedBy"] = plan.limited_by
+        message = f"scaling {plan.describe(*target)}" if target else ""
+    elif step.restart is not None:
+        if step.restart.mode != "rollout":
+            _finish(context, step, StepState.FAILED, "UnsupportedStep",
+                    "restart mode deletePods is not supported by this operator version")
+            return None
+        result["restartedAt"] = context.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = f"restarting {_target_text(step)}"
+    elif step.rollback is not None:
+        result["rollbackRequest"] = f"{context.incident.name}-{step.name}"
+        message = f"rolling back {_target_text(step)} through RollbackRequest {result['rollbackRequest']}"
+    elif step.wait_for_rollout is not None:
+        message = f"waiting for {_target_text(step)} to roll out"
+    elif step.http_check is not None:
+        result.update({"probes": 0, "consecutivePasses": 0})
+        message = f"checking {step.http_check.method} {step.http_check.url}"
+    elif step.notify is not None:
+        message = "sending the notification"
+    else:
+        _finish(context, step, StepState.FAILED, "UnsupportedStep",
+                f"step kind {step.kind!r} is not supported by this operator version")
+        return None
+    context.draft.update_step(step.name, state=StepState.RUNNING, attempts=attempts, idempotency_key=key,
+                              started_at=status.started_at or context.now, attempt_started_at=context.now,
+                              retry_at=None, result=result, message=message)
+    return _continue(context, step)
+
+
+def _continue(context: _Context, step: Step) -> _Progress:
+    """A Running step: issue (or re-issue after a crash) its recorded intent, or judge its outcome."""
+    status = context.draft.step(step.name)
+    result = status.result
+    target = _target(step)
+    if step.scale is not None and target is not None:
+        scale = intents.ScaleTo(step.name, *target, int(result["to"]), status.idempotency_key or "")
+        done = f"scaled {_target_text(step)} from {result['from']} to {result['to']}"
+        return _after_action(context, step, scale, done)
+    if step.restart is not None and target is not None:
+        restart = intents.RolloutRestart(step.name, *target, str(result["restartedAt"]))
+        return _after_action(context, step, restart, f"restarted {_target_text(step)}")
+    if step.notify is not None:
+        notify = intents.Notify(step.name, step.notify.webhook_secret_ref.name, step.notify.webhook_secret_ref.key,
+                                _notification_text(context, step), status.idempotency_key or "")
+        return _after_action(context, step, notify, "notification sent")
+    if step.rollback is not None:
+        return _continue_rollback(context, step, status)
+    if step.wait_for_rollout is not None and target is not None:
+        observation = context.result(intents.ObserveTarget(step.name, *target))
+        if observation is None:
+            return intents.ObserveTarget(step.name, *target)
+        if not observation.succeeded:
+            return _fail_attempt(context, step, observation.reason, observation.message)
+        complete, message = rollouts.rollout_status(observation.value)
+        if complete:
+            _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", message)
+            return None
+        if status.message != message:
+            context.draft.update_step(step.name, message=message)
+        return _Wait(context.now + POLL)
+    if step.http_check is not None:
+        return _continue_http_check(context, step, status)
+    return None
+
+
+def _after_action(context: _Context, step: Step, action: intents.Action, success: str) -> _Progress:
+    outcome = context.result(action)
+    if outcome is None:
+        return action
+    if outcome.succeeded:
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", success)
+        return None
+    return _fail_attempt(context, step, outcome.reason or "ActionFailed", outcome.message)
+
+
+def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Progress:
+    assert step.rollback is not None
+    name = str(status.result["rollbackRequest"])
+    spec = step.rollback.model_dump(by_alias=True, mode="json", exclude_none=True)
+    spec["incidentRef"] = {"name": context.incident.name}
+    ensure = intents.EnsureRollbackRequest(step.name, name, json.dumps(spec, sort_keys=True))
+    created = context.result(ensure)
+    if created is None and not status.result.get("requested"):
+        return ensure
+    if created is not None and not created.succeeded:
+        return _fail_attempt(context, step, created.reason, created.message)
+    if not status.result.get("requested"):
+        context.draft.update_step(step.name, result={**status.result, "requested": True})
+    observe = intents.ObserveRollbackRequest(step.name, name)
+    observed = context.result(observe)
+    if observed is None:
+        return observe
+    if not observed.succeeded:
+        return _fail_attempt(context, step, observed.reason, observed.message)
+    request_status = (observed.value or {}).get("status") or {}
+    phase = request_status.get("phase")
+    if phase == "Complete":
+        revisions = {k: request_status[k] for k in ("fromRevision", "toRevision") if k in request_status}
+        context.draft.update_step(step.name, result={**context.draft.step(step.name).result, **revisions})
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
+                f"rolled back {_target_text(step)} from revision {revisions.get('fromRevision')} "
+                f"to {revisions.get('toRevision')}")
+        return None
+    if phase in ("Failed", "Refused"):
+        ready: Mapping[str, Any] = next(
+            (c for c in request_status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        _finish(context, step, StepState.FAILED, str(ready.get("reason") or "RollbackFailed"),
+                f"RollbackRequest {name}: {ready.get('message') or phase}")
+        return None
+    return _Wait(context.now + POLL)
+
+
+def _continue_http_check(context: _Context, step: Step, status: StepStatus) -> _Progress:
+    check = step.http_check
+    assert check is not None
+    probes = int(status.result.get("probes", 0))
+    probe = intents.ProbeHttp(step.name, check.url, check.method, tuple(sorted(check.headers.items())),
+                              parse_duration(check.request_timeout).total_seconds(), probes + 1)
+    answer = context.result(probe)
+    if answer is None:
+        last = status.result.get("lastProbeAt")
+        if last and context.now < _parse_time(last) + parse_duration(check.interval):
+            return _Wait(_parse_time(last) + parse_duration(check.interval))
+        return probe
+    passed, message = http_checks.judge(check, answer.value or {}) if answer.succeeded else (False, answer.message)
+    passes = int(status.result.get("consecutivePasses", 0)) + 1 if passed else 0
+    result = {**status.result, "probes": probes + 1, "consecutivePasses": passes, "lastStatus":
+              (answer.value or {}).get("status"), "lastProbeAt": context.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    context.draft.update_step(step.name, result=result, message=message)
+    if passes >= check.success_threshold:
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
+                f"{message} ({passes} consecutive pass{'es' if passes != 1 else ''})")
+        return None
+    return _Wait(context.now + parse_duration(check.interval))
+
+
+def _fail_attempt(context: _Context, step: Step, reason: str, message: str) -> _Progress:
+    """A failed attempt: retried after backoff while retries remain, else the step fails."""
+    status = context.draft.step(step.name)
+    attempts = max(status.attempts, 1)
+    if attempts <= step.retries:
+        retry_at = context.now + parse_duration(step.retry_backoff) * (2 ** (attempts - 1))
+        text = f"attempt {attempts} failed ({reason}): {message}; retrying at {retry_at:%H:%M:%S}"
+        context.draft.update_step(step.name, state=StepState.PENDING, retry_at=retry_at, attempts=attempts,
+                                  message=text, idempotency_key=None)
+        context.draft.add(EventType.WARNING, "StepRetrying", text, step.name)
+        return _Wait(retry_at)
+    _finish(context, step, StepState.FAILED, reason or "StepFailed", message)
+    return None
+
+
+def _finish(context: _Context, step: Step, state: StepState, reason: str, message: str) -> None:
+    context.draft.update_step(step.name, state=state, finished_at=context.now, message=message[:drafts.MAX_MESSAGE])
+    event_type = EventType.WARNING if state == StepState.FAILED else EventType.NORMAL
+    context.draft.add(event_type, reason, message, step.name)
+
+
+# -- texts -----------------------------------------------------------------------------------------------------
+
+
+def _target_text(step: Step) -> str:
+    target = _target(step)
+    return f"{target[0].lower()}/{target[1]}" if target else step.kind
+
+
+def _plan_text(step: Step, observed: Mapping[str, Any] | None) -> str:
+    if step.scale is not None and observed is not None:
+        kind, name = _target(step) or ("", "")
+        plan = scaling.plan_scale(step.scale, int((observed.get("spec") or {}).get("replicas", 1)))
+        return f"scale {plan.describe(kind, name)}"
+    if step.restart is not None:
+        return f"restart {_target_text(step)} ({step.restart.mode})"
+    if step.rollback is not None:
+        to = f"revision {step.rollback.to_revision}" if step.rollback.to_revision else "the previous revision"
+        return f"roll back {_target_text(step)} to {to}"
+    if step.wait_for_rollout is not None:
+        return f"wait for {_target_text(step)} to roll out"
+    if step.http_check is not None:
+        return f"check {step.http_check.method} {step.http_check.url} for {step.http_check.expected_status}"
+    if step.notify is not None:
+        return "send the notification"
+    return f"run the {step.kind} step"
+
+
+def _notification_text(context: _Context, step: Step) -> str:
+    assert step.notify is not None
+    spec = context.spec
+    return f"[{spec.severity.value}] {context.incident.holder}: {spec.summary}\n{step.notify.message}"
+
+
+def _human(duration: datetime.timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def _parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))

@@ -1,48 +1,135 @@
-"""What the engine asks the I/O layer to do: observe a target, or act on it (idempotently)."""
+"""What the engine asks the I/O layer to do: observe something, or act (idempotently).
+
+Intents are frozen and hashable: the I/O layer answers each one in `World.results`, keyed by
+the intent itself, so the engine can tell "done, and this is what happened" from "not yet".
+Actions carry absolute values (replicas to set, a restart timestamp): repeating one after a
+crash changes nothing more.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-
-from remediator.api.targets import ScalableTarget
+import datetime
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
-class ObserveReplicas:
-    """Read a workload's desired replica count (scale.spec.replicas)."""
+class ObserveTarget:
+    """Read a workload (Deployment, StatefulSet, DaemonSet) as a whole object."""
 
     step: str
-    target: ScalableTarget
+    kind: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimTarget:
+    """Annotate a workload with this incident's lock and the action's cooldown stamp."""
+
+    step: str
+    kind: str
+    name: str
+    holder: str
+    cooldown_action: str
+    # Not part of the identity: the claim is the same claim whenever it was computed.
+    cooldown_until: datetime.datetime = dataclasses.field(compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseTargets:
+    """Remove this incident's lock annotation from the workloads it claimed."""
+
+    holder: str
+    targets: tuple[tuple[str, str], ...]  # (kind, name)
 
 
 @dataclasses.dataclass(frozen=True)
 class ScaleTo:
-    """Set a workload's replicas to an absolute number: repeating it changes nothing."""
+    """Set a workload's replicas to an absolute number through the scale subresource."""
 
     step: str
-    target: ScalableTarget
+    kind: str
+    name: str
     replicas: int
     idempotency_key: str
 
 
-Observation = ObserveReplicas
-Action = ScaleTo
-Intent = ObserveReplicas | ScaleTo
+@dataclasses.dataclass(frozen=True)
+class RolloutRestart:
+    """`kubectl rollout restart`: stamp the pod template with a (recorded) restart time."""
+
+    step: str
+    kind: str
+    name: str
+    restarted_at: str
 
 
 @dataclasses.dataclass(frozen=True)
-class Observed:
-    """What a read found: a value, or why there is none (e.g. the target does not exist)."""
+class EnsureRollbackRequest:
+    """Create the step's RollbackRequest (deterministic name, owned by the Incident) if absent."""
 
-    value: int | None = None
-    reason: str | None = None
-    message: str = ""
+    step: str
+    name: str
+    spec_json: str
 
 
 @dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How an action went: succeeded, or failed with a CamelCase reason and a message."""
+class ObserveRollbackRequest:
+    step: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeHttp:
+    """One HTTP request of an httpCheck; `probe` numbers them so each is a new observation."""
+
+    step: str
+    url: str
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    timeout_seconds: float
+    probe: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Notify:
+    """POST a Slack-compatible message to the webhook URL held in a Secret."""
+
+    step: str
+    secret_name: str
+    secret_key: str
+    text: str
+    idempotency_key: str
+
+
+Observation = ObserveTarget | ObserveRollbackRequest | ProbeHttp
+Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | EnsureRollbackRequest | Notify
+Intent = Observation | Action
+OBSERVATIONS = (ObserveTarget, ObserveRollbackRequest, ProbeHttp)
+
+
+def is_observation(intent: Intent) -> bool:
+    return isinstance(intent, OBSERVATIONS)
+
+
+def changes_workloads(intent: Intent) -> bool:
+    """Whether an intent counts against the operator-wide rate limit."""
+    return isinstance(intent, ScaleTo | RolloutRestart | EnsureRollbackRequest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What an intent found or did: success with an optional value, or a CamelCase reason and message."""
 
     succeeded: bool
+    value: Any = None
     reason: str = ""
     message: str = ""
+
+
+def done(value: Any = None) -> Result:
+    return Result(succeeded=True, value=value)
+
+
+def failed(reason: str, message: str) -> Result:
+    return Result(succeeded=False, reason=reason, message=message)

@@ -10,13 +10,14 @@ import kopf
 import kubernetes.client
 
 from remediator import kube
-from remediator.actions import events, statuses, workloads
+from remediator.actions import events, http, rollback_requests, statuses, workloads
 from remediator.config import OperatorConfig
-from remediator.engine import incidents, intents
+from remediator.engine import guards, incidents, intents
 from remediator.typedefs import Logger
 
 # Enough for every step of a long incident; a loop beyond it is a bug, not progress.
 MAX_MOVES = 1000
+MIN_REQUEUE = 0.5
 
 
 def now() -> datetime.datetime:
@@ -28,42 +29,87 @@ def view_of(body: kopf.Body) -> incidents.Incident:
     created = datetime.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
     return incidents.Incident(uid=meta["uid"], name=meta["name"], namespace=meta["namespace"],
                               generation=int(meta.get("generation") or 1), created_at=created,
-                              spec=dict(body.get("spec") or {}), status=dict(body.get("status") or {}))
+                              spec=dict(body.get("spec") or {}), status=dict(body.get("status") or {}),
+                              annotations=dict(meta.get("annotations") or {}))
 
 
-async def reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> None:
-    """Advance the Incident as far as it can go now.
+async def reconcile(body: kopf.Body, config: OperatorConfig, action_log: guards.ActionLog, logger: Logger) -> None:
+    """Advance the Incident as far as it can go now; raise TemporaryError to be called again later.
 
     Status changes are written just before an action (so the intent is on record first)
     and at the end; timeline entries are posted as Events once their status is written.
     """
     api = kube.api_client()
     incident = view_of(body)
-    policy = incidents.Policy(dry_run=config.dry_run)
-    world = incidents.World(observations={}, outcomes={})
+    policy = config.policy()
+    results: dict[intents.Intent, intents.Result] = {}
     unsaved: list[Any] = []
     dirty = False
     for _ in range(MAX_MOVES):
+        world = incidents.World(results=dict(results), rate_limit=action_log.verdict(config.rate_limit(), now()))
         decision = incidents.decide(incident, world, now(), policy)
         status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
         incident = dataclasses.replace(incident, status=status)
         unsaved.extend(decision.entries)
         dirty = dirty or decision.changed
         intent = decision.intent
-        if isinstance(intent, intents.ObserveReplicas):
-            observed = await workloads.observe_replicas(api, incident.namespace, intent.target)
-            world = dataclasses.replace(world, observations={**world.observations, intent.step: observed})
+        if intent is not None and intents.is_observation(intent):
+            results[intent] = await _observe(api, incident.namespace, intent)
             continue
         if dirty:
             await statuses.write_incident_status(api, incident.namespace, incident.name, status)
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
         if intent is None:
+            if decision.requeue_after is not None:
+                raise kopf.TemporaryError("waiting", delay=max(MIN_REQUEUE, decision.requeue_after.total_seconds()))
             return
-        outcome = await _act(api, incident.namespace, intent)
-        world = dataclasses.replace(world, outcomes={**world.outcomes, intent.step: outcome})
+        result = await _act(api, body, incident.namespace, intent)
+        if result.succeeded and intents.changes_workloads(intent):
+            action_log.record(now())
+        if isinstance(intent, intents.ClaimTarget):
+            # Look at the target again: it now shows our claim, or whoever won a concurrent one.
+            results.pop(intents.ObserveTarget(intent.step, intent.kind, intent.name), None)
+            if result.succeeded or result.reason == "Conflict":
+                continue
+        results[intent] = result
     raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
 
 
-async def _act(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Action) -> intents.Outcome:
-    return await workloads.scale_to(api, namespace, intent)
+async def release(body: kopf.Body, logger: Logger) -> None:
+    """On deletion: release the target locks the Incident still holds."""
+    incident = view_of(body)
+    claimed = tuple(sorted({(str(s["result"]["target"]["kind"]), str(s["result"]["target"]["name"]))
+                            for s in incident.status.get("steps") or []
+                            if isinstance((s.get("result") or {}).get("target"), dict) and s["result"].get("claimed")}))
+    if claimed:
+        result = await workloads.release(kube.api_client(), incident.namespace,
+                                         intents.ReleaseTargets(incident.holder, claimed))
+        if not result.succeeded:
+            raise kopf.TemporaryError(f"could not release the target locks: {result.message}", delay=5)
+        logger.info(f"released the locks on {len(claimed)} target(s)")
+
+
+async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent) -> intents.Result:
+    if isinstance(intent, intents.ObserveTarget):
+        return await workloads.observe(api, namespace, intent)
+    if isinstance(intent, intents.ObserveRollbackRequest):
+        return await rollback_requests.observe(api, namespace, intent)
+    assert isinstance(intent, intents.ProbeHttp)
+    return await http.probe(intent)
+
+
+async def _act(api: kubernetes.client.ApiClient, body: kopf.Body, namespace: str,
+               intent: intents.Intent) -> intents.Result:
+    if isinstance(intent, intents.ClaimTarget):
+        return await workloads.claim(api, namespace, intent)
+    if isinstance(intent, intents.ReleaseTargets):
+        return await workloads.release(api, namespace, intent)
+    if isinstance(intent, intents.ScaleTo):
+        return await workloads.scale_to(api, namespace, intent)
+    if isinstance(intent, intents.RolloutRestart):
+        return await workloads.rollout_restart(api, namespace, intent)
+    if isinstance(intent, intents.EnsureRollbackRequest):
+        return await rollback_requests.ensure(api, body, intent)
+    assert isinstance(intent, intents.Notify)
+    return await http.notify(api, namespace, intent)
