@@ -99,17 +99,15 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         _acknowledge(context)
     escalation_at = _check_escalation(context)
     for step in spec.steps:
-        if draft.step(step.name).state in TERMINAL_STEP_STATES:
-            continue
-        progress = _advance(context, step)
-        if isinstance(progress, _Wait):
-            waits = [t for t in (progress.until, escalation_at) if t is not None]
-            return draft.decision(requeue_after=max(min(waits) - now, datetime.timedelta()) if waits else None)
-        if progress is not None:
-            return draft.decision(progress)
-        final = draft.step(step.name)
-        if final.state == StepState.FAILED and _on_failure(step) != OnFailure.CONTINUE:
-            break
+        if draft.step(step.name).state not in TERMINAL_STEP_STATES:
+            progress = _advance(context, step)
+            if isinstance(progress, _Wait):
+                waits = [t for t in (progress.until, escalation_at) if t is not None]
+                return draft.decision(requeue_after=max(min(waits) - now, datetime.timedelta()) if waits else None)
+            if progress is not None:
+                return draft.decision(progress)
+        if draft.step(step.name).state == StepState.FAILED and _on_failure(step) != OnFailure.CONTINUE:
+            break  # later steps never run after a step that aborts or escalates
     release = _release(context)
     if release is not None:
         return draft.decision(release)
@@ -212,6 +210,10 @@ def _conclude(context: _Context) -> None:
                 and _on_failure(s) != OnFailure.CONTINUE]
     if stopping:
         step = stopping[0]
+        for later in spec.steps:
+            if draft.step(later.name).state not in TERMINAL_STEP_STATES:
+                draft.update_step(later.name, state=StepState.SKIPPED, finished_at=context.now,
+                                  message=f"not run: step {step.name} failed")
         if _on_failure(step) == OnFailure.ESCALATE:
             draft.condition("Escalated", True, "StepFailed", f"step {step.name} failed",
                             entry=(EventType.WARNING, "Escalated", f"escalated: step {step.name} failed",

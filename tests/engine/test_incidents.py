@@ -1,0 +1,268 @@
+"""The Incident engine, without a cluster: step order, retries, timeouts, guards, escalation, crashes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from remediator.engine import guards, incidents, intents
+
+T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
+WEB = {"kind": "Deployment", "name": "web"}
+
+
+class Cluster:
+    """Answers intents like the I/O layer would, against in-memory workloads."""
+
+    def __init__(self, replicas: int = 2, annotations: dict[str, str] | None = None) -> None:
+        self.replicas = replicas
+        self.annotations = dict(annotations or {})
+        self.generation = 1
+        self.acted: list[intents.Intent] = []
+        self.http: list[int] = []
+        self.fail_scale: list[str] = []
+
+    def workload(self) -> dict[str, Any]:
+        return {"kind": "Deployment", "metadata": {"name": "web", "annotations": dict(self.annotations),
+                                                   "generation": self.generation},
+                "spec": {"replicas": self.replicas},
+                "status": {"observedGeneration": self.generation, "replicas": self.replicas,
+                           "updatedReplicas": self.replicas, "availableReplicas": self.replicas}}
+
+    def answer(self, intent: intents.Intent) -> intents.Result:
+        if not intents.is_observation(intent):
+            self.acted.append(intent)
+        if isinstance(intent, intents.ObserveTarget):
+            return intents.done(self.workload())
+        if isinstance(intent, intents.ClaimTarget):
+            self.annotations[guards.LOCK_ANNOTATION] = intent.holder
+            self.annotations[guards.cooldown_annotation(intent.cooldown_action)] = guards.format_cooldown(
+                intent.cooldown_until, intent.holder)
+            return intents.done()
+        if isinstance(intent, intents.ReleaseTargets):
+            self.annotations.pop(guards.LOCK_ANNOTATION, None)
+            return intents.done()
+        if isinstance(intent, intents.ScaleTo):
+            if self.fail_scale:
+                return intents.failed(self.fail_scale.pop(0), "the API said no")
+            self.replicas = intent.replicas
+            return intents.done()
+        if isinstance(intent, intents.RolloutRestart):
+            self.generation += 1
+            return intents.done()
+        if isinstance(intent, intents.ProbeHttp):
+            return intents.done({"status": self.http.pop(0) if self.http else 200, "body": "ok"})
+        raise AssertionError(f"unexpected intent {intent!r}")
+
+
+def incident(*steps: dict[str, Any], annotations: dict[str, str] | None = None, **spec: Any) -> incidents.Incident:
+    return incidents.Incident(uid="uid-1", name="inc", namespace="shop", generation=1, created_at=T0,
+                              spec={"severity": "P1", "summary": "web is down", "steps": list(steps), **spec},
+                              status={}, annotations=annotations or {})
+
+
+def run(obj: incidents.Incident, cluster: Cluster, now: datetime.datetime = T0,
+        policy: incidents.Policy | None = None, rate_limit: guards.Verdict = guards.PROCEED,
+        ) -> tuple[incidents.Incident, incidents.Decision]:
+    """One reconciliation: decide and answer intents until the engine waits or is done.
+
+    As the handler does, the results gathered are forgotten afterwards: only the status persists.
+    """
+    results: dict[intents.Intent, intents.Result] = {}
+    for _ in range(100):
+        decision = incidents.decide(obj, incidents.World(results=dict(results), rate_limit=rate_limit), now,
+                                    policy or incidents.Policy())
+        obj = dataclasses.replace(obj, status=decision.status.model_dump(by_alias=True, mode="json",
+                                                                          exclude_none=True))
+        if decision.intent is None:
+            return obj, decision
+        result = cluster.answer(decision.intent)
+        if isinstance(decision.intent, intents.ClaimTarget):
+            results.pop(intents.ObserveTarget(decision.intent.step, decision.intent.kind, decision.intent.name), None)
+            continue
+        results[decision.intent] = result
+    raise AssertionError("no conclusion")
+
+
+def step_state(obj: incidents.Incident, name: str) -> dict[str, Any]:
+    return next(s for s in obj.status["steps"] if s["name"] == name)
+
+
+def condition(obj: incidents.Incident, condition_type: str) -> tuple[str, str] | None:
+    found = [c for c in obj.status.get("conditions", []) if c["type"] == condition_type]
+    return (found[0]["status"], found[0]["reason"]) if found else None
+
+
+def test_steps_run_in_order_and_the_incident_resolves_with_a_timeline() -> None:
+    cluster = Cluster(replicas=2)
+    obj, decision = run(incident({"name": "restart", "restart": {"target": WEB}},
+                                 {"name": "scale-out", "scale": {"target": WEB, "factor": 2, "maxReplicas": 3}},
+                                 {"name": "settled", "waitForRollout": {"target": WEB}}), cluster)
+    assert [type(i).__name__ for i in cluster.acted] == ["ClaimTarget", "RolloutRestart", "ClaimTarget", "ScaleTo",
+                                                          "ReleaseTargets"]
+    assert cluster.replicas == 3 and guards.LOCK_ANNOTATION not in cluster.annotations
+    assert obj.status["phase"] == "Resolved"
+    assert [e["reason"] for e in obj.status["timeline"]] == [
+        "Acknowledged", "StepSucceeded", "StepSucceeded", "StepSucceeded", "Mitigated", "Resolved"]
+    assert step_state(obj, "scale-out")["message"] == "scaled deployment/web from 2 to 3"
+
+
+def test_a_crash_after_recording_the_intent_repeats_the_same_absolute_scale() -> None:
+    cluster = Cluster(replicas=2)
+    obj = incident({"name": "plus-two", "scale": {"target": WEB, "by": 2}})
+    # The first reconciliation records "to 4" and is killed before the scale call is answered.
+    results: dict[intents.Intent, intents.Result] = {}
+    for _ in range(10):
+        decision = incidents.decide(obj, incidents.World(results=dict(results)), T0, incidents.Policy())
+        obj = dataclasses.replace(obj, status=decision.status.model_dump(by_alias=True, mode="json",
+                                                                          exclude_none=True))
+        if isinstance(decision.intent, intents.ScaleTo):
+            cluster.replicas = decision.intent.replicas  # it happened, but the operator died before recording it
+            break
+        result = cluster.answer(decision.intent) if decision.intent else None
+        if isinstance(decision.intent, intents.ClaimTarget):
+            results.clear()
+        elif decision.intent is not None and result is not None:
+            results[decision.intent] = result
+    assert cluster.replicas == 4
+    obj, _ = run(obj, cluster)
+    scale_calls = [i for i in cluster.acted if isinstance(i, intents.ScaleTo)]
+    assert [i.replicas for i in scale_calls] == [4], "the resumed step re-applies 4, it does not add 2 again"
+    assert cluster.replicas == 4 and obj.status["phase"] == "Resolved"
+
+
+def test_a_failed_attempt_is_retried_after_backoff_then_succeeds() -> None:
+    cluster = Cluster(replicas=2)
+    cluster.fail_scale = ["ApiError"]
+    obj, decision = run(incident({"name": "up", "retries": 2, "retryBackoff": "10s",
+                                  "scale": {"target": WEB, "replicas": 5}}), cluster)
+    assert step_state(obj, "up")["state"] == "Pending"
+    assert decision.requeue_after == datetime.timedelta(seconds=10)
+    assert "StepRetrying" in [e["reason"] for e in obj.status["timeline"]]
+
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=5))
+    assert step_state(obj, "up")["state"] == "Pending", "no attempt before the backoff has passed"
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=11))
+    assert step_state(obj, "up")["state"] == "Succeeded" and step_state(obj, "up")["attempts"] == 2
+    assert cluster.replicas == 5
+
+
+def test_on_failure_continue_goes_on_and_abort_stops_the_incident() -> None:
+    cluster = Cluster(replicas=2)
+    cluster.fail_scale = ["ApiError", "ApiError"]
+    obj, _ = run(incident({"name": "optional", "onFailure": "continue", "scale": {"target": WEB, "replicas": 3}},
+                          {"name": "required", "scale": {"target": WEB, "replicas": 4}},
+                          {"name": "never", "restart": {"target": WEB}}), cluster)
+    assert [step_state(obj, n)["state"] for n in ("optional", "required", "never")] == [
+        "Failed", "Failed", "Skipped"]
+    assert obj.status["phase"] == "Failed" and condition(obj, "Failed") == ("True", "StepFailed")
+    assert guards.LOCK_ANNOTATION not in cluster.annotations, "locks are released when the incident fails"
+
+
+def test_on_failure_escalate_marks_the_incident_escalated() -> None:
+    cluster = Cluster()
+    cluster.fail_scale = ["ApiError"]
+    obj, _ = run(incident({"name": "up", "onFailure": "escalate", "scale": {"target": WEB, "replicas": 3}}), cluster)
+    assert condition(obj, "Escalated") == ("True", "StepFailed")
+
+
+def test_an_unmitigated_incident_escalates_after_its_severity_response_time() -> None:
+    cluster = Cluster()
+    obj = incident({"name": "verify", "httpCheck": {"url": "http://web/healthz", "successThreshold": 3,
+                                                    "interval": "1m"}}, severity="P0")
+    obj, decision = run(obj, cluster)
+    assert condition(obj, "Escalated") is None and decision.requeue_after is not None
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(minutes=5))
+    assert condition(obj, "Escalated") == ("True", "NotMitigatedInTime")
+    assert obj.status["timeline"][-1]["type"] == "Warning"
+
+
+def test_a_step_that_outlives_its_timeout_fails_with_reason_timeout() -> None:
+    cluster = Cluster()
+    cluster.http = [500] * 10
+    obj, _ = run(incident({"name": "verify", "timeout": "30s",
+                           "httpCheck": {"url": "http://web/healthz", "interval": "10s"}}), cluster)
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=31))
+    assert step_state(obj, "verify")["state"] == "Failed" and "timed out" in step_state(obj, "verify")["message"]
+
+
+def test_an_http_check_needs_consecutive_passes() -> None:
+    cluster = Cluster()
+    cluster.http = [200, 500, 200, 200]
+    obj = incident({"name": "verify", "httpCheck": {"url": "http://web/healthz", "successThreshold": 2,
+                                                    "interval": "5s"}})
+    moment = T0
+    for _ in range(6):
+        obj, _ = run(obj, cluster, now=moment)
+        if step_state(obj, "verify")["state"] == "Succeeded":
+            break
+        moment += datetime.timedelta(seconds=5)
+    assert step_state(obj, "verify")["result"]["probes"] == 4
+    assert condition(obj, "Verified") == ("True", "ChecksPassed")
+
+
+def test_dry_run_records_the_plan_and_acts_on_nothing() -> None:
+    cluster = Cluster(replicas=2)
+    obj, _ = run(incident({"name": "up", "scale": {"target": WEB, "factor": 3}},
+                          {"name": "back", "rollback": {"target": WEB}}), cluster,
+                 policy=incidents.Policy(dry_run=True))
+    assert cluster.acted == [] and cluster.replicas == 2
+    assert step_state(obj, "up")["message"] == "dry run: would scale deployment/web from 2 to 6"
+    assert step_state(obj, "back")["message"] == "dry run: would roll back deployment/web to the previous revision"
+    assert obj.status["phase"] == "Planned"
+
+
+def test_a_rollback_waits_for_approval_and_records_who_approved() -> None:
+    cluster = Cluster()
+    step = {"name": "undo", "rollback": {"target": WEB}}
+    obj, decision = run(incident(step), cluster)
+    assert step_state(obj, "undo")["state"] == "AwaitingApproval" and obj.status["phase"] == "AwaitingApproval"
+    assert cluster.acted == [] and decision.requeue_after is not None  # only the escalation deadline
+
+    approved = dataclasses.replace(obj, annotations={"remediator.dev/approve": "undo",
+                                                     "remediator.dev/approved-by": "alice"})
+    decision = incidents.decide(approved, incidents.World(), T0, incidents.Policy())
+    assert step_state(approved, "undo")["state"] == "AwaitingApproval"
+    assert decision.status.steps[0].approved_by == "alice"
+    assert "approved by alice" in [e.message for e in decision.entries]
+
+
+def test_a_second_incident_waits_while_the_first_holds_the_target() -> None:
+    cluster = Cluster(annotations={guards.LOCK_ANNOTATION: "shop/first"})
+    obj, decision = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster)
+    assert step_state(obj, "up")["state"] == "Pending" and "shop/first" in step_state(obj, "up")["message"]
+    assert "TargetLocked" in [e["reason"] for e in obj.status["timeline"]]
+    assert cluster.replicas == 2 and decision.requeue_after is not None
+
+    del cluster.annotations[guards.LOCK_ANNOTATION]
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=3))
+    assert cluster.replicas == 4 and obj.status["phase"] == "Resolved"
+
+
+def test_no_second_scale_inside_the_cooldown_of_another_incident() -> None:
+    stamp = guards.format_cooldown(T0 + datetime.timedelta(minutes=10), "shop/first")
+    cluster = Cluster(annotations={guards.cooldown_annotation("scale"): stamp})
+    obj, decision = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster)
+    assert "CoolingDown" in [e["reason"] for e in obj.status["timeline"]]
+    assert decision.requeue_after == datetime.timedelta(minutes=10)
+    assert cluster.replicas == 2
+
+
+def test_the_rate_limit_holds_steps_back_in_an_alert_storm() -> None:
+    cluster = Cluster()
+    limited = guards.Verdict(guards.Outcome.WAIT, "RateLimited", "operator-wide rate limit reached",
+                             retry_at=T0 + datetime.timedelta(seconds=20))
+    obj, decision = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster,
+                        rate_limit=limited)
+    assert "RateLimited" in [e["reason"] for e in obj.status["timeline"]]
+    assert decision.requeue_after == datetime.timedelta(seconds=20) and cluster.replicas == 2
+
+
+def test_targets_outside_the_allow_lists_fail_the_step_and_change_nothing() -> None:
+    cluster = Cluster()
+    obj, _ = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster,
+                 policy=incidents.Policy(namespaces=frozenset({"payments"})))
+    assert step_state(obj, "up")["state"] == "Failed"
+    assert step_state(obj, "up")["message"] == "namespace shop is not on the operator's namespace allow-list"
+    assert cluster.acted == []
