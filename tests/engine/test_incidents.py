@@ -96,7 +96,7 @@ def condition(obj: incidents.Incident, condition_type: str) -> tuple[str, str] |
 
 def test_steps_run_in_order_and_the_incident_resolves_with_a_timeline() -> None:
     cluster = Cluster(replicas=2)
-    obj, decision = run(incident({"name": "restart", "restart": {"target": WEB}},
+    obj, _ = run(incident({"name": "restart", "restart": {"target": WEB}},
                                  {"name": "scale-out", "scale": {"target": WEB, "factor": 2, "maxReplicas": 3}},
                                  {"name": "settled", "waitForRollout": {"target": WEB}}), cluster)
     assert [type(i).__name__ for i in cluster.acted] == ["ClaimTarget", "RolloutRestart", "ClaimTarget", "ScaleTo",
