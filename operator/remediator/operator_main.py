@@ -10,6 +10,7 @@ import kopf
 
 from remediator import GROUP, config
 from remediator.engine import guards
+from remediator.handlers import wakeups
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -60,5 +61,5 @@ async def run(options: OperatorOptions) -> None:
         standalone=options.peering is None,
         peering_name=options.peering,
         liveness_endpoint=options.liveness,
-        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog()),
+        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), wakeups=wakeups.Wakeups()),
     )

@@ -326,6 +326,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             conditions=[CONDITION],
             from_revision=42,
             to_revision=41,
+            to_template_hash="5d59d67564",
             original_replicas=3,
             migration_job_name="shop-api-rollback-41",
             timeline=[ENTRY],

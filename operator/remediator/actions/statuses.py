@@ -6,13 +6,33 @@ import asyncio
 from typing import Any
 
 import kubernetes.client
+from kubernetes.client.exceptions import ApiException
 
 from remediator import GROUP, VERSION
+
+
+async def write_status(api: kubernetes.client.ApiClient, plural: str, namespace: str, name: str,
+                       status: dict[str, Any]) -> None:
+    """Merge the status into the object's status subresource. Raises ApiException on failure."""
+    custom = kubernetes.client.CustomObjectsApi(api)
+    await asyncio.to_thread(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+                            plural, name, {"status": status})
 
 
 async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str, name: str,
                                 status: dict[str, Any]) -> None:
     """Merge the status into the Incident's status subresource. Raises ApiException on failure."""
+    await write_status(api, "incidents", namespace, name, status)
+
+
+async def read_incident(api: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Incident as stored now, or None when it is gone."""
     custom = kubernetes.client.CustomObjectsApi(api)
-    await asyncio.to_thread(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                            "incidents", name, {"status": status})
+    try:
+        obj: Any = await asyncio.to_thread(custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
+                                           "incidents", name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    return dict(obj)

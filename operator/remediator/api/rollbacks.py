@@ -15,6 +15,7 @@ class RollbackConditionType(StrEnum):
     """The condition types of a RollbackRequest."""
 
     ACCEPTED = "Accepted"
+    APPLICATION_STOPPED = "ApplicationStopped"
     MIGRATION_ROLLED_BACK = "MigrationRolledBack"
     ROLLED_BACK = "RolledBack"
     ROLLOUT_COMPLETE = "RolloutComplete"
@@ -34,11 +35,13 @@ class RollbackRequestStatus(StatusModel):
     phase: str | None = None
     """One-word summary of the conditions, for display."""
     conditions: list[Condition] = Field(default_factory=list, json_schema_extra=list_map("type"))
-    """Accepted, MigrationRolledBack, RolledBack, RolloutComplete, Ready."""
+    """Accepted, ApplicationStopped, MigrationRolledBack, RolledBack, RolloutComplete, Ready."""
     from_revision: int | None = Field(default=None, ge=0)
     """The Deployment's revision before the rollback."""
     to_revision: int | None = Field(default=None, ge=0)
     """The revision rolled back to."""
+    to_template_hash: str | None = Field(default=None, max_length=63)
+    """The pod-template-hash of the revision rolled back to: Kubernetes renumbers a revision it returns to."""
     original_replicas: int | None = Field(default=None, ge=0)
     """The replica count before the application was stopped, restored afterwards."""
     migration_job_name: str | None = None

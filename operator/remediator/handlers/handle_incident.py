@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -13,18 +14,19 @@ from remediator import kube
 from remediator.actions import events, http, rollback_requests, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents
+from remediator.handlers.wakeups import Wakeups
 from remediator.typedefs import Logger
 
 # Enough for every step of a long incident; a loop beyond it is a bug, not progress.
 MAX_MOVES = 1000
-MIN_REQUEUE = 0.5
+MIN_REQUEUE = datetime.timedelta(seconds=0.5)
 
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def view_of(body: kopf.Body) -> incidents.Incident:
+def view_of(body: Mapping[str, Any]) -> incidents.Incident:
     meta = body["metadata"]
     created = datetime.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
     return incidents.Incident(uid=meta["uid"], name=meta["name"], namespace=meta["namespace"],
@@ -33,13 +35,26 @@ def view_of(body: kopf.Body) -> incidents.Incident:
                               annotations=dict(meta.get("annotations") or {}))
 
 
-async def reconcile(body: kopf.Body, config: OperatorConfig, action_log: guards.ActionLog, logger: Logger) -> None:
-    """Advance the Incident as far as it can go now; raise TemporaryError to be called again later.
+async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig, action_log: guards.ActionLog,
+                    wakeups: Wakeups, logger: Logger) -> None:
+    """Advance the Incident as far as it can go now; schedule a wakeup when it waits for time to pass.
 
+    Reads the Incident afresh under its lock (Kopf's copy may predate the last reconciliation).
     Status changes are written just before an action (so the intent is on record first)
     and at the end; timeline entries are posted as Events once their status is written.
     """
     api = kube.api_client()
+    async with wakeups.lock(uid):
+        body = await statuses.read_incident(api, namespace, name)
+        if body is None or body["metadata"]["uid"] != uid:
+            wakeups.forget(uid)
+            return
+        requeue_after = await _advance(api, body, config, action_log, logger)
+        wakeups.schedule(uid, None if requeue_after is None else now() + requeue_after)
+
+
+async def _advance(api: kubernetes.client.ApiClient, body: dict[str, Any], config: OperatorConfig,
+                   action_log: guards.ActionLog, logger: Logger) -> datetime.timedelta | None:
     incident = view_of(body)
     policy = config.policy()
     results: dict[intents.Intent, intents.Result] = {}
@@ -61,9 +76,9 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, action_log: guards.
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
         if intent is None:
-            if decision.requeue_after is not None:
-                raise kopf.TemporaryError("waiting", delay=max(MIN_REQUEUE, decision.requeue_after.total_seconds()))
-            return
+            if decision.requeue_after is None:
+                return None
+            return max(decision.requeue_after, MIN_REQUEUE)
         result = await _act(api, body, incident.namespace, intent)
         if result.succeeded and intents.changes_workloads(intent):
             action_log.record(now())
@@ -76,7 +91,7 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, action_log: guards.
     raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
 
 
-async def release(body: kopf.Body, logger: Logger) -> None:
+async def release(body: Mapping[str, Any], logger: Logger) -> None:
     """On deletion: release the target locks the Incident still holds."""
     incident = view_of(body)
     claimed = tuple(sorted({(str(s["result"]["target"]["kind"]), str(s["result"]["target"]["name"]))
@@ -99,7 +114,7 @@ async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: int
     return await http.probe(intent)
 
 
-async def _act(api: kubernetes.client.ApiClient, body: kopf.Body, namespace: str,
+async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namespace: str,
                intent: intents.Intent) -> intents.Result:
     if isinstance(intent, intents.ClaimTarget):
         return await workloads.claim(api, namespace, intent)
