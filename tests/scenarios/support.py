@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+from remediator import manifests
 
 
 async def wait_for(check: Callable[[], Awaitable[object]], timeout: float = 20.0, interval: float = 0.05) -> object:
@@ -16,3 +19,51 @@ async def wait_for(check: Callable[[], Awaitable[object]], timeout: float = 20.0
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+IMAGES = ("shop:1.0", "shop:1.1", "shop:1.2")  # revisions 1, 2, 3
+
+
+def deployment(image: str, replicas: int = 3) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": image}]}},
+        },
+    }
+
+
+def migration_job(*args: str) -> dict[str, Any]:
+    return {"image": "shop-migrate:1.2", "args": list(args),
+            "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "uri"}}}]}
+
+
+async def web(client: manifests.Client) -> dict[str, Any]:
+    found = await client.get("apps/v1", "Deployment", "default", "web")
+    assert found is not None
+    return found
+
+
+async def deploy_three_revisions(client: manifests.Client, replicas: int = 3) -> None:
+    """web rolled out three times: revision 3 (shop:1.2) is the bad deploy."""
+    for image in IMAGES:
+        await client.apply(deployment(image, replicas))
+
+        async def rolled_out(image: str = image) -> bool:
+            found = await web(client)
+            status = found.get("status") or {}
+            return (found["spec"]["template"]["spec"]["containers"][0]["image"] == image
+                    and status.get("observedGeneration", 0) >= found["metadata"]["generation"]
+                    and status.get("updatedReplicas", 0) == status.get("availableReplicas", 0) == replicas
+                    and status.get("replicas", 0) == replicas)
+
+        await wait_for(rolled_out)
+    assert (await web(client))["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+
+
+def image_of(obj: dict[str, Any]) -> str:
+    return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])

@@ -473,8 +473,15 @@ def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Pr
     if phase in ("Failed", "Refused"):
         ready: Mapping[str, Any] = next(
             (c for c in request_status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        _finish(context, step, StepState.FAILED, str(ready.get("reason") or "RollbackFailed"),
-                f"RollbackRequest {name}: {ready.get('message') or phase}")
+        reason = str(ready.get("reason") or "RollbackFailed")
+        message = f"RollbackRequest {name}: {ready.get('message') or phase}"
+        _finish(context, step, StepState.FAILED, reason, message)
+        if reason == "MigrationRollbackFailed":
+            # The app was stopped for the migration rollback and stays stopped: a person must step in now.
+            context.draft.condition("Escalated", True, reason, f"{_target_text(step)} is stopped: {message}",
+                                    entry=(EventType.WARNING, "Escalated",
+                                           f"escalated: {_target_text(step)} is stopped after a failed migration "
+                                           "rollback", step.name))
         return None
     return _Wait(context.now + POLL)
 
