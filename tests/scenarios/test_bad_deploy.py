@@ -128,11 +128,11 @@ async def test_a_failing_migration_rollback_leaves_the_app_stopped_and_escalates
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
                         "stringData": {"uri": "postgresql://shop@db/shop"}})
     await start_operator()
-    await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "bad-migration",
-                                                                             "namespace": "default"},
-                        "spec": {"severity": "P0", "summary": "orders table migration broke checkout", "steps": [
-                            {"name": "undo", "rollback": {"target": WEB, "stopApplication": True,
-                                                          "migrationJob": migration_job("db", "rollback", "--fail")}}]}})
+    undo = {"target": WEB, "stopApplication": True, "migrationJob": migration_job("db", "rollback", "--fail")}
+    await client.apply({"apiVersion": API, "kind": "Incident",
+                        "metadata": {"name": "bad-migration", "namespace": "default"},
+                        "spec": {"severity": "P0", "summary": "orders table migration broke checkout",
+                                 "steps": [{"name": "undo", "rollback": undo}]}})
     await approve(sandbox, "bad-migration", "all")
 
     await wait_for(lambda: phase_is(client, "bad-migration", "Failed"), timeout=40)
