@@ -194,3 +194,24 @@ async def test_targets_outside_the_allow_lists_fail_the_step_and_change_nothing(
     assert (step["state"], step["message"]) == ("Failed", message)
     web = await deployment(client)
     assert web["spec"]["replicas"] == 2 and "remediator.dev/lock" not in (web["metadata"].get("annotations") or {})
+
+
+async def test_deleting_an_incident_in_the_middle_of_a_long_step_is_prompt_and_releases_the_lock(
+        client: manifests.Client, start_operator: Any, service: FakeService, sandbox: runner.RunningSandbox) -> None:
+    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    await start_operator()
+    service.health_statuses = [500] * 1000
+    await client.apply(incident(
+        "long", {"name": "scale-out", "scale": {"target": WEB, "replicas": 3}},
+        {"name": "verify", "httpCheck": {"url": f"{service.url}/healthz", "interval": "1s"}}))
+    await wait_for(lambda: _step_state(client, "long", "verify", "Running"))
+    assert (await deployment(client))["metadata"]["annotations"]["remediator.dev/lock"] == "default/long"
+
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        await http.delete(f"/apis/{API}/namespaces/default/incidents/long")
+
+    async def gone() -> bool:
+        return await client.get(API, "Incident", "default", "long") is None
+
+    await wait_for(gone, timeout=10)
+    assert "remediator.dev/lock" not in ((await deployment(client))["metadata"].get("annotations") or {})
