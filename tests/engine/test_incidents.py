@@ -266,3 +266,21 @@ def test_targets_outside_the_allow_lists_fail_the_step_and_change_nothing() -> N
     assert step_state(obj, "up")["state"] == "Failed"
     assert step_state(obj, "up")["message"] == "namespace shop is not on the operator's namespace allow-list"
     assert cluster.acted == []
+
+
+def test_a_pod_restart_deletes_within_max_unavailable_and_never_touches_replacements() -> None:
+    from remediator.engine import pod_restarts
+
+    snapshot = ["a", "b", "c"]
+
+    def pod(uid: str, ready: bool = True, terminating: bool = False) -> dict[str, Any]:
+        return {"name": f"web-{uid}", "uid": uid, "ready": ready, "terminating": terminating, "labels": {}}
+
+    first = pod_restarts.next_round(snapshot, [pod("a"), pod("b"), pod("c")], 1)
+    assert first.batch == ("web-a",)
+    waiting = pod_restarts.next_round(snapshot, [pod("a", terminating=True), pod("b"), pod("c"), pod("x", False)], 1)
+    assert waiting.batch == () and not waiting.done
+    second = pod_restarts.next_round(snapshot, [pod("b"), pod("c"), pod("x")], 1)
+    assert second.batch == ("web-b",)
+    assert pod_restarts.next_round(snapshot, [pod("x"), pod("y"), pod("z")], 1).done
+    assert pod_restarts.next_round(snapshot, [pod("a"), pod("b"), pod("c")], "67%").batch == ("web-a", "web-b")

@@ -215,3 +215,42 @@ async def test_deleting_an_incident_in_the_middle_of_a_long_step_is_prompt_and_r
 
     await wait_for(gone, timeout=10)
     assert "remediator.dev/lock" not in ((await deployment(client))["metadata"].get("annotations") or {})
+
+
+async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
+        client: manifests.Client, start_operator: Any, sandbox: runner.RunningSandbox) -> None:
+    """restart mode deletePods: at most maxUnavailable pods down, evictions where a PDB covers the pods."""
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
+    await client.apply(web)
+    await client.apply({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                        "metadata": {"name": "web", "namespace": "default"},
+                        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}}})
+    pods_type = sandbox.store.resource_type("", "v1", "pods")
+
+    def ready_pods() -> list[dict[str, Any]]:
+        return [p for p in sandbox.store.list(pods_type, "default")
+                if not p["metadata"].get("deletionTimestamp")
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+
+    async def four_ready() -> bool:
+        return len(ready_pods()) == 4
+
+    await wait_for(four_ready)
+    original = {p["metadata"]["uid"] for p in ready_pods()}
+    fewest_ready = [4]
+    sandbox.store.listeners.append(lambda resource, event: fewest_ready.append(len(ready_pods()))
+                                   if resource.kind == "Pod" else None)
+    await start_operator()
+    await client.apply(incident("stuck-pods", {"name": "restart", "restart": {
+        "target": WEB, "mode": "deletePods", "selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 1}}))
+
+    await wait_for(lambda: phase_is(client, "stuck-pods", "Resolved"), timeout=30)
+
+    now_ready = {p["metadata"]["uid"] for p in ready_pods()}
+    assert len(now_ready) == 4 and not (now_ready & original), "every pod was replaced"
+    assert min(fewest_ready) >= 3, "never more than maxUnavailable (and the PDB's allowance) down at once"
+    step = (await status_of(client, "stuck-pods"))["steps"][0]
+    assert step["message"] == "restarted 4 pod(s) of deployment/web"

@@ -28,7 +28,7 @@ from remediator.api.incidents import IncidentSpec, IncidentStatus
 from remediator.api.severities import default_escalate_after
 from remediator.api.steps import OnFailure, Step, StepState, StepStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, guards, http_checks, intents, phases, rollouts, scaling
+from remediator.engine import drafts, guards, http_checks, intents, phases, pod_restarts, rollouts, scaling
 
 TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
 POLL = datetime.timedelta(seconds=2)
@@ -369,11 +369,18 @@ def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) ->
         if plan.limited_by:
             result["limitedBy"] = plan.limited_by
         message = f"scaling {plan.describe(*target)}" if target else ""
+    elif step.restart is not None and step.restart.selector is not None:
+        selector = pod_restarts.selector_string(step.restart.selector)
+        listed = context.result(intents.ObservePods(step.name, selector))
+        if listed is None:
+            return intents.ObservePods(step.name, selector)
+        if not listed.succeeded:
+            return _fail_attempt(context, step, listed.reason, listed.message)
+        # The pods to restart are fixed now: replacements are never deleted again, even after a crash.
+        snapshot = [pod["uid"] for pod in listed.value if not pod["terminating"]]
+        result.update({"mode": "deletePods", "selector": selector, "pods": snapshot})
+        message = f"restarting {len(snapshot)} pod(s) of {_target_text(step)}, {step.restart.max_unavailable} at a time"
     elif step.restart is not None:
-        if step.restart.mode != "rollout":
-            _finish(context, step, StepState.FAILED, "UnsupportedStep",
-                    "restart mode deletePods is not supported by this operator version")
-            return None
         result["restartedAt"] = context.now.strftime("%Y-%m-%dT%H:%M:%SZ")
         message = f"restarting {_target_text(step)}"
     elif step.rollback is not None:
@@ -405,6 +412,8 @@ def _continue(context: _Context, step: Step) -> _Progress:
         scale = intents.ScaleTo(step.name, *target, int(result["to"]), status.idempotency_key or "")
         done = f"scaled {_target_text(step)} from {result['from']} to {result['to']}"
         return _after_action(context, step, scale, done)
+    if step.restart is not None and result.get("mode") == "deletePods":
+        return _continue_pod_restart(context, step, status)
     if step.restart is not None and target is not None:
         restart = intents.RolloutRestart(step.name, *target, str(result["restartedAt"]))
         return _after_action(context, step, restart, f"restarted {_target_text(step)}")
@@ -484,6 +493,34 @@ def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Pr
                                            "rollback", step.name))
         return None
     return _Wait(context.now + POLL)
+
+
+def _continue_pod_restart(context: _Context, step: Step, status: StepStatus) -> _Progress:
+    assert step.restart is not None
+    observe = intents.ObservePods(step.name, str(status.result["selector"]))
+    listed = context.result(observe)
+    if listed is None:
+        return observe
+    if not listed.succeeded:
+        return _fail_attempt(context, step, listed.reason, listed.message)
+    plan = pod_restarts.next_round(list(status.result["pods"]), listed.value, step.restart.max_unavailable)
+    if plan.done:
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", f"{plan.message} of {_target_text(step)}")
+        return None
+    message = plan.message
+    if plan.batch:
+        labels = {pod["name"]: tuple(sorted(pod["labels"].items())) for pod in listed.value}
+        delete = intents.DeletePods(step.name, plan.batch, tuple(labels[name] for name in plan.batch))
+        outcome = context.result(delete)
+        if outcome is None:
+            return delete
+        if not outcome.succeeded:
+            return _fail_attempt(context, step, outcome.reason, outcome.message)
+        if outcome.value["blocked"]:
+            message = f"eviction of {', '.join(outcome.value['blocked'])} refused by a PodDisruptionBudget; retrying"
+    if status.message != message:
+        context.draft.update_step(step.name, message=message)
+    return _Wait(context.now + datetime.timedelta(seconds=1))
 
 
 def _continue_http_check(context: _Context, step: Step, status: StepStatus) -> _Progress:

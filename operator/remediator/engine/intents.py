@@ -65,6 +65,23 @@ class RolloutRestart:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObservePods:
+    """List the pods a label selector matches."""
+
+    step: str
+    selector: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletePods:
+    """Delete (or evict, where a PodDisruptionBudget covers them) these pods; gone ones are fine."""
+
+    step: str
+    names: tuple[str, ...]
+    labels: tuple[tuple[tuple[str, str], ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class EnsureRollbackRequest:
     """Create the step's RollbackRequest (deterministic name, owned by the Incident) if absent."""
 
@@ -102,10 +119,10 @@ class Notify:
     idempotency_key: str
 
 
-Observation = ObserveTarget | ObserveRollbackRequest | ProbeHttp
-Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | EnsureRollbackRequest | Notify
+Observation = ObserveTarget | ObservePods | ObserveRollbackRequest | ProbeHttp
+Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | EnsureRollbackRequest | Notify
 Intent = Observation | Action
-OBSERVATIONS = (ObserveTarget, ObserveRollbackRequest, ProbeHttp)
+OBSERVATIONS = (ObserveTarget, ObservePods, ObserveRollbackRequest, ProbeHttp)
 
 
 def is_observation(intent: Intent) -> bool:
@@ -114,7 +131,7 @@ def is_observation(intent: Intent) -> bool:
 
 def changes_workloads(intent: Intent) -> bool:
     """Whether an intent counts against the operator-wide rate limit."""
-    return isinstance(intent, ScaleTo | RolloutRestart | EnsureRollbackRequest)
+    return isinstance(intent, ScaleTo | RolloutRestart | DeletePods | EnsureRollbackRequest)
 
 
 @dataclasses.dataclass(frozen=True)

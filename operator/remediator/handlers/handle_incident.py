@@ -9,9 +9,10 @@ from typing import Any
 
 import kopf
 import kubernetes.client
+from kubernetes.client.exceptions import ApiException
 
-from remediator import kube
-from remediator.actions import events, http, rollback_requests, statuses, workloads
+from remediator import faults, kube
+from remediator.actions import events, http, pods, rollback_requests, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents
 from remediator.handlers.wakeups import Wakeups
@@ -20,6 +21,7 @@ from remediator.typedefs import Logger
 # Enough for every step of a long incident; a loop beyond it is a bug, not progress.
 MAX_MOVES = 1000
 MIN_REQUEUE = datetime.timedelta(seconds=0.5)
+TRANSIENT_ERROR_DELAY = 1.0
 
 
 def now() -> datetime.datetime:
@@ -49,7 +51,11 @@ async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig,
         if body is None or body["metadata"]["uid"] != uid:
             wakeups.forget(uid)
             return
-        requeue_after = await _advance(api, body, config, action_log, logger)
+        try:
+            requeue_after = await _advance(api, body, config, action_log, logger)
+        except ApiException as e:
+            # The status could not be read or written even after retries: like a crash, Kopf tries again.
+            raise kopf.TemporaryError(f"API error {e.status} {e.reason}", delay=TRANSIENT_ERROR_DELAY) from e
         wakeups.schedule(uid, None if requeue_after is None else now() + requeue_after)
 
 
@@ -72,14 +78,18 @@ async def _advance(api: kubernetes.client.ApiClient, body: dict[str, Any], confi
             results[intent] = await _observe(api, incident.namespace, intent)
             continue
         if dirty:
+            faults.crash_point("before-status-write")
             await statuses.write_incident_status(api, incident.namespace, incident.name, status)
+            faults.crash_point("after-status-write")
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
         if intent is None:
             if decision.requeue_after is None:
                 return None
             return max(decision.requeue_after, MIN_REQUEUE)
+        faults.crash_point("before-action")
         result = await _act(api, body, incident.namespace, intent)
+        faults.crash_point("after-action")
         if result.succeeded and intents.changes_workloads(intent):
             action_log.record(now())
         if isinstance(intent, intents.ClaimTarget):
@@ -108,6 +118,8 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
 async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent) -> intents.Result:
     if isinstance(intent, intents.ObserveTarget):
         return await workloads.observe(api, namespace, intent)
+    if isinstance(intent, intents.ObservePods):
+        return await pods.observe(api, namespace, intent)
     if isinstance(intent, intents.ObserveRollbackRequest):
         return await rollback_requests.observe(api, namespace, intent)
     assert isinstance(intent, intents.ProbeHttp)
@@ -124,6 +136,8 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         return await workloads.scale_to(api, namespace, intent)
     if isinstance(intent, intents.RolloutRestart):
         return await workloads.rollout_restart(api, namespace, intent)
+    if isinstance(intent, intents.DeletePods):
+        return await pods.restart(api, namespace, intent)
     if isinstance(intent, intents.EnsureRollbackRequest):
         return await rollback_requests.ensure(api, body, intent)
     assert isinstance(intent, intents.Notify)
