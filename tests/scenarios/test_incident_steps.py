@@ -231,9 +231,12 @@ async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
     pods_type = sandbox.store.resource_type("", "v1", "pods")
 
     def ready_pods() -> list[dict[str, Any]]:
+        def ready(pod: dict[str, Any]) -> bool:
+            conditions = pod.get("status", {}).get("conditions", [])
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
         return [p for p in sandbox.store.list(pods_type, "default")
-                if not p["metadata"].get("deletionTimestamp")
-                and any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+                if not p["metadata"].get("deletionTimestamp") and ready(p)]
 
     async def four_ready() -> bool:
         return len(ready_pods()) == 4
