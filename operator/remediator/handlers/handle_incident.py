@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig,
     and at the end; timeline entries are posted as Events once their status is written.
     """
     api = kube.api_client()
+    wakeups.remember(uid, namespace, name)
     async with wakeups.lock(uid):
         body = await statuses.read_incident(api, namespace, name)
         if body is None or body["metadata"]["uid"] != uid:
@@ -142,3 +144,25 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         return await rollback_requests.ensure(api, body, intent)
     assert isinstance(intent, intents.Notify)
     return await http.notify(api, namespace, intent)
+
+
+WAKEUP_TICK = 0.2
+
+
+async def run_wakeups(config: OperatorConfig, action_log: guards.ActionLog, wakeups: Wakeups, logger: Logger) -> None:
+    """Reconcile each Incident when its wakeup is due, until cancelled; a failed one is retried after 5 s."""
+    running: set[asyncio.Task[None]] = set()
+
+    async def wake(uid: str, namespace: str, name: str) -> None:
+        try:
+            await reconcile(namespace, name, uid, config, action_log, wakeups, logger)
+        except Exception as e:  # a wakeup must never kill the scheduler; try again soon
+            logger.warning(f"reconciling incident {namespace}/{name} failed ({type(e).__name__}); retrying in 5s")
+            wakeups.schedule(uid, now() + datetime.timedelta(seconds=5))
+
+    while True:
+        for uid, namespace, name in wakeups.pop_due(now()):
+            task = asyncio.create_task(wake(uid, namespace, name))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.sleep(WAKEUP_TICK)

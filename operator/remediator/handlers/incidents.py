@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from typing import Any
 
 import kopf
+import kubernetes.client
 
 from remediator import GROUP, VERSION
 from remediator.engine.guards import APPROVE_ANNOTATION
@@ -22,18 +24,32 @@ async def reconcile_incident(namespace: str | None, name: str, uid: str, memo: k
     await handle_incident.reconcile(namespace or "", name, uid, memo.config, memo.action_log, memo.wakeups, logger)
 
 
-# Waiting steps (rollouts, health checks, backoff, cooldowns, escalation deadlines) are woken up here.
-@kopf.timer(GROUP, VERSION, "incidents", id="incident-wakeup", interval=1.0, initial_delay=1.0)
-async def wake_incident(namespace: str | None, name: str, uid: str, memo: kopf.Memo, logger: Logger,
-                        **_: Any) -> None:
-    if memo.wakeups.due(uid, datetime.datetime.now(datetime.UTC)):
-        await handle_incident.reconcile(namespace or "", name, uid, memo.config, memo.action_log, memo.wakeups, logger)
+# Waiting steps (rollouts, health checks, backoff, cooldowns, escalation deadlines) are woken up by one
+# scheduler task for the whole operator, not a timer per Incident.
+@kopf.on.startup(id="incident-wakeups")
+async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    # Loading the client's API classes takes about a second: do it now, not on the first incident.
+    for api_class in (kubernetes.client.CoreV1Api, kubernetes.client.AppsV1Api,
+                      kubernetes.client.CustomObjectsApi, kubernetes.client.PolicyV1Api,
+                      kubernetes.client.BatchV1Api):
+        logger.debug(f"loaded {api_class.__name__}")
+    memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.config, memo.action_log, memo.wakeups,
+                                                                       logger))
+
+
+@kopf.on.cleanup(id="incident-wakeups-stop")
+async def stop_wakeups(memo: kopf.Memo, **_: Any) -> None:
+    task = getattr(memo, "wakeup_task", None)
+    if task is not None:
+        task.cancel()
 
 
 # Kopf leaves annotations under its storage prefix (remediator.dev/) out of its change detection,
 # so approvals are noticed from the raw watch events instead.
 @kopf.on.event(GROUP, VERSION, "incidents", id="incident-approval")
-def notice_approval(uid: str, annotations: kopf.Annotations, memo: kopf.Memo, **_: Any) -> None:
+def notice_approval(namespace: str | None, name: str, uid: str, annotations: kopf.Annotations, memo: kopf.Memo,
+                    **_: Any) -> None:
+    memo.wakeups.remember(uid, namespace or "", name)
     memo.wakeups.notice_approval(uid, annotations.get(APPROVE_ANNOTATION, ""), datetime.datetime.now(datetime.UTC))
 
 

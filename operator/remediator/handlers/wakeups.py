@@ -12,6 +12,7 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._due: dict[str, datetime.datetime] = {}
+        self._names: dict[str, tuple[str, str]] = {}
         self._locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._approvals: dict[str, str] = {}
 
@@ -19,15 +20,21 @@ class Wakeups:
         """Held while an Incident is reconciled, so a timer tick and a change never overlap."""
         return self._locks[uid]
 
+    def remember(self, uid: str, namespace: str, name: str) -> None:
+        self._names[uid] = (namespace, name)
+
+    def pop_due(self, now: datetime.datetime) -> list[tuple[str, str, str]]:
+        """(uid, namespace, name) of every Incident due now; they are unscheduled until reconciled again."""
+        due = [uid for uid, at in self._due.items() if at <= now and uid in self._names]
+        for uid in due:
+            del self._due[uid]
+        return [(uid, *self._names[uid]) for uid in due]
+
     def schedule(self, uid: str, at: datetime.datetime | None) -> None:
         if at is None:
             self._due.pop(uid, None)
         else:
             self._due[uid] = at
-
-    def due(self, uid: str, now: datetime.datetime) -> bool:
-        at = self._due.get(uid)
-        return at is not None and at <= now
 
     def notice_approval(self, uid: str, value: str, now: datetime.datetime) -> None:
         """Wake the Incident up now when its approval annotation changed since last seen."""
@@ -39,3 +46,4 @@ class Wakeups:
         self._due.pop(uid, None)
         self._locks.pop(uid, None)
         self._approvals.pop(uid, None)
+        self._names.pop(uid, None)
