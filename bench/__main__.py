@@ -2,6 +2,7 @@
 
 import asyncio
 
-from bench import sandbox_api
+from bench import incidents, sandbox_api
 
 print(sandbox_api.report(asyncio.run(sandbox_api.main())))
+print(incidents.report(asyncio.run(incidents.main())))
