@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pathlib
 import socket
 import sys
@@ -39,16 +40,17 @@ def _free_port() -> int:
 
 @pytest.fixture()
 async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> AsyncIterator[OperatorFactory]:
-    """Start `remediator run` with extra flags; waits until its liveness probe answers."""
+    """Start `remediator run` with extra flags (and environment); waits until its liveness probe answers."""
     started: list[OperatorProcess] = []
 
-    async def start(*flags: str) -> OperatorProcess:
+    async def start(*flags: str, env: dict[str, str] | None = None) -> OperatorProcess:
         port = _free_port()
         log_path = tmp_path / f"operator-{len(started)}.log"
         log = log_path.open("wb")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
-            "--liveness", f"http://127.0.0.1:{port}/healthz", *flags, stdout=log, stderr=asyncio.subprocess.STDOUT)
+            "--liveness", f"http://127.0.0.1:{port}/healthz", *flags, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env})
         operator = OperatorProcess(process, log_path)
         started.append(operator)
         async with httpx.AsyncClient() as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator.actions import retries
 from remediator.api.timelines import TimelineEntry
 from remediator.typedefs import Logger
 
@@ -47,6 +47,8 @@ async def post(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], entries
     for entry in entries:
         try:
             body: Any = event_for(obj, entry)
-            await asyncio.to_thread(core.create_namespaced_event, obj["metadata"]["namespace"], body)
+            await retries.call(core.create_namespaced_event, obj["metadata"]["namespace"], body)
         except ApiException as e:
             logger.warning(f"could not post event {entry.reason}: API error {e.status}")
+        except retries.API_ERRORS as e:
+            logger.warning(f"could not post event {entry.reason}: {type(e).__name__}")

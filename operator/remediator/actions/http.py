@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator.actions import retries
 from remediator.engine import intents
 
 BODY_LIMIT = 64 * 1024
@@ -32,7 +32,7 @@ async def read_secret_value(api: kubernetes.client.ApiClient, namespace: str, na
     """The decoded value of one Secret key, or None when the Secret or key is missing."""
     core = kubernetes.client.CoreV1Api(api)
     try:
-        secret: Any = await asyncio.to_thread(core.read_namespaced_secret, name, namespace)
+        secret: Any = await retries.call(core.read_namespaced_secret, name, namespace)
     except ApiException as e:
         if e.status == 404:
             return None

@@ -6,7 +6,6 @@ first, so repeating it after a crash finds the Job it created instead of startin
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator.actions import rollouts
+from remediator.actions import retries, rollouts
 from remediator.actions.rollouts import TransientApiError
 from remediator.api.jobs import JobTemplate
 from remediator.engine import rollbacks
@@ -94,7 +93,7 @@ async def run_job(api: kubernetes.client.ApiClient, namespace: str, action: roll
                                  message=f"the Job's environment needs {missing}, which does not exist")
     body: Any = job_manifest(action.name, namespace, action.template, action.owner, container)
     try:
-        await asyncio.to_thread(batch.create_namespaced_job, namespace, body, _preload_content=False)
+        await retries.call(batch.create_namespaced_job, namespace, body, _preload_content=False)
     except ApiException as e:
         if e.status == 409:
             # Created meanwhile (another worker, or a retried request): the same checks apply.

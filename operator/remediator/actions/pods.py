@@ -8,6 +8,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator.actions import retries
 from remediator.engine import intents, pod_restarts
 
 
@@ -15,7 +16,7 @@ async def observe(api: kubernetes.client.ApiClient, namespace: str, intent: inte
     """The matching pods as {name, uid, ready, terminating, labels}."""
     core = kubernetes.client.CoreV1Api(api)
     try:
-        listed: Any = await asyncio.to_thread(core.list_namespaced_pod, namespace, label_selector=intent.selector)
+        listed: Any = await retries.call(core.list_namespaced_pod, namespace, label_selector=intent.selector)
     except ApiException as e:
         return intents.failed("ApiError", f"could not list pods ({intent.selector}): API error {e.status}")
     pods = []
@@ -32,7 +33,7 @@ async def restart(api: kubernetes.client.ApiClient, namespace: str, intent: inte
     core = kubernetes.client.CoreV1Api(api)
     policy = kubernetes.client.PolicyV1Api(api)
     try:
-        budgets: Any = await asyncio.to_thread(policy.list_namespaced_pod_disruption_budget, namespace)
+        budgets: Any = await retries.call(policy.list_namespaced_pod_disruption_budget, namespace)
     except ApiException as e:
         return intents.failed("ApiError", f"could not list PodDisruptionBudgets: API error {e.status}")
     outcome: dict[str, list[str]] = {"deleted": [], "evicted": [], "blocked": []}
@@ -43,10 +44,11 @@ async def restart(api: kubernetes.client.ApiClient, namespace: str, intent: inte
             if covered:
                 eviction = kubernetes.client.V1Eviction(metadata=kubernetes.client.V1ObjectMeta(
                     name=name, namespace=namespace))
+                # Not retried here: a 429 is the budget saying no, which the engine waits out.
                 await asyncio.to_thread(core.create_namespaced_pod_eviction, name, namespace, eviction)
                 outcome["evicted"].append(name)
             else:
-                await asyncio.to_thread(core.delete_namespaced_pod, name, namespace)
+                await retries.call(core.delete_namespaced_pod, name, namespace)
                 outcome["deleted"].append(name)
         except ApiException as e:
             if e.status == 429:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +10,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from remediator import API_VERSION, GROUP, VERSION
+from remediator.actions import retries
 from remediator.engine import intents
 
 PLURAL = "rollbackrequests"
@@ -30,8 +30,8 @@ async def ensure(api: kubernetes.client.ApiClient, owner: Mapping[str, Any],
     }
     custom = kubernetes.client.CustomObjectsApi(api)
     try:
-        await asyncio.to_thread(custom.create_namespaced_custom_object, GROUP, VERSION, meta["namespace"], PLURAL,
-                                body)
+        await retries.call(custom.create_namespaced_custom_object, GROUP, VERSION, meta["namespace"], PLURAL,
+                           body)
     except ApiException as e:
         if e.status != 409:
             return intents.failed("ApiError", f"could not create RollbackRequest {intent.name}: API error {e.status}")
@@ -42,8 +42,8 @@ async def observe(api: kubernetes.client.ApiClient, namespace: str,
                   intent: intents.ObserveRollbackRequest) -> intents.Result:
     custom = kubernetes.client.CustomObjectsApi(api)
     try:
-        obj = await asyncio.to_thread(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                      intent.name)
+        obj = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                 intent.name)
     except ApiException as e:
         if e.status == 404:
             return intents.failed("RollbackRequestGone", f"RollbackRequest {intent.name} no longer exists")

@@ -6,13 +6,13 @@ from a ReplicaSet into the Deployment keeps every field, including ones this cli
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator.actions import retries
 from remediator.engine import revisions, rollbacks
 
 ATTEMPTS = 5
@@ -70,11 +70,11 @@ async def scale(api: kubernetes.client.ApiClient, namespace: str,
     subject = f"deployment/{action.name}"
     for _ in range(ATTEMPTS):
         try:
-            current: Any = await asyncio.to_thread(apps.read_namespaced_deployment_scale, action.name, namespace)
+            current: Any = await retries.call(apps.read_namespaced_deployment_scale, action.name, namespace)
             if current.spec.replicas == action.replicas:
                 return rollbacks.Outcome(succeeded=True)
             current.spec.replicas = action.replicas
-            await asyncio.to_thread(apps.replace_namespaced_deployment_scale, action.name, namespace, current)
+            await retries.call(apps.replace_namespaced_deployment_scale, action.name, namespace, current)
             return rollbacks.Outcome(succeeded=True)
         except ApiException as e:
             if e.status == 409:
@@ -85,7 +85,7 @@ async def scale(api: kubernetes.client.ApiClient, namespace: str,
 
 async def read_json(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Call a client method off the event loop and return the server's JSON as it was sent."""
-    response = await asyncio.to_thread(method, *args, _preload_content=False, **kwargs)
+    response = await retries.call(method, *args, _preload_content=False, **kwargs)
     result: dict[str, Any] = json.loads(response.data)
     return result
 

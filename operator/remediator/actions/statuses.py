@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from remediator import GROUP, VERSION
+from remediator.actions import retries
 
 
 async def write_status(api: kubernetes.client.ApiClient, plural: str, namespace: str, name: str,
                        status: dict[str, Any]) -> None:
     """Merge the status into the object's status subresource. Raises ApiException on failure."""
     custom = kubernetes.client.CustomObjectsApi(api)
-    await asyncio.to_thread(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                            plural, name, {"status": status})
+    await retries.call(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+                       plural, name, {"status": status})
 
 
 async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str, name: str,
@@ -29,8 +29,8 @@ async def read_incident(api: kubernetes.client.ApiClient, namespace: str, name: 
     """The Incident as stored now, or None when it is gone."""
     custom = kubernetes.client.CustomObjectsApi(api)
     try:
-        obj: Any = await asyncio.to_thread(custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
-                                           "incidents", name)
+        obj: Any = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
+                                      "incidents", name)
     except ApiException as e:
         if e.status == 404:
             return None

@@ -5,13 +5,14 @@ Each action checks the world first and writes absolute values, so repeating it i
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator import faults
+from remediator.actions import retries
 from remediator.engine import guards, intents
 
 _READERS = {
@@ -55,7 +56,7 @@ def failure(error: ApiException, kind: str, name: str, namespace: str) -> intent
 async def observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ObserveTarget) -> intents.Result:
     """The workload as a plain dict (API field names), or why it cannot be read."""
     try:
-        obj = await asyncio.to_thread(_method(api, _READERS, intent.kind), intent.name, namespace)
+        obj = await retries.call(_method(api, _READERS, intent.kind), intent.name, namespace)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
     return intents.done(api.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
@@ -68,7 +69,7 @@ async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intent
     with Conflict, and the engine looks again.
     """
     try:
-        obj: Any = await asyncio.to_thread(_method(api, _READERS, intent.kind), intent.name, namespace)
+        obj: Any = await retries.call(_method(api, _READERS, intent.kind), intent.name, namespace)
         annotations = obj.metadata.annotations or {}
         if annotations.get(guards.LOCK_ANNOTATION) not in (None, "", intent.holder):
             return intents.failed("Conflict", f"{intent.kind.lower()}/{intent.name} was claimed by "
@@ -77,7 +78,7 @@ async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intent
             guards.LOCK_ANNOTATION: intent.holder,
             guards.cooldown_annotation(intent.cooldown_action): guards.format_cooldown(intent.cooldown_until,
                                                                                        intent.holder)}}}
-        await asyncio.to_thread(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
+        await retries.call(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
     return intents.done()
@@ -88,12 +89,12 @@ async def release(api: kubernetes.client.ApiClient, namespace: str, intent: inte
     for kind, name in intent.targets:
         for _ in range(5):
             try:
-                obj: Any = await asyncio.to_thread(_method(api, _READERS, kind), name, namespace)
+                obj: Any = await retries.call(_method(api, _READERS, kind), name, namespace)
                 if (obj.metadata.annotations or {}).get(guards.LOCK_ANNOTATION) != intent.holder:
                     break
                 patch = {"metadata": {"resourceVersion": obj.metadata.resource_version,
                                       "annotations": {guards.LOCK_ANNOTATION: None}}}
-                await asyncio.to_thread(_method(api, _PATCHERS, kind), name, namespace, patch)
+                await retries.call(_method(api, _PATCHERS, kind), name, namespace, patch)
                 break
             except ApiException as e:
                 if e.status == 404:
@@ -108,11 +109,12 @@ async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: int
     reader, writer = _method(api, _SCALE_READERS, intent.kind), _method(api, _SCALE_WRITERS, intent.kind)
     for _ in range(5):
         try:
-            scale: Any = await asyncio.to_thread(reader, intent.name, namespace)
+            scale: Any = await retries.call(reader, intent.name, namespace)
             if scale.spec.replicas == intent.replicas:
                 return intents.done()
             scale.spec.replicas = intent.replicas
-            await asyncio.to_thread(writer, intent.name, namespace, scale)
+            faults.crash_point("scale-after-read")
+            await retries.call(writer, intent.name, namespace, scale)
             return intents.done()
         except ApiException as e:
             if e.status != 409:
@@ -128,7 +130,7 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
     """
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: intent.restarted_at}}}}}
     try:
-        await asyncio.to_thread(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
+        await retries.call(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
     return intents.done()

@@ -10,10 +10,9 @@ from typing import Any
 
 import kopf
 import kubernetes.client
-from kubernetes.client.exceptions import ApiException
 
 from remediator import faults, kube
-from remediator.actions import events, http, pods, rollback_requests, statuses, workloads
+from remediator.actions import events, http, pods, retries, rollback_requests, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents
 from remediator.handlers.wakeups import Wakeups
@@ -55,9 +54,9 @@ async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig,
             return
         try:
             requeue_after = await _advance(api, body, config, action_log, logger)
-        except ApiException as e:
-            # The status could not be read or written even after retries: like a crash, Kopf tries again.
-            raise kopf.TemporaryError(f"API error {e.status} {e.reason}", delay=TRANSIENT_ERROR_DELAY) from e
+        except retries.API_ERRORS as e:
+            # The status could not be written even after retries: as after a crash, Kopf tries again.
+            raise kopf.TemporaryError(f"the API server failed: {e}", delay=TRANSIENT_ERROR_DELAY) from e
         wakeups.schedule(uid, None if requeue_after is None else now() + requeue_after)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 import kubernetes.client
 
-from remediator import kube
+from remediator import faults, kube
 from remediator.actions import events, jobs, rollouts, statuses
 from remediator.config import OperatorConfig
 from remediator.engine import rollbacks
@@ -76,7 +76,9 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
                 raise kopf.TemporaryError(ready.message if ready else "waiting",
                                           delay=decision.requeue_after.total_seconds())
             return
+        faults.crash_point("rollback-before-action")
         outcome = await _act(api, request.namespace, intent)
+        faults.crash_point("rollback-after-action")
         # What was read before an action is stale after it: the engine reads again when it needs to.
         world = rollbacks.World(outcomes={**world.outcomes, intent.step: outcome})
     raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")

@@ -21,6 +21,13 @@ class SandboxMock(kmock.RawHandler):
 
     sandbox: server.Sandbox
 
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        if raw_request.path.rstrip("/").endswith("/namespaces"):
+            # kmock 0.8 fails to parse the Namespace collection path; such requests skip its log.
+            return await self.sandbox.handle(raw_request)
+        response: aiohttp.web.StreamResponse = await super().__call__(raw_request)
+        return response
+
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         if self._payloads:
             try:

@@ -1,0 +1,67 @@
+"""Calling the Kubernetes API through the official client, retrying what is worth retrying.
+
+Transient failures (429, 500, 502, 503, 504, a dropped or refused connection) are retried a few
+times with a short exponential backoff (honouring Retry-After); everything else, and the last
+transient failure, is raised to the caller, who decides what it means (404, 409, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What a failed client call raises: an answer from the API server, or no answer at all.
+API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, ConnectionError)
+DELAYS = (0.1, 0.3, 1.0, 2.0)
+# A Retry-After beyond this is the server asking for more patience than one step should show.
+MAX_RETRY_AFTER = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same request may well succeed if sent again shortly."""
+    if isinstance(error, ApiException):
+        return error.status in TRANSIENT_STATUSES
+    return isinstance(error, (urllib3.exceptions.ProtocolError, urllib3.exceptions.MaxRetryError,
+                              ConnectionError))
+
+
+def retry_after(error: BaseException) -> float | None:
+    """The server's Retry-After (seconds, capped) on a 429/503, or None when it gave none."""
+    headers = getattr(error, "headers", None) or {}
+    value = headers.get("Retry-After")
+    try:
+        return None if value is None else min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None  # An HTTP date: rare from an API server; the usual backoff will do.
+
+
+async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a client method off the event loop and return its result, retrying transient failures.
+
+    Raises ApiException (or the connection error) when the failure is not transient or persists.
+    """
+    for delay in DELAYS:
+        try:
+            return await asyncio.to_thread(method, *args, **kwargs)
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            wait = retry_after(e) or delay
+            logger.warning(f"{getattr(method, '__name__', 'API call')} failed transiently "
+                           f"({_describe(e)}); retrying in {wait:g}s")
+            await asyncio.sleep(wait)
+    return await asyncio.to_thread(method, *args, **kwargs)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ApiException):
+        return f"API error {error.status} {error.reason}"
+    return type(error).__name__

@@ -1,0 +1,102 @@
+"""Transient API faults: the operator retries with backoff and the incident still resolves, acting once.
+
+The sandbox sits behind kmock; each test injects one fault into the operator's traffic, on the
+next matching request only (``[n:n+1]``), and reads kmock's request log to see the retry happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import time
+from typing import Any
+
+import kmock
+import pytest
+
+from remediator import manifests
+from remediator.sandbox import runner
+
+from .support import wait_for
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+API = "remediator.dev/v1alpha1"
+DEPLOYMENT = "/apis/apps/v1/namespaces/default/deployments/web"
+STATUS = f"/apis/{API}/namespaces/default/incidents/busy/status"
+
+
+def api_status(code: int, reason: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code,
+            "message": "injected"}
+
+
+async def slowly(request: kmock.Request) -> object:
+    await asyncio.sleep(2)
+    return NotImplemented  # Not answered here: on to the sandbox.
+
+
+def dropped(request: kmock.Request) -> object:
+    assert request._raw_request is not None and request._raw_request.transport is not None
+    request._raw_request.transport.abort()
+    return b""
+
+
+# name: (the request, the fault's payloads, whether the operator must send the request again)
+FAULTS = {
+    "a conflict on the status write": (f"patch {STATUS}", (409, api_status(409, "Conflict")), True),
+    "a server error on the scale write": (f"put {DEPLOYMENT}/scale", (500, api_status(500, "InternalError")), True),
+    "throttling on the deployment read": (f"get {DEPLOYMENT}", (429, kmock.headers({"Retry-After": "1"}),
+                                                                api_status(429, "TooManyRequests")), True),
+    "a dropped connection on the claim": (f"patch {DEPLOYMENT}", (dropped,), True),
+    "a slow deployment read": (f"get {DEPLOYMENT}", (slowly,), False),
+}
+
+
+@pytest.fixture()
+def sandbox(kmock_sandbox: runner.RunningSandbox) -> runner.RunningSandbox:
+    """Everything in this module (the kubeconfig, the client) goes through kmock."""
+    return kmock_sandbox
+
+
+async def web(client: manifests.Client) -> dict[str, Any]:
+    found = await client.get("apps/v1", "Deployment", "default", "web")
+    assert found is not None
+    return found
+
+
+async def resolved(client: manifests.Client) -> bool:
+    found = await client.get(API, "Incident", "default", "busy")
+    return ((found or {}).get("status") or {}).get("phase") == "Resolved"
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_the_incident_resolves_through_a_transient_fault_and_scales_once(
+        kmock_sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, fault: str) -> None:
+    mock: Any = kmock_sandbox.handler  # type: ignore[attr-defined]
+    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    before = await web(client)
+    request, payloads, retried = FAULTS[fault]
+    seen = len(mock[request])  # The test's own earlier requests: the fault goes to the next one.
+    sent_at: list[float] = []
+    reaction = mock[request][seen:seen + 1]
+    if retried:  # A delay must stay the only payload: kmock streams several, and cannot pass a stream on.
+        reaction = reaction >> (lambda: sent_at.append(time.monotonic()))
+    for payload in payloads:
+        reaction = reaction << payload
+    retry = mock[request][seen + 1:seen + 2] << (lambda: sent_at.append(time.monotonic()) or NotImplemented)
+    await start_operator()
+    await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "busy", "namespace": "default"},
+                        "spec": {"severity": "P2", "summary": "web is overloaded", "steps": [
+                            {"name": "scale-out", "scale": {"target": {"kind": "Deployment", "name": "web"},
+                                                            "by": 2}}]}})
+
+    await wait_for(lambda: resolved(client), timeout=30)
+
+    after = await web(client)
+    assert after["spec"]["replicas"] == before["spec"]["replicas"] + 2
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1, "one change of the spec"
+    assert len(reaction) == 1, "the fault was injected once"
+    if retried:
+        assert len(retry) == 1 and len(sent_at) == 2, "the request was sent again"
+    if fault == "throttling on the deployment read":
+        assert sent_at[1] - sent_at[0] >= 0.9, "Retry-After is honoured"
