@@ -257,3 +257,41 @@ async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
     assert min(fewest_ready) >= 3, "never more than maxUnavailable (and the PDB's allowance) down at once"
     step = (await status_of(client, "stuck-pods"))["steps"][0]
     assert step["message"] == "restarted 4 pod(s) of deployment/web"
+
+
+def job_step(name: str, *args: str, **template: Any) -> dict[str, Any]:
+    return {"name": name, "job": {"template": {"image": "postgres:16", "command": ["sh", "-c"], "args": list(args),
+                                               "env": [{"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {
+                                                   "name": "shop-db", "key": "password"}}}], **template}}}
+
+
+async def test_a_backup_job_runs_to_completion_before_the_next_step(
+        sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
+    """The runbooks' "create a backup of the current state" before a risky step, as a Job owned by the Incident."""
+    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
+                        "stringData": {"password": "hunter2-not-logged"}})
+    await start_operator("--approval-severities", "none")
+    await client.apply(incident("backup-first", job_step("backup", "pg_dump -h db shop > /backup/shop.sql"),
+                                {"name": "scale-in", "scale": {"target": WEB, "replicas": 1}}))
+
+    await wait_for(lambda: phase_is(client, "backup-first", "Resolved"), timeout=30)
+
+    job = await client.get("batch/v1", "Job", "default", "backup-first-backup")
+    assert job is not None and job["metadata"]["ownerReferences"][0]["kind"] == "Incident"
+    assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"][-1] == "Complete"
+    status = await status_of(client, "backup-first")
+    assert [s["state"] for s in status["steps"]] == ["Succeeded", "Succeeded"]
+    assert "hunter2-not-logged" not in str(status)
+
+
+async def test_a_failed_job_fails_the_step_with_the_pods_termination_message(
+        client: manifests.Client, start_operator: Any) -> None:
+    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
+                        "stringData": {"password": "x"}})
+    await start_operator("--approval-severities", "none")
+    await client.apply(incident("restore", job_step("restore", "pg_restore --fail", backoffLimit=0)))
+    await wait_for(lambda: phase_is(client, "restore", "Failed"), timeout=30)
+    step = (await status_of(client, "restore"))["steps"][0]
+    assert step["state"] == "Failed"
+    assert step["message"].startswith("job/restore-restore failed (BackoffLimitExceeded): ")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -393,6 +394,9 @@ def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) ->
         message = f"checking {step.http_check.method} {step.http_check.url}"
     elif step.notify is not None:
         message = "sending the notification"
+    elif step.job is not None:
+        result["job"] = job_name(context.incident.name, step.name)
+        message = f"running job/{result['job']}"
     else:
         _finish(context, step, StepState.FAILED, "UnsupportedStep",
                 f"step kind {step.kind!r} is not supported by this operator version")
@@ -423,6 +427,8 @@ def _continue(context: _Context, step: Step) -> _Progress:
         return _after_action(context, step, notify, "notification sent")
     if step.rollback is not None:
         return _continue_rollback(context, step, status)
+    if step.job is not None:
+        return _continue_job(context, step, status)
     if step.wait_for_rollout is not None and target is not None:
         observation = context.result(intents.ObserveTarget(step.name, *target))
         if observation is None:
@@ -492,6 +498,43 @@ def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Pr
                                            f"escalated: {_target_text(step)} is stopped after a failed migration "
                                            "rollback", step.name))
         return None
+    return _Wait(context.now + POLL)
+
+
+def job_name(incident: str, step: str) -> str:
+    """`<incident>-<step>`, shortened with a digest to fit a Job name (63 characters, as a label value)."""
+    name = f"{incident}-{step}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
+
+
+def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progress:
+    assert step.job is not None
+    name = str(status.result["job"])
+    run = intents.RunJob(step.name, name, step.job.template.model_dump_json(by_alias=True, exclude_none=True))
+    created = context.result(run)
+    if created is None and not status.result.get("created"):
+        return run
+    if created is not None and not created.succeeded:
+        return _fail_attempt(context, step, created.reason, created.message)
+    if not status.result.get("created"):
+        context.draft.update_step(step.name, result={**status.result, "created": True})
+    observe = intents.ObserveJob(step.name, name)
+    observed = context.result(observe)
+    if observed is None:
+        return observe
+    job = observed.value or {}
+    phase = job.get("phase")
+    if phase == "Succeeded":
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", f"job/{name} completed")
+        return None
+    if phase == "Failed":
+        why = f" ({job['reason']})" if job.get("reason") else ""
+        return _fail_attempt(context, step, "JobFailed", f"job/{name} failed{why}: {job.get('message', '')}")
+    if phase == "Missing":
+        return _fail_attempt(context, step, "JobGone", f"job/{name} disappeared before it finished")
     return _Wait(context.now + POLL)
 
 
@@ -592,6 +635,8 @@ def _plan_text(step: Step, observed: Mapping[str, Any] | None) -> str:
         return f"check {step.http_check.method} {step.http_check.url} for {step.http_check.expected_status}"
     if step.notify is not None:
         return "send the notification"
+    if step.job is not None:
+        return f"run a job with {step.job.template.image}"
     return f"run the {step.kind} step"
 
 

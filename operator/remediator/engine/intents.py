@@ -82,6 +82,23 @@ class DeletePods:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunJob:
+    """Create the step's Job (deterministic name, owned by the Incident) unless it exists."""
+
+    step: str
+    name: str
+    template_json: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ObserveJob:
+    """Read a Job's outcome: {phase: Running|Succeeded|Failed|Missing, reason, message}."""
+
+    step: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
 class EnsureRollbackRequest:
     """Create the step's RollbackRequest (deterministic name, owned by the Incident) if absent."""
 
@@ -119,10 +136,10 @@ class Notify:
     idempotency_key: str
 
 
-Observation = ObserveTarget | ObservePods | ObserveRollbackRequest | ProbeHttp
-Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | EnsureRollbackRequest | Notify
+Observation = ObserveTarget | ObservePods | ObserveRollbackRequest | ObserveJob | ProbeHttp
+Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest | Notify
 Intent = Observation | Action
-OBSERVATIONS = (ObserveTarget, ObservePods, ObserveRollbackRequest, ProbeHttp)
+OBSERVATIONS = (ObserveTarget, ObservePods, ObserveRollbackRequest, ObserveJob, ProbeHttp)
 
 
 def is_observation(intent: Intent) -> bool:
@@ -131,7 +148,7 @@ def is_observation(intent: Intent) -> bool:
 
 def changes_workloads(intent: Intent) -> bool:
     """Whether an intent counts against the operator-wide rate limit."""
-    return isinstance(intent, ScaleTo | RolloutRestart | DeletePods | EnsureRollbackRequest)
+    return isinstance(intent, ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,16 +11,18 @@ from typing import Any
 import kopf
 import kubernetes.client
 
-from remediator import faults, kube
-from remediator.actions import events, http, pods, retries, rollback_requests, statuses, workloads
+from remediator import API_VERSION, faults, kube
+from remediator.actions import events, http, jobs, pods, retries, rollback_requests, rollouts, statuses, workloads
+from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
-from remediator.engine import guards, incidents, intents
+from remediator.engine import guards, incidents, intents, rollbacks
 from remediator.handlers.wakeups import Wakeups
 from remediator.typedefs import Logger
 
 # Enough for every step of a long incident; a loop beyond it is a bug, not progress.
 MAX_MOVES = 1000
 MIN_REQUEUE = datetime.timedelta(seconds=0.5)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (*retries.API_ERRORS, rollouts.TransientApiError)
 TRANSIENT_ERROR_DELAY = 1.0
 
 
@@ -54,7 +56,7 @@ async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig,
             return
         try:
             requeue_after = await _advance(api, body, config, action_log, logger)
-        except retries.API_ERRORS as e:
+        except TRANSIENT_ERRORS as e:
             # The status could not be written even after retries: as after a crash, Kopf tries again.
             raise kopf.TemporaryError(f"the API server failed: {e}", delay=TRANSIENT_ERROR_DELAY) from e
         wakeups.schedule(uid, None if requeue_after is None else now() + requeue_after)
@@ -119,6 +121,9 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
 async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent) -> intents.Result:
     if isinstance(intent, intents.ObserveTarget):
         return await workloads.observe(api, namespace, intent)
+    if isinstance(intent, intents.ObserveJob):
+        observed = await jobs.read_job(api, namespace, intent.name)
+        return intents.done({"phase": observed.phase.value, "reason": observed.reason, "message": observed.message})
     if isinstance(intent, intents.ObservePods):
         return await pods.observe(api, namespace, intent)
     if isinstance(intent, intents.ObserveRollbackRequest):
@@ -137,6 +142,12 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         return await workloads.scale_to(api, namespace, intent)
     if isinstance(intent, intents.RolloutRestart):
         return await workloads.rollout_restart(api, namespace, intent)
+    if isinstance(intent, intents.RunJob):
+        meta = body["metadata"]
+        owner = rollbacks.Owner(API_VERSION, "Incident", meta["name"], meta["uid"])
+        template = JobTemplate.model_validate_json(intent.template_json)
+        created = await jobs.run_job(api, namespace, rollbacks.RunJob(intent.step, intent.name, template, owner))
+        return intents.Result(created.succeeded, reason=created.reason, message=created.message)
     if isinstance(intent, intents.DeletePods):
         return await pods.restart(api, namespace, intent)
     if isinstance(intent, intents.EnsureRollbackRequest):
