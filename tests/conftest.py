@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import pathlib
-from collections.abc import AsyncIterator
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 
+from remediator import manifests
 from remediator.sandbox import controllers, runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -50,3 +56,70 @@ async def api(sandbox: runner.RunningSandbox) -> AsyncIterator[httpx.AsyncClient
     """A raw HTTP client for the sandbox: what a Kubernetes client sends on the wire."""
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as client:
         yield client
+
+
+# -- the operator process (`remediator run`) against the sandbox --------------------------------------
+
+OperatorFactory = Callable[..., Awaitable["OperatorProcess"]]
+
+
+class OperatorProcess:
+    """A running `remediator run` child process and where its log goes."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log_path: pathlib.Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture()
+async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> AsyncIterator[OperatorFactory]:
+    """Start `remediator run` with extra flags (and environment); waits until its liveness probe answers."""
+    started: list[OperatorProcess] = []
+
+    async def start(*flags: str, env: dict[str, str] | None = None) -> OperatorProcess:
+        port = _free_port()
+        log_path = tmp_path / f"operator-{len(started)}.log"
+        log = log_path.open("wb")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
+            "--liveness", f"http://127.0.0.1:{port}/healthz", *flags, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env})
+        operator = OperatorProcess(process, log_path)
+        started.append(operator)
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if process.returncode is not None:
+                    raise AssertionError(f"the operator exited early:\n{operator.log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        return operator
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"the operator did not become live:\n{operator.log}")
+
+    yield start
+    for operator in started:
+        if operator.process.returncode is None:
+            operator.process.terminate()
+            try:
+                await asyncio.wait_for(operator.process.wait(), 10)
+            except TimeoutError:
+                operator.process.kill()
+                await operator.process.wait()
+
+
+@pytest.fixture()
+async def client(sandbox: runner.RunningSandbox) -> AsyncIterator[manifests.Client]:
+    """Applies manifests and reads objects through the sandbox's API, as a user's tools would."""
+    async with manifests.Client(sandbox.url) as api_client:
+        yield api_client

@@ -294,6 +294,8 @@ def _advance(context: _Context, step: Step) -> _Progress:
         if not result.succeeded:
             return _fail_attempt(context, step, result.reason, result.message)
         observed = result.value
+    if context.dry_run and step.database is not None:
+        return _dry_run_database(context, step)
     if context.dry_run:
         _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {_plan_text(step, observed)}")
         return None
@@ -397,6 +399,8 @@ def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) ->
     elif step.job is not None:
         result["job"] = job_name(context.incident.name, step.name)
         message = f"running job/{result['job']}"
+    elif step.database is not None:
+        message = f"running {step.database.operation} on the database"
     else:
         _finish(context, step, StepState.FAILED, "UnsupportedStep",
                 f"step kind {step.kind!r} is not supported by this operator version")
@@ -429,6 +433,17 @@ def _continue(context: _Context, step: Step) -> _Progress:
         return _continue_rollback(context, step, status)
     if step.job is not None:
         return _continue_job(context, step, status)
+    if step.database is not None:
+        run = intents.RunDatabaseOperation(step.name, step.database.model_dump_json(by_alias=True, exclude_none=True),
+                                           False, status.attempts)
+        outcome = context.result(run)
+        if outcome is None:
+            return run
+        if not outcome.succeeded:
+            return _fail_attempt(context, step, outcome.reason, outcome.message)
+        context.draft.update_step(step.name, result={"operation": step.database.operation, **(outcome.value or {})})
+        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", database_summary(step, outcome.value or {}))
+        return None
     if step.wait_for_rollout is not None and target is not None:
         observation = context.result(intents.ObserveTarget(step.name, *target))
         if observation is None:
@@ -499,6 +514,39 @@ def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Pr
                                            "rollback", step.name))
         return None
     return _Wait(context.now + POLL)
+
+
+def _dry_run_database(context: _Context, step: Step) -> _Progress:
+    """A database step's dry run still looks: it lists the targets it would act on."""
+    assert step.database is not None
+    run = intents.RunDatabaseOperation(step.name, step.database.model_dump_json(by_alias=True, exclude_none=True),
+                                       True, 0)
+    outcome = context.result(run)
+    if outcome is None:
+        return run
+    if not outcome.succeeded:
+        _finish(context, step, StepState.FAILED, outcome.reason, outcome.message)
+        return None
+    context.draft.update_step(step.name, result={"operation": step.database.operation, **(outcome.value or {})})
+    _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {database_summary(step, outcome.value or {})}")
+    return None
+
+
+def database_summary(step: Step, value: Mapping[str, Any]) -> str:
+    """One line for the timeline: what a database operation did (or, in a dry run, would do)."""
+    assert step.database is not None
+    operation = step.database.operation
+    if "targets" in value:
+        verb = "cancel" if operation == "cancel_long_running" else "terminate"
+        count = len(value["targets"])
+        done = verb if value.get("dryRun") else {"cancel": "cancelled", "terminate": "terminated"}[verb]
+        return f"{done} {count} session(s) ({operation})"
+    if "statements" in value:
+        return ("run " if value.get("dryRun") else "ran ") + "; ".join(str(s) for s in value["statements"])
+    if operation == "health_check":
+        lag = value.get("replicationLagSeconds")
+        return "database is healthy" + (f" (replication lag {lag:.1f}s)" if isinstance(lag, int | float) else "")
+    return f"{operation} recorded in the step result"
 
 
 def job_name(incident: str, step: str) -> str:
@@ -637,6 +685,8 @@ def _plan_text(step: Step, observed: Mapping[str, Any] | None) -> str:
         return "send the notification"
     if step.job is not None:
         return f"run a job with {step.job.template.image}"
+    if step.database is not None:
+        return f"run {step.database.operation} on the database"
     return f"run the {step.kind} step"
 
 

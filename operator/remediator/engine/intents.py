@@ -99,6 +99,16 @@ class ObserveJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunDatabaseOperation:
+    """Run a database step's one operation in a session of its own (dry run: list targets, change nothing)."""
+
+    step: str
+    step_json: str
+    dry_run: bool
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
 class EnsureRollbackRequest:
     """Create the step's RollbackRequest (deterministic name, owned by the Incident) if absent."""
 
@@ -137,7 +147,8 @@ class Notify:
 
 
 Observation = ObserveTarget | ObservePods | ObserveRollbackRequest | ObserveJob | ProbeHttp
-Action = ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest | Notify
+Action = (ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest
+          | Notify | RunDatabaseOperation)
 Intent = Observation | Action
 OBSERVATIONS = (ObserveTarget, ObservePods, ObserveRollbackRequest, ObserveJob, ProbeHttp)
 

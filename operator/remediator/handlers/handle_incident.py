@@ -12,7 +12,19 @@ import kopf
 import kubernetes.client
 
 from remediator import API_VERSION, faults, kube
-from remediator.actions import events, http, jobs, pods, retries, rollback_requests, rollouts, statuses, workloads
+from remediator.actions import (
+    database,
+    events,
+    http,
+    jobs,
+    pods,
+    retries,
+    rollback_requests,
+    rollouts,
+    statuses,
+    workloads,
+)
+from remediator.api.database_steps import DatabaseStep
 from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents, rollbacks
@@ -148,6 +160,13 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         template = JobTemplate.model_validate_json(intent.template_json)
         created = await jobs.run_job(api, namespace, rollbacks.RunJob(intent.step, intent.name, template, owner))
         return intents.Result(created.succeeded, reason=created.reason, message=created.message)
+    if isinstance(intent, intents.RunDatabaseOperation):
+        step = DatabaseStep.model_validate_json(intent.step_json)
+        connection = await database.connection_from_secret(api, namespace, step.connection_secret_ref.name,
+                                                            step.connection_secret_ref.key)
+        if isinstance(connection, intents.Result):
+            return connection
+        return await database.run(connection, step, dry_run=intent.dry_run)
     if isinstance(intent, intents.DeletePods):
         return await pods.restart(api, namespace, intent)
     if isinstance(intent, intents.EnsureRollbackRequest):

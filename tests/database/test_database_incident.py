@@ -1,0 +1,76 @@
+"""The runbook's "High CPU usage" for the database, end to end: report, kill the runaway queries,
+VACUUM ANALYZE the bloated table, verify — with the operator process, the sandbox and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+import pytest
+
+from remediator import manifests
+from remediator.sandbox import runner
+
+from .conftest import PASSWORDS, Server, Sessions, wait_until
+
+API = "remediator.dev/v1alpha1"
+
+
+async def incident_status(client: manifests.Client, name: str) -> dict[str, Any]:
+    return ((await client.get(API, "Incident", "default", name)) or {}).get("status") or {}
+
+
+@pytest.mark.timeout(120)
+async def test_database_cpu_high_is_reported_mitigated_and_verified(
+        postgres: Server, admin: psycopg.Connection[Any], sessions: Sessions, sandbox: runner.RunningSandbox,
+        client: manifests.Client, start_operator: Any, caplog: pytest.LogCaptureFixture) -> None:
+    admin.execute("DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int) WITH (autovacuum_enabled = false);"
+                  "INSERT INTO orders SELECT generate_series(1, 20000); DELETE FROM orders WHERE id % 2 = 0;"
+                  "SELECT pg_stat_force_next_flush()")
+    # The DELETE's statistics must be in before the VACUUM, or they would land after it.
+    wait_until(lambda: (admin.execute(
+        "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'").fetchone() or (0,))[0] > 0)
+    runaway = [await sessions.running("checkout", "SELECT pg_sleep(120) /* card 4111111111111111 */")
+               for _ in range(2)]
+    bystander = await sessions.running("reporting", "SELECT pg_sleep(120)")
+    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders-db", "namespace": "default"},
+                        "stringData": {"uri": postgres.conninfo("firstaid")}})
+    await start_operator("--approval-severities", "none")
+    database = {"connectionSecretRef": {"name": "orders-db", "key": "uri"}}
+    steps = [
+        {"name": "report", "database": {**database, "report": {}}},
+        {"name": "kill-runaway", "database": {**database, "terminateLongRunning": {
+            "olderThan": "1s", "applicationNames": ["checkout"]}}},
+        {"name": "vacuum", "database": {**database, "vacuumAnalyze": {"tables": ["public.orders"]}}},
+        {"name": "verify", "database": {**database, "healthCheck": {}}},
+    ]
+    await client.apply({"apiVersion": API, "kind": "Incident",
+                        "metadata": {"name": "db-cpu-high", "namespace": "default"},
+                        "spec": {"severity": "P1", "summary": "database CPU above 90% for 10 minutes", "steps": steps}})
+
+    for _ in range(400):
+        status = await incident_status(client, "db-cpu-high")
+        if status.get("phase") in ("Resolved", "Failed"):
+            break
+        await asyncio.sleep(0.1)
+    assert status.get("phase") == "Resolved", status
+
+    by_name = {s["name"]: s for s in status["steps"]}
+    killed = {t["pid"] for t in by_name["kill-runaway"]["result"]["targets"]}
+    assert killed == set(runaway)
+    alive = {row[0] for row in admin.execute("SELECT pid FROM pg_stat_activity").fetchall()}
+    assert bystander in alive and not (set(runaway) & alive)
+    assert "4111111111111111" not in str(status), "query literals are redacted"
+    assert by_name["report"]["result"]  # the report is recorded in the step result
+    # The statistics are flushed asynchronously after the VACUUM.
+    wait_until(lambda: (admin.execute(
+        "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'").fetchone() or (1,))[0] == 0)
+    story = [(e.get("step"), e["reason"]) for e in status["timeline"]]
+    assert story == [(None, "Acknowledged"), ("report", "StepSucceeded"), ("kill-runaway", "StepSucceeded"),
+                     ("vacuum", "StepSucceeded"), ("verify", "StepSucceeded"), (None, "Mitigated"), (None, "Resolved")]
+    assert "terminated 2 session(s)" in by_name["kill-runaway"]["message"]
+    for password in PASSWORDS.values():
+        assert password not in str(status) and password not in caplog.text
+    logging.getLogger(__name__).debug("database incident resolved")
