@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -37,7 +38,7 @@ async def test_database_cpu_high_is_reported_mitigated_and_verified(
     bystander = await sessions.running("reporting", "SELECT pg_sleep(120)")
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders-db", "namespace": "default"},
                         "stringData": {"uri": postgres.conninfo("firstaid")}})
-    await start_operator("--approval-severities", "none")
+    operator = await start_operator("--approval-severities", "none")
     database = {"connectionSecretRef": {"name": "orders-db", "key": "uri"}}
     steps = [
         {"name": "report", "database": {**database, "report": {}}},
@@ -71,6 +72,15 @@ async def test_database_cpu_high_is_reported_mitigated_and_verified(
     assert story == [(None, "Acknowledged"), ("report", "StepSucceeded"), ("kill-runaway", "StepSucceeded"),
                      ("vacuum", "StepSucceeded"), ("verify", "StepSucceeded"), (None, "Mitigated"), (None, "Resolved")]
     assert "terminated 2 session(s)" in by_name["kill-runaway"]["message"]
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        for _ in range(50):  # the last events are posted right after the final status write
+            events = (await http.get("/api/v1/namespaces/default/events",
+                                     params={"fieldSelector": "involvedObject.name=db-cpu-high"})).json()["items"]
+            if len(events) == len(status["timeline"]):
+                break
+            await asyncio.sleep(0.1)
+    assert len(events) == len(status["timeline"])
     for password in PASSWORDS.values():
-        assert password not in str(status) and password not in caplog.text
+        for where in (str(status), caplog.text, str(events), operator.log):
+            assert password not in where
     logging.getLogger(__name__).debug("database incident resolved")
