@@ -2,7 +2,8 @@
 
 import asyncio
 
-from bench import incidents, sandbox_api
+from bench import database_terminations, incidents, sandbox_api
 
 print(sandbox_api.report(asyncio.run(sandbox_api.main())))
 print(incidents.report(asyncio.run(incidents.main())))
+print(database_terminations.report(asyncio.run(database_terminations.main())))
