@@ -72,6 +72,9 @@ async def test_database_cpu_high_is_reported_mitigated_and_verified(
     assert story == [(None, "Acknowledged"), ("report", "StepSucceeded"), ("kill-runaway", "StepSucceeded"),
                      ("vacuum", "StepSucceeded"), ("verify", "StepSucceeded"), (None, "Mitigated"), (None, "Resolved")]
     assert "terminated 2 session(s)" in by_name["kill-runaway"]["message"]
+    summary = next(e["message"] for e in status["timeline"] if e.get("step") == "report")
+    assert summary.startswith("report: ") and " connections (" in summary and "longest query" in summary
+    assert "pg_stat_statements" in summary
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         for _ in range(50):  # the last events are posted right after the final status write
             events = (await http.get("/api/v1/namespaces/default/events",

@@ -543,10 +543,31 @@ def database_summary(step: Step, value: Mapping[str, Any]) -> str:
         return f"{done} {count} session(s) ({operation})"
     if "statements" in value:
         return ("run " if value.get("dryRun") else "ran ") + "; ".join(str(s) for s in value["statements"])
+    if operation == "report":
+        return _report_summary(value)
     if operation == "health_check":
         lag = value.get("replicationLagSeconds")
         return "database is healthy" + (f" (replication lag {lag:.1f}s)" if isinstance(lag, int | float) else "")
     return f"{operation} recorded in the step result"
+
+
+def _report_summary(report: Mapping[str, Any]) -> str:
+    """The report in one line: connections, the longest query, blocking, bloat, top statements."""
+    connections = report.get("connections") or []
+    total = sum(int(row.get("count", 0)) for row in connections)
+    by_state = ", ".join(f"{row.get('count')} {row.get('state')}" for row in connections[:4])
+    parts = [f"{total} of {report.get('maxConnections', '?')} connections ({by_state})"]
+    longest = (report.get("longestRunning") or [None])[0]
+    if longest:
+        parts.append(f"longest query {longest.get('durationSeconds')}s by {longest.get('user')}")
+    parts.append(f"{len(report.get('blocked') or [])} blocked session(s)")
+    dead = (report.get("deadTuples") or [None])[0]
+    if dead:
+        parts.append(f"most dead tuples: {dead.get('name')} ({dead.get('dead')})")
+    if report.get("topStatements"):
+        parts.append(f"{len(report['topStatements'])} top statements")
+    parts.extend(str(note) for note in report.get("notes") or [])
+    return "report: " + "; ".join(parts)
 
 
 def job_name(incident: str, step: str) -> str:
