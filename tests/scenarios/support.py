@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
+
 from remediator import manifests
+from remediator.sandbox import runner
 
 
 async def wait_for(check: Callable[[], Awaitable[object]], timeout: float = 20.0, interval: float = 0.05) -> object:
@@ -67,3 +70,12 @@ async def deploy_three_revisions(client: manifests.Client, replicas: int = 3) ->
 
 def image_of(obj: dict[str, Any]) -> str:
     return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+async def events_of(sandbox: runner.RunningSandbox, name: str) -> list[dict[str, Any]]:
+    """The Events whose involvedObject has this name, in the default namespace."""
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        response = await http.get("/api/v1/namespaces/default/events",
+                                  params={"fieldSelector": f"involvedObject.name={name}"})
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items

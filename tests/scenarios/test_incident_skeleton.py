@@ -11,7 +11,7 @@ import pytest
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import wait_for
+from .support import events_of, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 INCIDENT_API = "remediator.dev/v1alpha1"
@@ -35,14 +35,6 @@ async def replicas(client: manifests.Client) -> int:
 async def phase_of(client: manifests.Client, name: str) -> str | None:
     obj = await client.get(INCIDENT_API, "Incident", "default", name)
     return ((obj or {}).get("status") or {}).get("phase")
-
-
-async def events_of(sandbox: runner.RunningSandbox, name: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        response = await http.get("/api/v1/namespaces/default/events",
-                                  params={"fieldSelector": f"involvedObject.name={name}"})
-        items: list[dict[str, Any]] = response.json()["items"]
-        return items
 
 
 async def test_the_capacity_example_doubles_the_deployment_and_resolves_with_a_timeline(

@@ -16,7 +16,7 @@ from remediator.api.jobs import JobTemplate
 from remediator.engine import rollbacks
 from remediator.sandbox import runner
 
-from .support import IMAGES, deploy_three_revisions, deployment, image_of, migration_job, wait_for, web
+from .support import IMAGES, deploy_three_revisions, deployment, events_of, image_of, migration_job, wait_for, web
 
 API = "remediator.dev/v1alpha1"
 def rollback_request(name: str, **spec: Any) -> dict[str, Any]:
@@ -35,14 +35,6 @@ async def phase_is(client: manifests.Client, name: str, *phases: str) -> bool:
 
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status.get("conditions", [])}
-
-
-async def events_of(sandbox: runner.RunningSandbox, name: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=sandbox.url) as http:
-        response = await http.get("/api/v1/namespaces/default/events",
-                                  params={"fieldSelector": f"involvedObject.name={name}"})
-        items: list[dict[str, Any]] = response.json()["items"]
-        return items
 
 
 async def test_a_bad_deploy_is_rolled_back_to_the_previous_revision(

@@ -477,20 +477,12 @@ def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Pr
     name = str(status.result["rollbackRequest"])
     spec = step.rollback.model_dump(by_alias=True, mode="json", exclude_none=True)
     spec["incidentRef"] = {"name": context.incident.name}
-    ensure = intents.EnsureRollbackRequest(step.name, name, json.dumps(spec, sort_keys=True))
-    created = context.result(ensure)
-    if created is None and not status.result.get("requested"):
-        return ensure
-    if created is not None and not created.succeeded:
-        return _fail_attempt(context, step, created.reason, created.message)
-    if not status.result.get("requested"):
-        context.draft.update_step(step.name, result={**status.result, "requested": True})
-    observe = intents.ObserveRollbackRequest(step.name, name)
-    observed = context.result(observe)
-    if observed is None:
-        return observe
-    if not observed.succeeded:
-        return _fail_attempt(context, step, observed.reason, observed.message)
+    observed = _create_then_observe(
+        context, step, status, "requested",
+        intents.EnsureRollbackRequest(step.name, name, json.dumps(spec, sort_keys=True)),
+        intents.ObserveRollbackRequest(step.name, name))
+    if not isinstance(observed, intents.Result):
+        return observed
     request_status = (observed.value or {}).get("status") or {}
     phase = request_status.get("phase")
     if phase == "Complete":
@@ -579,21 +571,36 @@ def job_name(incident: str, step: str) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
-def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progress:
-    assert step.job is not None
-    name = str(status.result["job"])
-    run = intents.RunJob(step.name, name, step.job.template.model_dump_json(by_alias=True, exclude_none=True))
-    created = context.result(run)
-    if created is None and not status.result.get("created"):
-        return run
+def _create_then_observe(context: _Context, step: Step, status: StepStatus, flag: str, create: intents.Action,
+                         observe: intents.Observation) -> _Progress | intents.Result:
+    """Create a child object once (remembered in the step result under `flag`), then read it.
+
+    Returns the intent still to carry out, the attempt's failure progress, or the successful read.
+    """
+    created = context.result(create)
+    if created is None and not status.result.get(flag):
+        return create
     if created is not None and not created.succeeded:
         return _fail_attempt(context, step, created.reason, created.message)
-    if not status.result.get("created"):
-        context.draft.update_step(step.name, result={**status.result, "created": True})
-    observe = intents.ObserveJob(step.name, name)
+    if not status.result.get(flag):
+        context.draft.update_step(step.name, result={**status.result, flag: True})
     observed = context.result(observe)
     if observed is None:
         return observe
+    if not observed.succeeded:
+        return _fail_attempt(context, step, observed.reason, observed.message)
+    return observed
+
+
+def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progress:
+    assert step.job is not None
+    name = str(status.result["job"])
+    observed = _create_then_observe(
+        context, step, status, "created",
+        intents.RunJob(step.name, name, step.job.template.model_dump_json(by_alias=True, exclude_none=True)),
+        intents.ObserveJob(step.name, name))
+    if not isinstance(observed, intents.Result):
+        return observed
     job = observed.value or {}
     phase = job.get("phase")
     if phase == "Succeeded":
