@@ -8,8 +8,8 @@ runs in this process, behind a thin handler that timestamps every request on arr
 (`time.perf_counter`, the clock the client side uses too) and attributes it to an incident, so
 every timing is taken where the API server sees it, not where the operator logs it.
 
-Each incident `inc-NNN` has one step, `scale` by 1 on its own Deployment `web-NNN` (no waiting
-steps, no approval: scaling out is not destructive, cooldown 0s). They are created at a steady
+Each incident `inc-NNN` has one step (`--steps N`: N steps), `scale` by 1 on its own Deployment
+`web-NNN` (no waiting steps, no approval: scaling out is not destructive, cooldown 0s). They are created at a steady
 rate (20/s by default, 10 s for 200) because that is what an alert source does and it measures
 latency rather than the depth of a queue; `--rate 0` creates them all at once (a burst) instead.
 
@@ -114,7 +114,7 @@ async def _classify(request: aiohttp.web.BaseRequest) -> tuple[str, str | None]:
     if match := _INCIDENT_PATH.match(path):
         if match.group(2):
             return "incident status", match.group(1)
-        return "incident (metadata: Kopf annotations, finalizer)", match.group(1)
+        return "incident", match.group(1)
     if match := _DEPLOYMENT_PATH.match(path):
         incident = f"inc-{match.group(1)}"
         if match.group(2):
@@ -130,12 +130,14 @@ async def _classify(request: aiohttp.web.BaseRequest) -> tuple[str, str | None]:
     return "other", None
 
 
-def incident(index: int) -> dict[str, Any]:
+def incident(index: int, steps: int = 1) -> dict[str, Any]:
+    """`steps` scale steps, each `by: 1` on the incident's own Deployment (no waiting, no approval)."""
+    target = {"kind": "Deployment", "name": f"web-{index:03d}"}
     return {"apiVersion": "remediator.dev/v1alpha1", "kind": "Incident",
             "metadata": {"name": f"inc-{index:03d}", "namespace": "default"},
             "spec": {"severity": "P2", "summary": f"web-{index:03d} saturated",
-                     "steps": [{"name": "scale-out", "scale": {
-                         "target": {"kind": "Deployment", "name": f"web-{index:03d}"}, "by": 1}}]}}
+                     "steps": [{"name": f"scale-out-{n + 1}", "scale": {"target": target, "by": 1}}
+                               for n in range(steps)]}}
 
 
 def deployment(index: int) -> dict[str, Any]:
@@ -214,7 +216,8 @@ async def loop_lag(samples: list[float], period: float = 0.01) -> None:
         samples.append(time.perf_counter() - started - period)
 
 
-async def measure(url: str, recorder: Recorder, count: int, rate: float, operator_pid: int) -> dict[str, Any]:
+async def measure(url: str, recorder: Recorder, count: int, rate: float, steps: int,
+                  operator_pid: int) -> dict[str, Any]:
     created: dict[str, float] = {}
     lags: list[float] = []
     lag_task = asyncio.create_task(loop_lag(lags))
@@ -222,7 +225,7 @@ async def measure(url: str, recorder: Recorder, count: int, rate: float, operato
     async with aiohttp.ClientSession(url, headers={"User-Agent": BENCH_AGENT}) as session:
 
         async def create(index: int) -> None:
-            async with session.post(INCIDENTS, json=incident(index)) as response:
+            async with session.post(INCIDENTS, json=incident(index, steps)) as response:
                 assert response.status == 201, await response.text()
                 await response.read()
             created[f"inc-{index:03d}"] = time.perf_counter()
@@ -248,6 +251,8 @@ async def measure(url: str, recorder: Recorder, count: int, rate: float, operato
     lag_task.cancel()
     requests = recorder.requests[first_request:]
     results = analyse(requests, created, recorder.resolved, count, window_end - window_start)
+    results["steps"] = steps
+    results["writes per step"] = results["writes per incident"] / steps
     results["cpu"] = {"operator_s": operator_cpu, "sandbox_s": sandbox_cpu,
                       "sandbox_loop_lag_p50_ms": percentile(lags, 0.5) * 1000,
                       "sandbox_loop_lag_p95_ms": percentile(lags, 0.95) * 1000,
@@ -296,7 +301,7 @@ def analyse(requests: list[Request], created: dict[str, float], resolved: dict[s
     }
 
 
-async def main(count: int = COUNT, rate: float = RATE) -> dict[str, Any]:
+async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[str, Any]:
     sandbox = server.Sandbox(store.ObjectStore())
     recorder = Recorder(sandbox)
     async with runner.running(sandbox=sandbox, handler=recorder, crd_paths=CRDS) as running:
@@ -312,7 +317,7 @@ async def main(count: int = COUNT, rate: float = RATE) -> dict[str, Any]:
                 await wait_until_ready(process, port, recorder, log)
                 cold = await warm_up(running.url, recorder, count)
                 await asyncio.sleep(0.5)  # let Kopf's start-up requests drain before the window opens
-                results = await measure(running.url, recorder, count, rate, process.pid)
+                results = await measure(running.url, recorder, count, rate, steps, process.pid)
                 results["cold"] = cold
                 if results["unresolved"]:
                     print(_read(log)[-4000:], file=sys.stderr)
@@ -328,7 +333,7 @@ async def main(count: int = COUNT, rate: float = RATE) -> dict[str, Any]:
 
 def report(results: dict[str, Any], rate: float = RATE) -> str:
     how = f"created at {rate:g}/s" if rate > 0 else "created all at once"
-    lines = [f"Incident engine, {results['count']} Incidents ({how}), one scale step each, "
+    lines = [f"Incident engine, {results['count']} Incidents ({how}), {results['steps']} scale step(s) each, "
              f"real operator process, {results['seconds']:.1f} s window:"]
     for name in ("first action", "scale", "resolved"):
         figures = results[name]
@@ -338,8 +343,9 @@ def report(results: dict[str, Any], rate: float = RATE) -> str:
         else:
             lines.append(f"  {name:<13} no samples")
     attributed_all, attributed_writes = results["attributed requests"], results["attributed writes"]
-    lines.append(f"  API requests per incident {results['requests per incident']:.2f} "
-                 f"(writes {results['writes per incident']:.2f} per step); attributed to one incident: "
+    lines.append(f"  API requests per incident {results['requests per incident']:.2f}, "
+                 f"writes {results['writes per incident']:.2f} ({results['writes per step']:.2f} per step); "
+                 f"attributed to one incident: "
                  f"requests p50 {attributed_all['p50']:g} p95 {attributed_all['p95']:g}, "
                  f"writes p50 {attributed_writes['p50']:g} p95 {attributed_writes['p95']:g}")
     lines.append("  per incident, by method and kind:")
@@ -362,5 +368,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=COUNT)
     parser.add_argument("--rate", type=float, default=RATE, help="incidents per second; 0: all at once")
+    parser.add_argument("--steps", type=int, default=1, help="scale steps per incident")
     args = parser.parse_args()
-    print(report(asyncio.run(main(args.count, args.rate)), args.rate))
+    print(report(asyncio.run(main(args.count, args.rate, args.steps)), args.rate))

@@ -10,7 +10,7 @@ import kopf
 
 from remediator import GROUP, config
 from remediator.engine import guards
-from remediator.handlers import wakeups
+from remediator.handlers import incident_queue
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -61,5 +61,5 @@ async def run(options: OperatorOptions) -> None:
         standalone=options.peering is None,
         peering_name=options.peering,
         liveness_endpoint=options.liveness,
-        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), wakeups=wakeups.Wakeups()),
+        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), incidents=incident_queue.IncidentQueue()),
     )

@@ -6,6 +6,8 @@ import dataclasses
 import datetime
 from typing import Any
 
+import pytest
+
 from remediator.engine import guards, incidents, intents
 
 T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
@@ -22,6 +24,7 @@ class Cluster:
         self.acted: list[intents.Intent] = []
         self.http: list[int] = []
         self.fail_scale: list[str] = []
+        self.incidents: dict[str, dict[str, Any]] = {}  # "namespace/name" → Incident object, for lock holders
 
     def workload(self) -> dict[str, Any]:
         return {"kind": "Deployment", "metadata": {"name": "web", "annotations": dict(self.annotations),
@@ -39,7 +42,9 @@ class Cluster:
             self.annotations[guards.LOCK_ANNOTATION] = intent.holder
             self.annotations[guards.cooldown_annotation(intent.cooldown_action)] = guards.format_cooldown(
                 intent.cooldown_until, intent.holder)
-            return intents.done()
+            return intents.done(self.workload())
+        if isinstance(intent, intents.ObserveHolder):
+            return intents.done(self.incidents.get(f"{intent.namespace}/{intent.name}"))
         if isinstance(intent, intents.ReleaseTargets):
             self.annotations.pop(guards.LOCK_ANNOTATION, None)
             return intents.done()
@@ -79,7 +84,8 @@ def run(obj: incidents.Incident, cluster: Cluster, now: datetime.datetime = T0,
             return obj, decision
         result = cluster.answer(decision.intent)
         if isinstance(decision.intent, intents.ClaimTarget):
-            results.pop(intents.ObserveTarget(decision.intent.step, decision.intent.kind, decision.intent.name), None)
+            # As the handler does: the claim answers with the workload as it left it.
+            results[intents.ObserveTarget(decision.intent.step, decision.intent.kind, decision.intent.name)] = result
             continue
         results[decision.intent] = result
     raise AssertionError("no conclusion")
@@ -104,7 +110,7 @@ def test_steps_run_in_order_and_the_incident_resolves_with_a_timeline() -> None:
     assert cluster.replicas == 3 and guards.LOCK_ANNOTATION not in cluster.annotations
     assert obj.status["phase"] == "Resolved"
     assert [e["reason"] for e in obj.status["timeline"]] == [
-        "Acknowledged", "StepSucceeded", "StepSucceeded", "StepSucceeded", "Mitigated", "Resolved"]
+        "Acknowledged", "StepSucceeded", "StepSucceeded", "StepSucceeded", "Resolved"]
     assert step_state(obj, "scale-out")["message"] == "scaled deployment/web from 2 to 3"
 
 
@@ -230,6 +236,7 @@ def test_a_rollback_waits_for_approval_and_records_who_approved() -> None:
 
 def test_a_second_incident_waits_while_the_first_holds_the_target() -> None:
     cluster = Cluster(annotations={guards.LOCK_ANNOTATION: "shop/first"})
+    cluster.incidents["shop/first"] = {"status": {"phase": "Remediating"}}
     obj, decision = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster)
     assert step_state(obj, "up")["state"] == "Pending" and "shop/first" in step_state(obj, "up")["message"]
     assert "TargetLocked" in [e["reason"] for e in obj.status["timeline"]]
@@ -238,6 +245,54 @@ def test_a_second_incident_waits_while_the_first_holds_the_target() -> None:
     del cluster.annotations[guards.LOCK_ANNOTATION]
     obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=3))
     assert cluster.replicas == 4 and obj.status["phase"] == "Resolved"
+
+
+RESOLVED = {"type": "Resolved", "status": "True", "reason": "StepsSucceeded",
+            "lastTransitionTime": "2026-11-22T02:00:00Z"}
+
+
+@pytest.mark.parametrize("holder", [None, {"status": {"conditions": [RESOLVED]}}], ids=["deleted", "resolved"])
+def test_a_lock_left_by_an_incident_that_is_gone_or_finished_is_taken_over(
+        holder: dict[str, Any] | None) -> None:
+    cluster = Cluster(annotations={guards.LOCK_ANNOTATION: "shop/first"})
+    if holder is not None:
+        cluster.incidents["shop/first"] = holder
+    obj, _ = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster)
+    assert cluster.replicas == 4 and obj.status["phase"] == "Resolved"
+    taken = [e for e in obj.status["timeline"] if e["reason"] == "StaleLockTakenOver"]
+    assert len(taken) == 1 and "shop/first" in taken[0]["message"]
+    assert guards.LOCK_ANNOTATION not in cluster.annotations
+
+
+def test_a_running_step_whose_lock_was_released_before_a_crash_is_not_repeated() -> None:
+    """The operator released the lock after scaling by 2 and died before writing the result down."""
+    cluster = Cluster(replicas=2)
+    started, _ = run(incident({"name": "up", "scale": {"target": WEB, "by": 2}}), Cluster(replicas=2))
+    before_crash = dataclasses.replace(started, status={**started.status, "steps": [
+        {**step_state(started, "up"), "state": "Running", "finishedAt": None,
+         "result": {**step_state(started, "up")["result"], "claimed": True}}], "conditions": [
+        c for c in started.status["conditions"] if c["type"] not in ("Resolved", "Mitigated")]})
+    cluster.replicas = 4  # the scale happened; the lock is gone (released)
+    obj, _ = run(before_crash, cluster)
+    assert cluster.replicas == 4, "scaled by 2 once, not twice"
+    assert [type(i).__name__ for i in cluster.acted] == ["ClaimTarget", "ScaleTo", "ReleaseTargets"]
+    assert obj.status["phase"] == "Resolved"
+    assert guards.LOCK_ANNOTATION not in cluster.annotations
+
+
+def test_a_running_step_waits_while_another_incident_holds_its_target() -> None:
+    cluster = Cluster(replicas=2)
+    started, _ = run(incident({"name": "up", "scale": {"target": WEB, "by": 2}}), Cluster(replicas=2))
+    running = dataclasses.replace(started, status={**started.status, "steps": [
+        {**step_state(started, "up"), "state": "Running",
+         "result": {**step_state(started, "up")["result"], "claimed": True}}], "conditions": [
+        c for c in started.status["conditions"] if c["type"] not in ("Resolved", "Mitigated")]})
+    cluster.annotations[guards.LOCK_ANNOTATION] = "shop/other"
+    cluster.incidents["shop/other"] = {"status": {"phase": "Remediating"}}
+    obj, decision = run(running, cluster)
+    assert [type(i).__name__ for i in cluster.acted] == []
+    assert "TargetLocked" in [e["reason"] for e in obj.status["timeline"]]
+    assert decision.requeue_after is not None and cluster.replicas == 2
 
 
 def test_no_second_scale_inside_the_cooldown_of_another_incident() -> None:

@@ -44,7 +44,7 @@ def dropped(request: kmock.Request) -> object:
 # name: (the request, the fault's payloads, whether the operator must send the request again)
 FAULTS = {
     "a conflict on the status write": (f"patch {STATUS}", (409, api_status(409, "Conflict")), True),
-    "a server error on the scale write": (f"put {DEPLOYMENT}/scale", (500, api_status(500, "InternalError")), True),
+    "a server error on the scale write": (f"patch {DEPLOYMENT}/scale", (500, api_status(500, "InternalError")), True),
     "throttling on the deployment read": (f"get {DEPLOYMENT}", (429, kmock.headers({"Retry-After": "1"}),
                                                                 api_status(429, "TooManyRequests")), True),
     "a dropped connection on the claim": (f"patch {DEPLOYMENT}", (dropped,), True),

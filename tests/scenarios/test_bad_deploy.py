@@ -97,7 +97,7 @@ async def test_a_bad_deploy_is_rolled_back_after_approval_and_verified(
     timeline = [(e.get("step"), e["reason"]) for e in status["timeline"]]
     assert timeline == [(None, "Acknowledged"), ("rollback", "AwaitingApproval"), ("rollback", "Approved"),
                         ("rollback", "StepSucceeded"), ("rolled-out", "StepSucceeded"), ("verify", "StepSucceeded"),
-                        (None, "Mitigated"), (None, "Resolved")]
+                        (None, "Resolved")]
     assert all(entry["time"] for entry in status["timeline"])
     request = await client.get(API, "RollbackRequest", "default", "checkout-500-rollback")
     assert request is not None and request["metadata"]["ownerReferences"][0]["name"] == "checkout-500"

@@ -214,7 +214,11 @@ async def test_deleting_an_incident_in_the_middle_of_a_long_step_is_prompt_and_r
         return await client.get(API, "Incident", "default", "long") is None
 
     await wait_for(gone, timeout=10)
-    assert "remediator.dev/lock" not in ((await deployment(client))["metadata"].get("annotations") or {})
+
+    async def released() -> bool:
+        return "remediator.dev/lock" not in ((await deployment(client))["metadata"].get("annotations") or {})
+
+    await wait_for(released, timeout=5)
 
 
 async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(

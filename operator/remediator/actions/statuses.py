@@ -12,17 +12,25 @@ from remediator.actions import retries
 
 
 async def write_status(api: kubernetes.client.ApiClient, plural: str, namespace: str, name: str,
-                       status: dict[str, Any]) -> None:
-    """Merge the status into the object's status subresource. Raises ApiException on failure."""
+                       status: dict[str, Any], *, resource_version: str | None = None) -> dict[str, Any]:
+    """Merge the status into the object's status subresource and return the object as stored.
+
+    With `resource_version`, only if the object is still at that version (409 otherwise).
+    Raises ApiException on failure.
+    """
     custom = kubernetes.client.CustomObjectsApi(api)
-    await retries.call(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                       plural, name, {"status": status})
+    patch: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        patch["metadata"] = {"resourceVersion": resource_version}
+    written: Any = await retries.call(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+                                      plural, name, patch)
+    return dict(written)
 
 
 async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str, name: str,
-                                status: dict[str, Any]) -> None:
-    """Merge the status into the Incident's status subresource. Raises ApiException on failure."""
-    await write_status(api, "incidents", namespace, name, status)
+                                status: dict[str, Any], *, resource_version: str | None = None) -> dict[str, Any]:
+    """Merge the status into the Incident's status subresource; see write_status."""
+    return await write_status(api, "incidents", namespace, name, status, resource_version=resource_version)
 
 
 async def read_incident(api: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:

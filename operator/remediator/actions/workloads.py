@@ -5,13 +5,13 @@ Each action checks the world first and writes absolute values, so repeating it i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator import faults
 from remediator.actions import retries
 from remediator.engine import guards, intents
 
@@ -25,13 +25,9 @@ _PATCHERS = {
     "StatefulSet": "patch_namespaced_stateful_set",
     "DaemonSet": "patch_namespaced_daemon_set",
 }
-_SCALE_READERS = {
-    "Deployment": "read_namespaced_deployment_scale",
-    "StatefulSet": "read_namespaced_stateful_set_scale",
-}
-_SCALE_WRITERS = {
-    "Deployment": "replace_namespaced_deployment_scale",
-    "StatefulSet": "replace_namespaced_stateful_set_scale",
+_SCALE_PATCHERS = {
+    "Deployment": "patch_namespaced_deployment_scale",
+    "StatefulSet": "patch_namespaced_stateful_set_scale",
 }
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -53,73 +49,63 @@ def failure(error: ApiException, kind: str, name: str, namespace: str) -> intent
     return intents.failed("ApiError", f"API error {error.status} {error.reason} on {target}")
 
 
+async def _json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call a client method for the object as plain JSON: the client's model classes cost more
+    CPU than the whole request, and the engine wants API field names anyway."""
+    response = await retries.call(method, *args, _preload_content=False, **kwargs)
+    obj: dict[str, Any] = json.loads(response.data)
+    return obj
+
+
 async def observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ObserveTarget) -> intents.Result:
     """The workload as a plain dict (API field names), or why it cannot be read."""
     try:
-        obj = await retries.call(_method(api, _READERS, intent.kind), intent.name, namespace)
+        return intents.done(await _json(_method(api, _READERS, intent.kind), intent.name, namespace))
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
-    return intents.done(api.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
 
 
 async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ClaimTarget) -> intents.Result:
-    """Write the lock and cooldown annotations, conditional on the lock still being free or ours.
+    """Write the lock and cooldown annotations on condition that the workload is still at the
+    version the engine judged the lock on: of two concurrent claims, one fails with Conflict.
 
-    Reads first and writes with that resourceVersion: a concurrent claim makes this one fail
-    with Conflict, and the engine looks again.
+    Succeeds with the workload as the claim left it.
     """
+    patch = {"metadata": {"resourceVersion": intent.resource_version or None, "annotations": {
+        guards.LOCK_ANNOTATION: intent.holder,
+        guards.cooldown_annotation(intent.cooldown_action): guards.format_cooldown(intent.cooldown_until,
+                                                                                   intent.holder)}}}
     try:
-        obj: Any = await retries.call(_method(api, _READERS, intent.kind), intent.name, namespace)
-        annotations = obj.metadata.annotations or {}
-        if annotations.get(guards.LOCK_ANNOTATION) not in (None, "", intent.holder):
-            return intents.failed("Conflict", f"{intent.kind.lower()}/{intent.name} was claimed by "
-                                  f"{annotations[guards.LOCK_ANNOTATION]}")
-        patch = {"metadata": {"resourceVersion": obj.metadata.resource_version, "annotations": {
-            guards.LOCK_ANNOTATION: intent.holder,
-            guards.cooldown_annotation(intent.cooldown_action): guards.format_cooldown(intent.cooldown_until,
-                                                                                       intent.holder)}}}
-        await retries.call(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
+        return intents.done(await _json(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch))
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
-    return intents.done()
+
+
+def _lock_path() -> str:
+    return "/metadata/annotations/" + guards.LOCK_ANNOTATION.replace("~", "~0").replace("/", "~1")
 
 
 async def release(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ReleaseTargets) -> intents.Result:
-    """Remove this incident's lock from each target that still carries it; gone targets are fine."""
+    """Remove this incident's lock from each target that still carries it; gone targets are fine.
+
+    One JSON patch per target whose `test` makes it remove the lock only while it names this
+    incident (a failed test is a 422: the lock is not ours, or no longer there).
+    """
+    patch = [{"op": "test", "path": _lock_path(), "value": intent.holder},
+             {"op": "remove", "path": _lock_path()}]
     for kind, name in intent.targets:
-        for _ in range(5):
-            try:
-                obj: Any = await retries.call(_method(api, _READERS, kind), name, namespace)
-                if (obj.metadata.annotations or {}).get(guards.LOCK_ANNOTATION) != intent.holder:
-                    break
-                patch = {"metadata": {"resourceVersion": obj.metadata.resource_version,
-                                      "annotations": {guards.LOCK_ANNOTATION: None}}}
-                await retries.call(_method(api, _PATCHERS, kind), name, namespace, patch)
-                break
-            except ApiException as e:
-                if e.status == 404:
-                    break
-                if e.status != 409:
-                    return failure(e, kind, name, namespace)
+        try:
+            await retries.call(_method(api, _PATCHERS, kind), name, namespace, patch, _preload_content=False)
+        except ApiException as e:
+            if e.status not in (404, 422):
+                return failure(e, kind, name, namespace)
     return intents.done()
 
 
 async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ScaleTo) -> intents.Result:
-    """Set replicas through the scale subresource; nothing is written when they already match."""
-    reader, writer = _method(api, _SCALE_READERS, intent.kind), _method(api, _SCALE_WRITERS, intent.kind)
-    for _ in range(5):
-        try:
-            scale: Any = await retries.call(reader, intent.name, namespace)
-            if scale.spec.replicas == intent.replicas:
-                return intents.done()
-            scale.spec.replicas = intent.replicas
-            faults.crash_point("scale-after-read")
-            await retries.call(writer, intent.name, namespace, scale)
-            return intents.done()
-        except ApiException as e:
-            if e.status != 409:
-                return failure(e, intent.kind, intent.name, namespace)
-    return intents.failed("Conflict", f"{intent.kind.lower()}/{intent.name} kept changing")
+    """Set replicas through the scale subresource (an absolute value: repeating it changes nothing)."""
+    return await _patch(api, _SCALE_PATCHERS, intent.kind, intent.name, namespace,
+                        {"spec": {"replicas": intent.replicas}})
 
 
 async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
@@ -128,9 +114,14 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
 
     The stamp is the time recorded in the step, so repeating the patch starts no second restart.
     """
-    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: intent.restarted_at}}}}}
+    return await _patch(api, _PATCHERS, intent.kind, intent.name, namespace,
+                        {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: intent.restarted_at}}}}})
+
+
+async def _patch(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str, name: str, namespace: str,
+                 patch: dict[str, Any]) -> intents.Result:
     try:
-        await retries.call(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
+        await retries.call(_method(api, table, kind), name, namespace, patch, _preload_content=False)
     except ApiException as e:
-        return failure(e, intent.kind, intent.name, namespace)
+        return failure(e, kind, name, namespace)
     return intents.done()

@@ -94,10 +94,14 @@ def allowed(namespace: str, kind: str, namespaces: Collection[str] | None, kinds
     return PROCEED
 
 
-def lock(holder: str, annotations: Mapping[str, str], target: str, retry_at: datetime.datetime) -> Verdict:
-    """One remediation per target: wait while another incident holds the target's lock annotation."""
+def lock(holder: str, annotations: Mapping[str, str], target: str, retry_at: datetime.datetime, *,
+         stale: bool = False) -> Verdict:
+    """One remediation per target: wait while another incident holds the target's lock annotation.
+
+    `stale`: the holder is known to be gone or finished, so its lock no longer counts.
+    """
     current = annotations.get(LOCK_ANNOTATION)
-    if current in (None, "", holder):
+    if current in (None, "", holder) or stale:
         return PROCEED
     return Verdict(Outcome.WAIT, "TargetLocked", f"{target} is being remediated by incident {current}",
                    retry_at=retry_at)

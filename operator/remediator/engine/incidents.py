@@ -232,13 +232,13 @@ def _conclude(context: _Context) -> None:
     draft.status.mitigated_at = draft.status.mitigated_at or now
     draft.status.resolved_at = draft.status.resolved_at or now
     draft.condition("AwaitingApproval", False, "NothingAwaitingApproval", "no step is waiting for approval")
-    draft.condition("Mitigated", True, "StepsSucceeded", "every remediation step finished",
-                    entry=(EventType.NORMAL, "Mitigated", "every remediation step finished", None))
+    # Mitigated and Resolved happen together here: one timeline entry (one Event) says both.
+    draft.condition("Mitigated", True, "StepsSucceeded", "every remediation step finished")
     verified = [s.name for s in spec.steps if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
     if verified:
         draft.condition("Verified", True, "ChecksPassed", f"verified by {', '.join(verified)}")
     draft.condition("Resolved", True, "StepsSucceeded", "the incident is resolved",
-                    entry=(EventType.NORMAL, "Resolved", "incident resolved", None))
+                    entry=(EventType.NORMAL, "Resolved", "every remediation step finished: incident resolved", None))
     draft.condition("Ready", True, "Resolved", "the incident is resolved")
 
 
@@ -271,6 +271,12 @@ def _advance(context: _Context, step: Step) -> _Progress:
         if step.timeout and status.attempt_started_at and \
                 context.now >= status.attempt_started_at + parse_duration(step.timeout):
             return _fail_attempt(context, step, "Timeout", f"attempt {status.attempts} timed out after {step.timeout}")
+        if status.result.get("claimed"):
+            # After a crash the lock may be gone (released just before the crash) or taken:
+            # the recorded intent is only (re)issued while this incident holds the target.
+            held = _hold_target(context, step)
+            if held is not None or _is_terminal(context, step):
+                return held
         return _continue(context, step)
     if status.retry_at is not None and context.now < status.retry_at:
         return _Wait(status.retry_at)
@@ -287,13 +293,10 @@ def _advance(context: _Context, step: Step) -> _Progress:
             return held
     observed: Mapping[str, Any] | None = None
     if target is not None:
-        observe = intents.ObserveTarget(step.name, *target)
-        result = context.result(observe)
-        if result is None:
-            return observe
-        if not result.succeeded:
-            return _fail_attempt(context, step, result.reason, result.message)
-        observed = result.value
+        looked = _look_at(context, step, target)
+        if not isinstance(looked, Mapping):
+            return looked
+        observed = looked
     if context.dry_run and step.database is not None:
         return _dry_run_database(context, step)
     if context.dry_run:
@@ -301,9 +304,45 @@ def _advance(context: _Context, step: Step) -> _Progress:
         return None
     if target is not None and observed is not None and step.wait_for_rollout is None:
         held = _claim(context, step, target, observed)
-        if held is not None:
+        if held is not None or _is_terminal(context, step):
             return held
     return _start(context, step, observed)
+
+
+def _still_remediating(holder: Mapping[str, Any] | None) -> bool:
+    """Whether a lock holder (the Incident object, None when it is gone) may still act on its targets."""
+    if holder is None:
+        return False
+    try:
+        return not _finished(IncidentStatus.model_validate(holder.get("status") or {}))
+    except pydantic.ValidationError:
+        return True  # an unreadable status proves nothing: keep respecting the lock
+
+
+def _is_terminal(context: _Context, step: Step) -> bool:
+    return context.draft.step(step.name).state in TERMINAL_STEP_STATES
+
+
+def _hold_target(context: _Context, step: Step) -> _Progress:
+    """Look at a Running step's target and make sure this incident holds its lock (None: it does)."""
+    target = _target(step)
+    assert target is not None
+    looked = _look_at(context, step, target)
+    if not isinstance(looked, Mapping):
+        return looked
+    return _claim(context, step, target, looked)
+
+
+def _look_at(context: _Context, step: Step, target: tuple[str, str]) -> _Progress | Mapping[str, Any]:
+    """The step's target as observed, or the move to make first (observe it, or fail the attempt)."""
+    observe = intents.ObserveTarget(step.name, *target)
+    result = context.result(observe)
+    if result is None:
+        return observe
+    if not result.succeeded:
+        return _fail_attempt(context, step, result.reason, result.message)
+    observed: Mapping[str, Any] = result.value
+    return observed
 
 
 def _approval(context: _Context, step: Step) -> _Progress:
@@ -326,19 +365,36 @@ def _approval(context: _Context, step: Step) -> _Progress:
 
 def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Mapping[str, Any]) -> _Progress:
     """Hold the step back while another incident owns the target or its cooldown; else claim it."""
-    annotations = (observed.get("metadata") or {}).get("annotations") or {}
+    metadata = observed.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     holder, label = context.incident.holder, f"{target[0].lower()}/{target[1]}"
     action = _action_name(step)
-    for verdict in (guards.lock(holder, annotations, label, context.now + POLL),
-                    guards.cooldown(action, holder, annotations, label, context.now),
-                    context.world.rate_limit):
+    current = annotations.get(guards.LOCK_ANNOTATION) or ""
+    stale = False
+    if current not in ("", holder):
+        # A lock left by an incident that was deleted (or finished) while the operator was down.
+        namespace, _, name = current.partition("/")
+        seen = context.result(intents.ObserveHolder(namespace, name))
+        if seen is None:
+            return intents.ObserveHolder(namespace, name)
+        stale = seen.succeeded and not _still_remediating(seen.value)
+    verdicts = [guards.lock(holder, annotations, label, context.now + POLL, stale=stale),
+                guards.cooldown(action, holder, annotations, label, context.now)]
+    if context.draft.step(step.name).state != StepState.RUNNING:
+        verdicts.append(context.world.rate_limit)  # a running step's action was already counted
+    for verdict in verdicts:
         if not verdict.proceeds:
             return _hold(context, step, verdict)
     stamp = annotations.get(guards.cooldown_annotation(action), "")
-    if annotations.get(guards.LOCK_ANNOTATION) == holder and stamp.endswith(f" {holder}"):
+    if current == holder and stamp.endswith(f" {holder}"):
         return None
+    if stale:
+        context.draft.add(EventType.NORMAL, "StaleLockTakenOver",
+                          f"{label} was still locked by incident {current}, which is no longer remediating",
+                          step.name)
     cooldown = parse_duration(context.spec.cooldown) if context.spec.cooldown else context.policy.cooldown
-    claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown)
+    claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown,
+                                str(metadata.get("resourceVersion") or ""))
     result = context.result(claim)
     if result is None:
         return claim

@@ -23,8 +23,20 @@ class ObserveTarget:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObserveHolder:
+    """Read the Incident named by a target's lock (the value is None when it no longer exists)."""
+
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimTarget:
-    """Annotate a workload with this incident's lock and the action's cooldown stamp."""
+    """Annotate a workload with this incident's lock and the action's cooldown stamp.
+
+    Written on condition that the workload is still at `resource_version` (the version the
+    lock was judged on), so of two concurrent claims one fails with Conflict.
+    """
 
     step: str
     kind: str
@@ -33,6 +45,7 @@ class ClaimTarget:
     cooldown_action: str
     # Not part of the identity: the claim is the same claim whenever it was computed.
     cooldown_until: datetime.datetime = dataclasses.field(compare=False)
+    resource_version: str = dataclasses.field(default="", compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,15 +159,24 @@ class Notify:
     idempotency_key: str
 
 
-Observation = ObserveTarget | ObservePods | ObserveRollbackRequest | ObserveJob | ProbeHttp
+Observation = ObserveTarget | ObserveHolder | ObservePods | ObserveRollbackRequest | ObserveJob | ProbeHttp
 Action = (ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest
           | Notify | RunDatabaseOperation)
 Intent = Observation | Action
-OBSERVATIONS = (ObserveTarget, ObservePods, ObserveRollbackRequest, ObserveJob, ProbeHttp)
+OBSERVATIONS = (ObserveTarget, ObserveHolder, ObservePods, ObserveRollbackRequest, ObserveJob, ProbeHttp)
 
 
 def is_observation(intent: Intent) -> bool:
     return isinstance(intent, OBSERVATIONS)
+
+
+def needs_intent_on_record(intent: Intent) -> bool:
+    """Whether the status must be written before this intent is carried out.
+
+    Lock claims and releases name their holder on the target itself, so repeating one after a
+    crash finds its own mark; everything else that acts must have its absolute intent recorded.
+    """
+    return not isinstance(intent, (*OBSERVATIONS, ClaimTarget, ReleaseTargets))
 
 
 def changes_workloads(intent: Intent) -> bool:

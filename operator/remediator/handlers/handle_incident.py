@@ -8,8 +8,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
 import kubernetes.client
+from kubernetes.client.exceptions import ApiException
 
 from remediator import API_VERSION, faults, kube
 from remediator.actions import (
@@ -28,14 +28,25 @@ from remediator.api.database_steps import DatabaseStep
 from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents, rollbacks
-from remediator.handlers.wakeups import Wakeups
+from remediator.handlers.incident_queue import IncidentQueue, Run
 from remediator.typedefs import Logger
 
 # Enough for every step of a long incident; a loop beyond it is a bug, not progress.
 MAX_MOVES = 1000
+# Status writes are conditional on the version decided on; after this many conflicts in a row, back off.
+MAX_CONFLICTS = 5
 MIN_REQUEUE = datetime.timedelta(seconds=0.5)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (*retries.API_ERRORS, rollouts.TransientApiError)
-TRANSIENT_ERROR_DELAY = 1.0
+RETRY_AFTER_ERROR = datetime.timedelta(seconds=1)
+RETRY_AFTER_BUG = datetime.timedelta(seconds=5)
+
+
+class _Conflict(Exception):
+    """The Incident changed since it was read: decide again on a fresh copy."""
+
+
+class _Gone(Exception):
+    """The Incident was deleted."""
 
 
 def now() -> datetime.datetime:
@@ -51,31 +62,75 @@ def view_of(body: Mapping[str, Any]) -> incidents.Incident:
                               annotations=dict(meta.get("annotations") or {}))
 
 
-async def reconcile(namespace: str, name: str, uid: str, config: OperatorConfig, action_log: guards.ActionLog,
-                    wakeups: Wakeups, logger: Logger) -> None:
+async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, action_log: guards.ActionLog,
+                    logger: Logger) -> None:
     """Advance the Incident as far as it can go now; schedule a wakeup when it waits for time to pass.
 
-    Reads the Incident afresh under its lock (Kopf's copy may predate the last reconciliation).
-    Status changes are written just before an action (so the intent is on record first)
-    and at the end; timeline entries are posted as Events once their status is written.
+    Works on the queue's newest copy of the Incident (a fresh read only after a conflict). Status
+    changes are written just before an action that needs its intent on record, and at the end,
+    each conditional on the version decided on; timeline entries are posted as Events once their
+    status is written. Any failure is retried by the queue, as after a crash.
     """
+    names = queue.names(uid)
+    if names is None:
+        return
+    namespace, name = names
     api = kube.api_client()
-    wakeups.remember(uid, namespace, name)
-    async with wakeups.lock(uid):
-        body = await statuses.read_incident(api, namespace, name)
-        if body is None or body["metadata"]["uid"] != uid:
-            wakeups.forget(uid)
-            return
-        try:
-            requeue_after = await _advance(api, body, config, action_log, logger)
-        except TRANSIENT_ERRORS as e:
-            # The status could not be written even after retries: as after a crash, Kopf tries again.
-            raise kopf.TemporaryError(f"the API server failed: {e}", delay=TRANSIENT_ERROR_DELAY) from e
-        wakeups.schedule(uid, None if requeue_after is None else now() + requeue_after)
+    requeue_after: datetime.timedelta | None = MIN_REQUEUE
+    try:
+        body = queue.body(uid) or await _read(api, queue, namespace, name, uid)
+        for _ in range(MAX_CONFLICTS):
+            try:
+                requeue_after = await _advance(api, queue, body, config, action_log, logger)
+                break
+            except _Conflict:
+                body = await _read(api, queue, namespace, name, uid)
+    except _Gone:
+        queue.forget(uid)
+        return
+    except TRANSIENT_ERRORS as e:
+        logger.warning(f"reconciling incident {namespace}/{name} failed ({_describe(e)}); "
+                       f"retrying in {RETRY_AFTER_ERROR.total_seconds():g}s")
+        requeue_after = RETRY_AFTER_ERROR
+    except Exception as e:  # a bug must not stop the incident for good: try again later
+        logger.error(f"reconciling incident {namespace}/{name} failed ({type(e).__name__}); "
+                     f"retrying in {RETRY_AFTER_BUG.total_seconds():g}s")
+        requeue_after = RETRY_AFTER_BUG
+    queue.schedule(uid, None if requeue_after is None else now() + requeue_after)
 
 
-async def _advance(api: kubernetes.client.ApiClient, body: dict[str, Any], config: OperatorConfig,
-                   action_log: guards.ActionLog, logger: Logger) -> datetime.timedelta | None:
+def _describe(error: BaseException) -> str:
+    status = getattr(error, "status", None)
+    return f"API error {status}" if status else type(error).__name__
+
+
+async def _read(api: kubernetes.client.ApiClient, queue: IncidentQueue, namespace: str, name: str,
+                uid: str) -> dict[str, Any]:
+    body = await statuses.read_incident(api, namespace, name)
+    if body is None or body["metadata"]["uid"] != uid:
+        raise _Gone()
+    queue.read(body)
+    return body
+
+
+async def _write_status(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: Mapping[str, Any],
+                        status: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    try:
+        written = await statuses.write_incident_status(api, meta["namespace"], meta["name"], status,
+                                                       resource_version=meta["resourceVersion"])
+    except ApiException as e:
+        if e.status == 409:
+            raise _Conflict() from e
+        if e.status == 404:
+            raise _Gone() from e
+        raise
+    queue.wrote(written)
+    return written
+
+
+async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: dict[str, Any],
+                   config: OperatorConfig, action_log: guards.ActionLog, logger: Logger) -> datetime.timedelta | None:
     incident = view_of(body)
     policy = config.policy()
     results: dict[intents.Intent, intents.Result] = {}
@@ -92,9 +147,9 @@ async def _advance(api: kubernetes.client.ApiClient, body: dict[str, Any], confi
         if intent is not None and intents.is_observation(intent):
             results[intent] = await _observe(api, incident.namespace, intent)
             continue
-        if dirty:
+        if dirty and (intent is None or intents.needs_intent_on_record(intent)):
             faults.crash_point("before-status-write")
-            await statuses.write_incident_status(api, incident.namespace, incident.name, status)
+            body = await _write_status(api, queue, body, status)
             faults.crash_point("after-status-write")
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
@@ -108,31 +163,47 @@ async def _advance(api: kubernetes.client.ApiClient, body: dict[str, Any], confi
         if result.succeeded and intents.changes_workloads(intent):
             action_log.record(now())
         if isinstance(intent, intents.ClaimTarget):
-            # Look at the target again: it now shows our claim, or whoever won a concurrent one.
-            results.pop(intents.ObserveTarget(intent.step, intent.kind, intent.name), None)
-            if result.succeeded or result.reason == "Conflict":
+            # The target as the claim left it (our lock on it), or, after a conflict, as it is now.
+            observe = intents.ObserveTarget(intent.step, intent.kind, intent.name)
+            if result.succeeded:
+                results[observe] = intents.done(result.value)
+                continue
+            results.pop(observe, None)
+            if result.reason == "Conflict":
                 continue
         results[intent] = result
-    raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
+    raise RuntimeError(f"no conclusion after {MAX_MOVES} moves")
 
 
 async def release(body: Mapping[str, Any], logger: Logger) -> None:
-    """On deletion: release the target locks the Incident still holds."""
+    """On deletion: release the target locks the Incident still holds.
+
+    Best effort: a lock that cannot be released now (or whose release the operator missed while it
+    was down) is taken over by the next incident on that target, which finds the holder gone.
+    """
     incident = view_of(body)
     claimed = tuple(sorted({(str(s["result"]["target"]["kind"]), str(s["result"]["target"]["name"]))
                             for s in incident.status.get("steps") or []
                             if isinstance((s.get("result") or {}).get("target"), dict) and s["result"].get("claimed")}))
-    if claimed:
+    if not claimed:
+        return
+    try:
         result = await workloads.release(kube.api_client(), incident.namespace,
                                          intents.ReleaseTargets(incident.holder, claimed))
-        if not result.succeeded:
-            raise kopf.TemporaryError(f"could not release the target locks: {result.message}", delay=5)
+    except TRANSIENT_ERRORS as e:
+        result = intents.failed("ApiError", _describe(e))
+    if result.succeeded:
         logger.info(f"released the locks on {len(claimed)} target(s)")
+    else:
+        logger.warning(f"could not release the target locks ({result.message}); the next incident on a "
+                       f"target will find their holder gone and take them over")
 
 
 async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent) -> intents.Result:
     if isinstance(intent, intents.ObserveTarget):
         return await workloads.observe(api, namespace, intent)
+    if isinstance(intent, intents.ObserveHolder):
+        return intents.done(await statuses.read_incident(api, intent.namespace, intent.name))
     if isinstance(intent, intents.ObserveJob):
         observed = await jobs.read_job(api, namespace, intent.name)
         return intents.done({"phase": observed.phase.value, "reason": observed.reason, "message": observed.message})
@@ -178,20 +249,9 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
 WAKEUP_TICK = 0.2
 
 
-async def run_wakeups(config: OperatorConfig, action_log: guards.ActionLog, wakeups: Wakeups, logger: Logger) -> None:
-    """Reconcile each Incident when its wakeup is due, until cancelled; a failed one is retried after 5 s."""
-    running: set[asyncio.Task[None]] = set()
-
-    async def wake(uid: str, namespace: str, name: str) -> None:
-        try:
-            await reconcile(namespace, name, uid, config, action_log, wakeups, logger)
-        except Exception as e:  # a wakeup must never kill the scheduler; try again soon
-            logger.warning(f"reconciling incident {namespace}/{name} failed ({type(e).__name__}); retrying in 5s")
-            wakeups.schedule(uid, now() + datetime.timedelta(seconds=5))
-
+async def run_wakeups(queue: IncidentQueue, run: Run) -> None:
+    """Start the reconciliation of each Incident whose wakeup is due, until cancelled."""
     while True:
-        for uid, namespace, name in wakeups.pop_due(now()):
-            task = asyncio.create_task(wake(uid, namespace, name))
-            running.add(task)
-            task.add_done_callback(running.discard)
+        for uid in queue.pop_due(now()):
+            queue.kick(uid, run)
         await asyncio.sleep(WAKEUP_TICK)

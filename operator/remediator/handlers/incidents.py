@@ -1,27 +1,37 @@
-"""Kopf handlers for Incidents: thin decorators that hand over to handle_incident."""
+"""Kopf handlers for Incidents: thin decorators that hand over to handle_incident.
+
+Incidents are driven by the raw watch: Kopf adds no finalizer and writes no annotations of its own
+to them (each would cost an API write per incident). The operator's state lives in the status;
+deletion is never blocked, and the target locks are released when the deletion is seen.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
+import functools
 from typing import Any
 
 import kopf
 import kubernetes.client
 
 from remediator import GROUP, VERSION
-from remediator.engine.guards import APPROVE_ANNOTATION
 from remediator.handlers import handle_incident
 from remediator.typedefs import Logger
 
 
-# Any change but status (spec, or an approval annotation) is a reason to look again.
-@kopf.on.resume(GROUP, VERSION, "incidents", id="incident-reconcile", backoff=5)
-@kopf.on.create(GROUP, VERSION, "incidents", id="incident-reconcile", backoff=5)
-@kopf.on.update(GROUP, VERSION, "incidents", id="incident-reconcile", backoff=5)
-async def reconcile_incident(namespace: str | None, name: str, uid: str, memo: kopf.Memo, logger: Logger,
-                             **_: Any) -> None:
-    await handle_incident.reconcile(namespace or "", name, uid, memo.config, memo.action_log, memo.wakeups, logger)
+@kopf.on.event(GROUP, VERSION, "incidents", id="incident-watch")
+async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    body: Any = event["object"]
+    uid = body["metadata"]["uid"]
+    if event["type"] == "DELETED":
+        await memo.incidents.idle(uid)
+        memo.incidents.forget(uid)
+        await handle_incident.release(body, logger)
+        return
+    if body["metadata"].get("deletionTimestamp"):
+        return  # another controller's finalizer holds it; the DELETED event releases the locks
+    if memo.incidents.seen(body):
+        memo.incidents.kick(uid, memo.reconcile)
 
 
 # Waiting steps (rollouts, health checks, backoff, cooldowns, escalation deadlines) are woken up by one
@@ -33,8 +43,9 @@ async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
                       kubernetes.client.CustomObjectsApi, kubernetes.client.PolicyV1Api,
                       kubernetes.client.BatchV1Api):
         logger.debug(f"loaded {api_class.__name__}")
-    memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.config, memo.action_log, memo.wakeups,
-                                                                       logger))
+    memo.reconcile = functools.partial(handle_incident.reconcile, queue=memo.incidents, config=memo.config,
+                                       action_log=memo.action_log, logger=logger)
+    memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.incidents, memo.reconcile))
 
 
 @kopf.on.cleanup(id="incident-wakeups-stop")
@@ -42,18 +53,4 @@ async def stop_wakeups(memo: kopf.Memo, **_: Any) -> None:
     task = getattr(memo, "wakeup_task", None)
     if task is not None:
         task.cancel()
-
-
-# Kopf leaves annotations under its storage prefix (remediator.dev/) out of its change detection,
-# so approvals are noticed from the raw watch events instead.
-@kopf.on.event(GROUP, VERSION, "incidents", id="incident-approval")
-def notice_approval(namespace: str | None, name: str, uid: str, annotations: kopf.Annotations, memo: kopf.Memo,
-                    **_: Any) -> None:
-    memo.wakeups.remember(uid, namespace or "", name)
-    memo.wakeups.notice_approval(uid, annotations.get(APPROVE_ANNOTATION, ""), datetime.datetime.now(datetime.UTC))
-
-
-@kopf.on.delete(GROUP, VERSION, "incidents", id="incident-release", backoff=5)
-async def release_incident(body: kopf.Body, uid: str, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-    await handle_incident.release(body, logger)
-    memo.wakeups.forget(uid)
+    memo.incidents.cancel_all()

@@ -1,0 +1,108 @@
+"""Which Incidents to reconcile and when, and the newest copy of each: one reconciliation at a time each.
+
+A change seen on the watch starts a reconciliation at once; a waiting step asks to be woken at a
+time. The newest body is kept so a reconciliation needs no read of its own. It is never allowed to
+go back in time behind the operator's own status write: until the watch shows that write, older
+bodies from the watch are not taken (acting on them could repeat a step the write recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Run = Callable[[str], Awaitable[None]]
+
+
+class IncidentQueue:
+    """In-memory, lost on restart, which is fine: the watch's initial listing reconciles everything once."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[str, str]] = {}
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._own_write: dict[str, str] = {}  # uid → resourceVersion of our last status write, until seen
+        self._due: dict[str, datetime.datetime] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    def names(self, uid: str) -> tuple[str, str] | None:
+        """(namespace, name) of a known Incident."""
+        return self._names.get(uid)
+
+    def body(self, uid: str) -> dict[str, Any] | None:
+        """The newest body known to include the operator's own last write, or None."""
+        return self._bodies.get(uid)
+
+    def seen(self, body: Mapping[str, Any]) -> bool:
+        """Take a body from the watch; returns whether it may hold news (not our own write coming back)."""
+        meta = body["metadata"]
+        uid, version = meta["uid"], meta.get("resourceVersion")
+        self._names[uid] = (meta["namespace"], meta["name"])
+        awaited = self._own_write.get(uid)
+        if awaited is not None:
+            if version != awaited:
+                return True  # older than our write (or a relisting): news only to be safe, not kept
+            del self._own_write[uid]
+            return False
+        self._bodies[uid] = dict(body)
+        return True
+
+    def wrote(self, body: Mapping[str, Any]) -> None:
+        """Take the body the API server answered our status write with."""
+        meta = body["metadata"]
+        self._bodies[meta["uid"]] = dict(body)
+        self._own_write[meta["uid"]] = meta["resourceVersion"]
+
+    def read(self, body: Mapping[str, Any]) -> None:
+        """Take a body just read from the API server: it includes every write of ours."""
+        meta = body["metadata"]
+        self._names[meta["uid"]] = (meta["namespace"], meta["name"])
+        self._bodies[meta["uid"]] = dict(body)
+        self._own_write.pop(meta["uid"], None)
+
+    def kick(self, uid: str, run: Run) -> None:
+        """Reconcile now; when a reconciliation is already running, once more right after it."""
+        if uid in self._running:
+            self._again.add(uid)
+            return
+        self._running[uid] = asyncio.create_task(self._drain(uid, run))
+
+    async def _drain(self, uid: str, run: Run) -> None:
+        try:
+            while True:
+                self._again.discard(uid)
+                await run(uid)
+                if uid not in self._again:
+                    return
+        finally:
+            self._running.pop(uid, None)
+
+    async def idle(self, uid: str) -> None:
+        """Wait until no reconciliation of the Incident is running."""
+        while (task := self._running.get(uid)) is not None:
+            self._again.discard(uid)
+            await asyncio.wait([task])
+
+    def schedule(self, uid: str, at: datetime.datetime | None) -> None:
+        if at is None:
+            self._due.pop(uid, None)
+        else:
+            self._due[uid] = at
+
+    def pop_due(self, now: datetime.datetime) -> list[str]:
+        """The uids of every Incident due now; they are unscheduled until they ask again."""
+        due = [uid for uid, at in self._due.items() if at <= now]
+        for uid in due:
+            del self._due[uid]
+        return due
+
+    def forget(self, uid: str) -> None:
+        for table in (self._names, self._bodies, self._own_write, self._due):
+            table.pop(uid, None)
+        self._again.discard(uid)
+
+    def cancel_all(self) -> None:
+        for task in self._running.values():
+            task.cancel()

@@ -1,0 +1,71 @@
+"""The incident queue: one reconciliation at a time, a rerun for changes seen meanwhile, no going back in time."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+from remediator.handlers.incident_queue import IncidentQueue
+
+T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
+
+
+def body(version: str, phase: str = "") -> dict[str, object]:
+    return {"metadata": {"uid": "u1", "namespace": "shop", "name": "inc", "resourceVersion": version},
+            "status": {"phase": phase}}
+
+
+def test_a_watch_event_older_than_our_own_write_never_replaces_it() -> None:
+    queue = IncidentQueue()
+    assert queue.seen(body("10"))
+    queue.wrote(body("12", "Remediating"))
+    assert queue.seen(body("11")), "an older event might be news: look again, on our own copy"
+    assert queue.body("u1") == body("12", "Remediating")
+    assert not queue.seen(body("12", "Remediating")), "our own write coming back is no news"
+    assert queue.seen(body("13", "Remediating"))
+    assert queue.body("u1") == body("13", "Remediating")
+
+
+def test_a_fresh_read_is_taken_even_before_our_write_comes_back() -> None:
+    queue = IncidentQueue()
+    queue.wrote(body("12"))
+    queue.read(body("14"))
+    assert queue.body("u1") == body("14")
+    assert queue.seen(body("15")) and queue.body("u1") == body("15")
+
+
+async def test_changes_during_a_reconciliation_make_exactly_one_more() -> None:
+    queue = IncidentQueue()
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    async def run(uid: str) -> None:
+        runs.append(uid)
+        await gate.wait()
+
+    queue.kick("u1", run)
+    await asyncio.sleep(0)
+    for _ in range(3):
+        queue.kick("u1", run)
+    gate.set()
+    await queue.idle("u1")
+    assert runs == ["u1"], "idle() waits for the running one and drops the pending rerun"
+
+    gate.clear()
+    queue.kick("u1", run)
+    await asyncio.sleep(0)
+    queue.kick("u1", run)
+    queue.kick("u1", run)
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert runs == ["u1", "u1", "u1"]
+
+
+def test_wakeups_are_due_once() -> None:
+    queue = IncidentQueue()
+    queue.schedule("u1", T0 + datetime.timedelta(seconds=5))
+    queue.schedule("u2", T0)
+    assert queue.pop_due(T0) == ["u2"]
+    assert queue.pop_due(T0 + datetime.timedelta(seconds=5)) == ["u1"]
+    assert queue.pop_due(T0 + datetime.timedelta(seconds=10)) == []
