@@ -1,7 +1,8 @@
-"""The runbook's "rollback deployment" end to end: a bad revision 3 that serves 500s is rolled back.
+"""The runbook's "rollback deployment" end to end, from examples/bad-deploy/ and examples/bad-migration/.
 
-The app's health endpoint is a local server that answers 500 while the Deployment runs revision 3's
-image (shop:1.2) and 200 otherwise, so the Incident's httpCheck verifies what the rollback did.
+checkout's revision 3 (the example's image, 1.2) serves 500s. Its health endpoint is a local server
+that answers 500 while the Deployment runs that image and 200 otherwise, so the Incident's
+httpCheck, pointed at it, verifies what the rollback did.
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ import pytest
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import IMAGES, deploy_three_revisions, image_of, migration_job, wait_for, web
+from .support import (
+    CHECKOUT_EARLIER,
+    ORDERS_EARLIER,
+    apply_example,
+    current,
+    deploy_history,
+    example_object,
+    image_of,
+    step_of,
+    wait_for,
+)
 
 API = "remediator.dev/v1alpha1"
-WEB = {"kind": "Deployment", "name": "web"}
+CHECKOUT = example_object("bad-deploy/deployment.yaml", "Deployment")
 
 
 @pytest.fixture()
@@ -27,27 +38,27 @@ async def health_url(sandbox: runner.RunningSandbox) -> AsyncIterator[str]:
     deployments = sandbox.store.resource_type("apps", "v1", "deployments")
 
     async def health(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        found = sandbox.store.find(deployments, "default", "web")
-        bad = found is not None and image_of(found) == IMAGES[-1]
+        found = sandbox.store.find(deployments, "default", "checkout")
+        bad = found is not None and image_of(found) == image_of(CHECKOUT)
         return aiohttp.web.Response(status=500 if bad else 200, text="error" if bad else "ok")
 
     app = aiohttp.web.Application()
-    app.router.add_get("/healthz", health)
+    app.router.add_get("/api/health", health)
     app_runner = aiohttp.web.AppRunner(app)
     await app_runner.setup()
     site = aiohttp.web.TCPSite(app_runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/healthz"
+    yield f"http://127.0.0.1:{port}/api/health"
     await app_runner.cleanup()
 
 
-def bad_deploy_incident(name: str, health: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Incident", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"severity": "P1", "summary": "checkout answers 500 since the 1.2 deploy", **spec, "steps": [
-                {"name": "rollback", "rollback": {"target": WEB}},
-                {"name": "rolled-out", "waitForRollout": {"target": WEB}},
-                {"name": "verify", "httpCheck": {"url": health, "successThreshold": 2, "interval": "1s"}}]}}
+def bad_deploy_incident(health_url: str) -> dict[str, Any]:
+    """examples/bad-deploy/incident.yaml as a user applies it, adapted to the test in one place."""
+    incident = example_object("bad-deploy/incident.yaml", "Incident")
+    # The test's health endpoint instead of the Service's, probed every second instead of every 10s.
+    step_of(incident, "verify")["httpCheck"].update(url=health_url, interval="1s")
+    return incident
 
 
 async def incident_status(client: manifests.Client, name: str) -> dict[str, Any]:
@@ -69,24 +80,24 @@ async def approve(sandbox: runner.RunningSandbox, name: str, steps: str) -> None
 
 async def test_a_bad_deploy_is_rolled_back_after_approval_and_verified(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, health_url: str) -> None:
-    await deploy_three_revisions(client)
+    await deploy_history(client, "bad-deploy/deployment.yaml", *CHECKOUT_EARLIER)
     revision_2_template = None
     replica_sets = sandbox.store.resource_type("apps", "v1", "replicasets")
     for replica_set in sandbox.store.list(replica_sets, "default"):
         if replica_set["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2":
             revision_2_template = replica_set["spec"]["template"]["spec"]
     await start_operator()
-    await client.apply(bad_deploy_incident("checkout-500", health_url))
+    await client.apply(bad_deploy_incident(health_url))
 
     # (e) A rollback is destructive: it waits until a person approves it.
     await wait_for(lambda: phase_is(client, "checkout-500", "AwaitingApproval"))
-    assert image_of(await web(client)) == IMAGES[-1]
+    assert image_of(await current(client, CHECKOUT)) == image_of(CHECKOUT)
     await approve(sandbox, "checkout-500", "rollback")
 
     await wait_for(lambda: phase_is(client, "checkout-500", "Resolved"), timeout=40)
 
-    rolled_back = await web(client)
-    assert image_of(rolled_back) == IMAGES[1]
+    rolled_back = await current(client, CHECKOUT)
+    assert image_of(rolled_back) == CHECKOUT_EARLIER[1]
     assert rolled_back["spec"]["template"]["spec"] == revision_2_template
     assert "pod-template-hash" not in rolled_back["spec"]["template"]["metadata"]["labels"]
     status = await incident_status(client, "checkout-500")
@@ -105,42 +116,45 @@ async def test_a_bad_deploy_is_rolled_back_after_approval_and_verified(
 
 async def test_a_dry_run_of_the_bad_deploy_records_the_plan_and_changes_nothing(
         client: manifests.Client, start_operator: Any, health_url: str) -> None:
-    await deploy_three_revisions(client)
-    before = await web(client)
+    await deploy_history(client, "bad-deploy/deployment.yaml", *CHECKOUT_EARLIER)
+    before = await current(client, CHECKOUT)
     await start_operator()
-    await client.apply(bad_deploy_incident("rehearsal", health_url, dryRun=True))
+    rehearsal = bad_deploy_incident(health_url)
+    rehearsal["spec"]["dryRun"] = True  # what a user adds to the example to rehearse it
+    await client.apply(rehearsal)
 
-    await wait_for(lambda: phase_is(client, "rehearsal", "Planned"))
+    await wait_for(lambda: phase_is(client, "checkout-500", "Planned"))
 
-    status = await incident_status(client, "rehearsal")
+    status = await incident_status(client, "checkout-500")
     messages = [s["message"] for s in status["steps"]]
-    assert messages == ["dry run: would roll back deployment/web to the previous revision",
-                        "dry run: would wait for deployment/web to roll out",
+    assert messages == ["dry run: would roll back deployment/checkout to the previous revision",
+                        "dry run: would wait for deployment/checkout to roll out",
                         f"dry run: would check GET {health_url} for 200"]
-    after = await web(client)
-    assert after["metadata"]["generation"] == before["metadata"]["generation"] and image_of(after) == IMAGES[-1]
-    assert await client.get(API, "RollbackRequest", "default", "rehearsal-rollback") is None
+    after = await current(client, CHECKOUT)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert image_of(after) == image_of(CHECKOUT)
+    assert await client.get(API, "RollbackRequest", "default", "checkout-500-rollback") is None
+    # The plan is in the timeline too, step by step.
+    assert [e["reason"] for e in status["timeline"]] == ["Acknowledged", "DryRun", "DryRun", "DryRun", "DryRunComplete"]
+    assert [e["message"] for e in status["timeline"] if e["reason"] == "DryRun"] == messages
 
 
 async def test_a_failing_migration_rollback_leaves_the_app_stopped_and_escalates(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
-    await deploy_three_revisions(client)
-    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
-                        "stringData": {"uri": "postgresql://shop@db/shop"}})
+    orders = await deploy_history(client, "bad-migration/deployment.yaml", *ORDERS_EARLIER)
+    await apply_example(client, "bad-migration/database-secret.yaml")
     await start_operator()
-    undo = {"target": WEB, "stopApplication": True, "migrationJob": migration_job("db", "rollback", "--fail")}
-    await client.apply({"apiVersion": API, "kind": "Incident",
-                        "metadata": {"name": "bad-migration", "namespace": "default"},
-                        "spec": {"severity": "P0", "summary": "orders table migration broke checkout",
-                                 "steps": [{"name": "undo", "rollback": undo}]}})
-    await approve(sandbox, "bad-migration", "all")
+    incident = example_object("bad-migration/incident.yaml", "Incident")
+    step_of(incident, "undo")["rollback"]["migrationJob"]["args"] = ["fail"]  # the sandbox's switch: the Job exits 1
+    await client.apply(incident)
+    await approve(sandbox, "orders-bad-migration", "all")
 
-    await wait_for(lambda: phase_is(client, "bad-migration", "Failed"), timeout=40)
+    await wait_for(lambda: phase_is(client, "orders-bad-migration", "Failed"), timeout=40)
 
-    status = await incident_status(client, "bad-migration")
+    status = await incident_status(client, "orders-bad-migration")
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Escalated"] == ("True", "MigrationRollbackFailed")
     assert status["steps"][0]["state"] == "Failed"
-    stopped = await web(client)
+    stopped = await current(client, orders)
     assert stopped["spec"]["replicas"] == 0, "the app stays stopped"
-    assert image_of(stopped) == IMAGES[-1], "and is never pointed at a half-rolled-back schema"
+    assert image_of(stopped) == image_of(orders), "and is never pointed at a half-rolled-back schema"

@@ -1,10 +1,12 @@
-"""Runbook scenarios with the operator process in the sandbox: restart, verify, approve, lock, notify."""
+"""Runbook scenarios with the operator process in the sandbox, most from examples/: restart, verify,
+approve, lock, refuse bad input, notify, jobs."""
 
 from __future__ import annotations
 
 import base64
 import pathlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import aiohttp.web
@@ -14,7 +16,7 @@ import pytest
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import wait_for
+from .support import apply_example, current, example, example_object, step_of, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
@@ -83,70 +85,89 @@ async def annotate(sandbox: runner.RunningSandbox, name: str, annotations: dict[
 
 async def test_stuck_pods_are_restarted_and_the_rollout_is_awaited_then_verified(
         client: manifests.Client, start_operator: Any, service: FakeService) -> None:
-    """The runbook's "restart service" then "verify the fix": rollout restart, rollout status, health check."""
-    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    """examples/stuck-pods/: the runbook's "restart service", "verify the fix", then "tell the channel"."""
+    await apply_example(client, "stuck-pods/deployment.yaml")
+    webhook = example_object("stuck-pods/chat-webhook.yaml", "Secret")
+    webhook["stringData"]["url"] = f"{service.url}/hooks/incidents"  # the test's chat, not chat.example.com
+    await client.apply(webhook)
     await start_operator()
-    before = (await deployment(client))["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    workers = example_object("stuck-pods/deployment.yaml", "Deployment")
+    before = (await current(client, workers))["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
     service.health_statuses = [503]
-    await client.apply(incident(
-        "stuck", {"name": "restart", "restart": {"target": WEB}},
-        {"name": "rolled-out", "waitForRollout": {"target": WEB}},
-        {"name": "verify", "httpCheck": {"url": f"{service.url}/healthz", "successThreshold": 2, "interval": "1s"}}))
+    incident = example_object("stuck-pods/incident.yaml", "Incident")
+    # The test's health endpoint instead of the Service's, probed every second instead of every 10s.
+    step_of(incident, "verify")["httpCheck"].update(url=f"{service.url}/healthz", interval="1s")
+    await client.apply(incident)
 
-    await wait_for(lambda: phase_is(client, "stuck", "Resolved"), timeout=30)
+    await wait_for(lambda: phase_is(client, "workers-stuck", "Resolved"), timeout=30)
 
-    web = await deployment(client)
-    assert int(web["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) == int(before) + 1
-    assert "kubectl.kubernetes.io/restartedAt" in web["spec"]["template"]["metadata"]["annotations"]
-    assert "remediator.dev/lock" not in web["metadata"]["annotations"], "the lock is released"
-    status = await status_of(client, "stuck")
+    restarted = await current(client, workers)
+    assert int(restarted["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) == int(before) + 1
+    assert "kubectl.kubernetes.io/restartedAt" in restarted["spec"]["template"]["metadata"]["annotations"]
+    assert "remediator.dev/lock" not in restarted["metadata"]["annotations"], "the lock is released"
+    status = await status_of(client, "workers-stuck")
     verify = next(s for s in status["steps"] if s["name"] == "verify")
     assert verify["result"]["probes"] == 3 and verify["result"]["consecutivePasses"] == 2
     assert {c["type"]: c["status"] for c in status["conditions"]}["Verified"] == "True"
     reasons = [(e.get("step"), e["reason"]) for e in status["timeline"]]
-    assert reasons[:4] == [(None, "Acknowledged"), ("restart", "StepSucceeded"), ("rolled-out", "StepSucceeded"),
-                           ("verify", "StepSucceeded")]
+    assert reasons[:5] == [(None, "Acknowledged"), ("restart", "StepSucceeded"), ("rolled-out", "StepSucceeded"),
+                           ("verify", "StepSucceeded"), ("tell", "StepSucceeded")]
+    assert service.messages == [{"text": "[P2] default/workers-stuck: queue workers stopped consuming\n"
+                                         "workers were restarted"}]
 
 
 async def test_a_step_that_requires_approval_waits_until_the_incident_is_annotated(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
-    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    """examples/approval/: storefront goes back from 5 to 2 replicas only once a person confirms."""
+    storefront = example_object("approval/deployment.yaml", "Deployment")
+    await apply_example(client, "approval/deployment.yaml")
     await start_operator()
-    await client.apply(incident("careful", {"name": "scale-down", "requiresApproval": True,
-                                            "scale": {"target": WEB, "replicas": 1}}))
-    await wait_for(lambda: phase_is(client, "careful", "AwaitingApproval"))
-    assert (await deployment(client))["spec"]["replicas"] == 2
+    await apply_example(client, "approval/incident.yaml")
+    await wait_for(lambda: phase_is(client, "storefront-scale-down", "AwaitingApproval"))
+    assert (await current(client, storefront))["spec"]["replicas"] == 5
 
-    await annotate(sandbox, "careful", {"remediator.dev/approve": "scale-down",
-                                        "remediator.dev/approved-by": "oncall@example.com"})
-    await wait_for(lambda: phase_is(client, "careful", "Resolved"))
+    await annotate(sandbox, "storefront-scale-down", {"remediator.dev/approve": "scale-down",
+                                                      "remediator.dev/approved-by": "oncall@example.com"})
+    await wait_for(lambda: phase_is(client, "storefront-scale-down", "Resolved"))
 
-    assert (await deployment(client))["spec"]["replicas"] == 1
-    messages = [e["message"] for e in (await status_of(client, "careful"))["timeline"]]
+    assert (await current(client, storefront))["spec"]["replicas"] == 2
+    messages = [e["message"] for e in (await status_of(client, "storefront-scale-down"))["timeline"]]
     assert "approved by oncall@example.com" in messages
 
 
 async def test_a_second_incident_on_the_same_deployment_waits_for_the_first_to_finish(
         client: manifests.Client, start_operator: Any, service: FakeService) -> None:
-    await client.apply_file(REPO / "examples" / "01-workload.yaml")
-    await start_operator("--cooldown", "0s")
+    """examples/two-incidents/: cart-latency scales cart out and verifies; cart-memory-leak's restart waits."""
+    cart = example_object("two-incidents/deployment.yaml", "Deployment")
+    await apply_example(client, "two-incidents/deployment.yaml")
+    await start_operator()
     service.health_statuses = [500] * 4
-    await client.apply(incident(
-        "first", {"name": "scale-out", "scale": {"target": WEB, "replicas": 4}},
-        {"name": "verify", "httpCheck": {"url": f"{service.url}/healthz", "interval": "1s"}}))
-    await wait_for(lambda: _step_state(client, "first", "verify", "Running"))
-    await client.apply(incident("second", {"name": "scale-in", "scale": {"target": WEB, "replicas": 3}}))
+    first = example_object("two-incidents/first-incident.yaml", "Incident")
+    # The test's health endpoint instead of the Service's, probed every second instead of every 10s.
+    step_of(first, "verify")["httpCheck"].update(url=f"{service.url}/healthz", interval="1s")
+    await client.apply(first)
+    await wait_for(lambda: _step_state(client, "cart-latency", "verify", "Running"))
+    await apply_example(client, "two-incidents/second-incident.yaml")
 
     async def second_waits_for_the_lock() -> bool:
-        timeline = (await status_of(client, "second")).get("timeline") or []
-        return any(e["reason"] == "TargetLocked" and "default/first" in e["message"] for e in timeline)
+        timeline = (await status_of(client, "cart-memory-leak")).get("timeline") or []
+        return any(e["reason"] == "TargetLocked" and "default/cart-latency" in e["message"] for e in timeline)
 
     await wait_for(second_waits_for_the_lock)
-    assert (await deployment(client))["spec"]["replicas"] == 4
+    locked = await current(client, cart)
+    assert locked["spec"]["replicas"] == 4
+    assert "kubectl.kubernetes.io/restartedAt" not in (locked["spec"]["template"]["metadata"].get("annotations") or {})
 
-    await wait_for(lambda: phase_is(client, "first", "Resolved"), timeout=30)
-    await wait_for(lambda: phase_is(client, "second", "Resolved"), timeout=30)
-    assert (await deployment(client))["spec"]["replicas"] == 3
+    await wait_for(lambda: phase_is(client, "cart-latency", "Resolved"), timeout=30)
+    await wait_for(lambda: phase_is(client, "cart-memory-leak", "Resolved"), timeout=30)
+    restarted = await current(client, cart)
+    assert "kubectl.kubernetes.io/restartedAt" in restarted["spec"]["template"]["metadata"]["annotations"]
+    assert restarted["spec"]["replicas"] == 4
+    first_resolved = datetime.fromisoformat((await status_of(client, "cart-latency"))["resolvedAt"])
+    second_acted = next(datetime.fromisoformat(e["time"])
+                        for e in (await status_of(client, "cart-memory-leak"))["timeline"]
+                        if (e.get("step"), e["reason"]) == ("restart", "StepSucceeded"))
+    assert second_acted >= first_resolved, "the restart came only after the first incident finished"
 
 
 async def _step_state(client: manifests.Client, incident_name: str, step: str, state: str) -> bool:
@@ -178,22 +199,31 @@ async def test_a_failed_notification_is_recorded_but_does_not_fail_the_incident(
     assert tell["state"] == "Failed" and "secret missing" in tell["message"]
 
 
-@pytest.mark.parametrize(("flags", "target", "message"), [
-    (("--allow-kind", "Deployment"), {"kind": "StatefulSet", "name": "db"},
+@pytest.mark.parametrize(("path", "flags", "message"), [
+    ("bad-input/missing-target.yaml", (), "deployment/inventory-api not found in namespace default"),
+    ("bad-input/kind-not-allowed.yaml", ("--allow-kind", "Deployment"),
      "kind StatefulSet is not on the operator's kind allow-list"),
-    (("--allow-namespace", "payments"), WEB, "namespace default is not on the operator's namespace allow-list"),
+    ("bad-input/namespace-not-allowed.yaml", ("--allow-namespace", "payments"),
+     "namespace default is not on the operator's namespace allow-list"),
 ])
-async def test_targets_outside_the_allow_lists_fail_the_step_and_change_nothing(
-        client: manifests.Client, start_operator: Any, flags: tuple[str, ...], target: dict[str, str],
-        message: str) -> None:
-    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+async def test_bad_input_fails_the_step_with_a_clear_reason_and_changes_nothing_else(
+        client: manifests.Client, start_operator: Any, path: str, flags: tuple[str, ...], message: str) -> None:
+    """examples/bad-input/: a missing Deployment, a kind or a namespace outside the operator's allow-lists."""
+    workloads = [d for d in example("bad-input/inventory.yaml") if d["kind"] in ("Deployment", "StatefulSet")]
+    await apply_example(client, "bad-input/inventory.yaml")
+    before = [await current(client, workload) for workload in workloads]
     await start_operator(*flags)
-    await client.apply(incident("outside", {"name": "up", "scale": {"target": target, "replicas": 5}}))
-    await wait_for(lambda: phase_is(client, "outside", "Failed"))
-    step = (await status_of(client, "outside"))["steps"][0]
+    name = example_object(path, "Incident")["metadata"]["name"]
+    await apply_example(client, path)
+
+    await wait_for(lambda: phase_is(client, name, "Failed"))
+
+    [step] = (await status_of(client, name))["steps"]
     assert (step["state"], step["message"]) == ("Failed", message)
-    web = await deployment(client)
-    assert web["spec"]["replicas"] == 2 and "remediator.dev/lock" not in (web["metadata"].get("annotations") or {})
+    for workload, was in zip(workloads, before, strict=True):
+        now = await current(client, workload)
+        assert (now["metadata"]["generation"], now["spec"]) == (was["metadata"]["generation"], was["spec"])
+        assert "remediator.dev/lock" not in (now["metadata"].get("annotations") or {})
 
 
 async def test_deleting_an_incident_in_the_middle_of_a_long_step_is_prompt_and_releases_the_lock(

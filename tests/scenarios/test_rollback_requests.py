@@ -1,7 +1,8 @@
 """RollbackRequests end to end in the sandbox, with the real operator process.
 
 The runbook: a bad deploy is rolled back to the previous (or a named) revision; a bad migration
-is rolled back with the application stopped first, and a failed migration Job leaves it stopped.
+(examples/bad-migration/) is rolled back with the application stopped first, and a failed
+migration Job leaves it stopped.
 """
 
 from __future__ import annotations
@@ -16,9 +17,25 @@ from remediator.api.jobs import JobTemplate
 from remediator.engine import rollbacks
 from remediator.sandbox import runner
 
-from .support import IMAGES, deploy_three_revisions, deployment, events_of, image_of, migration_job, wait_for, web
+from .support import (
+    IMAGES,
+    ORDERS_EARLIER,
+    apply_example,
+    current,
+    deploy_history,
+    deploy_three_revisions,
+    deployment,
+    events_of,
+    example_object,
+    image_of,
+    migration_job,
+    wait_for,
+    web,
+)
 
 API = "remediator.dev/v1alpha1"
+
+
 def rollback_request(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "RollbackRequest", "metadata": {"name": name, "namespace": "default"},
             "spec": {"target": {"kind": "Deployment", "name": "web"}, **spec}}
@@ -109,23 +126,22 @@ async def test_a_rollback_of_a_missing_deployment_is_refused(client: manifests.C
 
 async def test_a_bad_migration_is_rolled_back_with_the_app_stopped(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
-    await deploy_three_revisions(client)
-    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
-                        "stringData": {"uri": "postgresql://shop@db/shop"}})
+    """examples/bad-migration/rollbackrequest.yaml, after orders' bad 1.4 deploy."""
+    orders = await deploy_history(client, "bad-migration/deployment.yaml", *ORDERS_EARLIER)
+    await apply_example(client, "bad-migration/database-secret.yaml")
     await start_operator()
 
-    await client.apply(rollback_request("undo-migration", stopApplication=True,
-                                        migrationJob=migration_job("db", "rollback", "--to", "20241101")))
-    await wait_for(lambda: phase_is(client, "undo-migration", "Complete", "Failed"), timeout=30)
+    await apply_example(client, "bad-migration/rollbackrequest.yaml")
+    await wait_for(lambda: phase_is(client, "orders-migration", "Complete", "Failed"), timeout=30)
 
-    status = await status_of(client, "undo-migration")
+    status = await status_of(client, "orders-migration")
     assert status["phase"] == "Complete", status
-    rolled_back = await web(client)
-    assert image_of(rolled_back) == "shop:1.1"
+    rolled_back = await current(client, orders)
+    assert image_of(rolled_back) == ORDERS_EARLIER[1]
     assert rolled_back["spec"]["replicas"] == 3
     assert (rolled_back["status"]["availableReplicas"], rolled_back["status"]["updatedReplicas"]) == (3, 3)
     assert status["originalReplicas"] == 3
-    assert status["migrationJobName"] == "undo-migration-migration"
+    assert status["migrationJobName"] == "orders-migration-migration"
     assert conditions(status)["MigrationRolledBack"] == ("True", "MigrationSucceeded")
     assert conditions(status)["ApplicationStopped"] == ("False", "ReplicasRestored")
     # In the runbook's order: stop, migrate back, roll back, restore, then the rollout.
@@ -138,40 +154,42 @@ async def test_a_bad_migration_is_rolled_back_with_the_app_stopped(
         ("ReplicasRestored", "restore-replicas"),
         ("RollbackComplete", "rollout"),
     ]
-    job = await client.get("batch/v1", "Job", "default", "undo-migration-migration")
+    job = await client.get("batch/v1", "Job", "default", "orders-migration-migration")
     assert job is not None
     owner = job["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["name"], owner["controller"]) == ("RollbackRequest", "undo-migration", True)
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("RollbackRequest", "orders-migration", True)
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (0, 600)
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["db", "rollback", "--to", "20241101"]
+    assert (container["image"], container["command"]) == ("registry.example.com/orders-migrate:1.4",
+                                                          ["alembic", "downgrade", "-1"])
     assert container["env"] == [{"name": "DATABASE_URL",
-                                 "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "uri"}}}]
+                                 "valueFrom": {"secretKeyRef": {"name": "orders-db", "key": "uri"}}}]
     # The app was at zero replicas while the Job ran: the Job started after the scale-down.
-    scaled = [e for e in await events_of(sandbox, "web") if e["reason"] == "ScalingReplicaSet"]
+    scaled = [e for e in await events_of(sandbox, "orders") if e["reason"] == "ScalingReplicaSet"]
     assert any("to 0" in e["message"] for e in scaled)
 
 
 async def test_a_failing_migration_job_leaves_the_app_stopped(client: manifests.Client, start_operator: Any) -> None:
-    await deploy_three_revisions(client)
-    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},
-                        "stringData": {"uri": "postgresql://shop@db/shop"}})
+    orders = await deploy_history(client, "bad-migration/deployment.yaml", *ORDERS_EARLIER)
+    await apply_example(client, "bad-migration/database-secret.yaml")
     await start_operator()
 
-    await client.apply(rollback_request("doomed-migration", stopApplication=True,
-                                        migrationJob=migration_job("db", "rollback", "--fail")))
-    await wait_for(lambda: phase_is(client, "doomed-migration", "Failed", "Complete"), timeout=30)
+    request = example_object("bad-migration/rollbackrequest.yaml", "RollbackRequest")
+    request["spec"]["migrationJob"]["args"] = ["fail"]  # the sandbox's switch: the Job exits 1
+    await client.apply(request)
+    await wait_for(lambda: phase_is(client, "orders-migration", "Failed", "Complete"), timeout=30)
 
-    status = await status_of(client, "doomed-migration")
+    status = await status_of(client, "orders-migration")
     assert status["phase"] == "Failed"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "MigrationRollbackFailed")
-    assert ready["message"].startswith("job/doomed-migration-migration failed (BackoffLimitExceeded): exit status 1")
+    assert ready["message"].startswith("job/orders-migration-migration failed (BackoffLimitExceeded): exit status 1")
     assert "stays stopped at 0 replicas" in ready["message"]
     assert "RolledBack" not in conditions(status)
     assert status["timeline"][-1]["type"] == "Warning"
-    stopped = await web(client)
+    stopped = await current(client, orders)
     assert stopped["spec"]["replicas"] == 0
-    assert image_of(stopped) == "shop:1.2", "never rolled back after a failed migration"
+    assert image_of(stopped) == image_of(orders), "never rolled back after a failed migration"
 
 
 async def test_operator_dry_run_records_the_rollback_plan_and_changes_nothing(
