@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator.actions import retries, rollouts
+from remediator.actions import retries
 from remediator.actions.rollouts import TransientApiError
 from remediator.api.jobs import JobTemplate
 from remediator.engine import rollbacks
@@ -106,7 +106,7 @@ async def read_job(api: kubernetes.client.ApiClient, namespace: str, name: str) 
     """Running, Succeeded, Failed (with the Job's reason and the failed pod's termination message), or Missing."""
     batch = kubernetes.client.BatchV1Api(api)
     try:
-        job = await rollouts.read_json(batch.read_namespaced_job, name, namespace)
+        job = await retries.call_json(batch.read_namespaced_job, name, namespace)
     except ApiException as e:
         if e.status == 404:
             return rollbacks.JobObserved(rollbacks.JobPhase.MISSING, message=f"job/{name} not found")
@@ -138,7 +138,7 @@ async def _termination_message(api: kubernetes.client.ApiClient, namespace: str,
     core = kubernetes.client.CoreV1Api(api)
     uid, name = job["metadata"]["uid"], job["metadata"]["name"]
     try:
-        listed = await rollouts.read_json(core.list_namespaced_pod, namespace, label_selector=f"job-name={name}")
+        listed = await retries.call_json(core.list_namespaced_pod, namespace, label_selector=f"job-name={name}")
     except ApiException:
         return ""
     failed = [pod for pod in listed.get("items") or ()
@@ -152,7 +152,7 @@ async def _owned_job(batch: kubernetes.client.BatchV1Api, namespace: str,
                      action: rollbacks.RunJob) -> rollbacks.Outcome | None:
     """Succeeded when the Job exists and is ours, JobNameTaken when it is someone else's, None when absent."""
     try:
-        job = await rollouts.read_json(batch.read_namespaced_job, action.name, namespace)
+        job = await retries.call_json(batch.read_namespaced_job, action.name, namespace)
     except ApiException as e:
         if e.status == 404:
             return None
@@ -170,7 +170,7 @@ async def _missing_secrets(api: kubernetes.client.ApiClient, namespace: str, nee
     core = kubernetes.client.CoreV1Api(api)
     for name, keys in sorted(needed.items()):
         try:
-            secret = await rollouts.read_json(core.read_namespaced_secret, name, namespace)
+            secret = await retries.call_json(core.read_namespaced_secret, name, namespace)
         except ApiException as e:
             if e.status == 404:
                 return f"secret/{name}"

@@ -30,10 +30,10 @@ async def read_deployment(api: kubernetes.client.ApiClient, namespace: str,
     """
     apps = kubernetes.client.AppsV1Api(api)
     try:
-        deployment = await read_json(apps.read_namespaced_deployment, name, namespace)
+        deployment = await retries.call_json(apps.read_namespaced_deployment, name, namespace)
         match_labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         selector = ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
-        listed = await read_json(apps.list_namespaced_replica_set, namespace, label_selector=selector)
+        listed = await retries.call_json(apps.list_namespaced_replica_set, namespace, label_selector=selector)
     except ApiException as e:
         return _unreadable(e, f"deployment/{name}", namespace)
     return revisions.deployment_state(deployment, listed.get("items") or [])
@@ -50,11 +50,11 @@ async def set_template(api: kubernetes.client.ApiClient, namespace: str,
     subject = f"deployment/{action.name}"
     for _ in range(ATTEMPTS):
         try:
-            deployment = await read_json(apps.read_namespaced_deployment, action.name, namespace)
+            deployment = await retries.call_json(apps.read_namespaced_deployment, action.name, namespace)
             if revisions.same_template(deployment["spec"].get("template") or {}, action.template):
                 return rollbacks.Outcome(succeeded=True)
             deployment["spec"]["template"] = json.loads(json.dumps(action.template))
-            await read_json(apps.replace_namespaced_deployment, action.name, namespace, deployment)
+            await retries.call_json(apps.replace_namespaced_deployment, action.name, namespace, deployment)
             return rollbacks.Outcome(succeeded=True)
         except ApiException as e:
             if e.status == 409:
@@ -81,13 +81,6 @@ async def scale(api: kubernetes.client.ApiClient, namespace: str,
                 continue
             return _failed(e, subject, namespace)
     return rollbacks.Outcome(succeeded=False, reason="Conflict", message=f"{subject} kept changing")
-
-
-async def read_json(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Call a client method off the event loop and return the server's JSON as it was sent."""
-    response = await retries.call(method, *args, _preload_content=False, **kwargs)
-    result: dict[str, Any] = json.loads(response.data)
-    return result
 
 
 def _unreadable(error: ApiException, subject: str, namespace: str) -> rollbacks.Unreadable:

@@ -5,7 +5,6 @@ Each action checks the world first and writes absolute values, so repeating it i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -49,18 +48,10 @@ def failure(error: ApiException, kind: str, name: str, namespace: str) -> intent
     return intents.failed("ApiError", f"API error {error.status} {error.reason} on {target}")
 
 
-async def _json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Call a client method for the object as plain JSON: the client's model classes cost more
-    CPU than the whole request, and the engine wants API field names anyway."""
-    response = await retries.call(method, *args, _preload_content=False, **kwargs)
-    obj: dict[str, Any] = json.loads(response.data)
-    return obj
-
-
 async def observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ObserveTarget) -> intents.Result:
     """The workload as a plain dict (API field names), or why it cannot be read."""
     try:
-        return intents.done(await _json(_method(api, _READERS, intent.kind), intent.name, namespace))
+        return intents.done(await retries.call_json(_method(api, _READERS, intent.kind), intent.name, namespace))
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
 
@@ -76,9 +67,10 @@ async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intent
         guards.cooldown_annotation(intent.cooldown_action): guards.format_cooldown(intent.cooldown_until,
                                                                                    intent.holder)}}}
     try:
-        return intents.done(await _json(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch))
+        claimed = await retries.call_json(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
+    return intents.done(claimed)
 
 
 def _lock_path() -> str:
