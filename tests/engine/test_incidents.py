@@ -339,3 +339,19 @@ def test_a_pod_restart_deletes_within_max_unavailable_and_never_touches_replacem
     assert second.batch == ("web-b",)
     assert pod_restarts.next_round(snapshot, [pod("x"), pod("y"), pod("z")], 1).done
     assert pod_restarts.next_round(snapshot, [pod("a"), pod("b"), pod("c")], "67%").batch == ("web-a", "web-b")
+
+
+def test_a_deleted_incident_releases_every_target_its_steps_may_have_locked() -> None:
+    """Including one whose claim landed with no status write after it (the deletion came first)."""
+    obj = incident({"name": "up", "scale": {"target": WEB, "replicas": 4}},
+                   {"name": "settled", "waitForRollout": {"target": {"kind": "Deployment", "name": "api"}}},
+                   {"name": "restart", "restart": {"target": {"kind": "StatefulSet", "name": "db"}}})
+    release = incidents.release_on_deletion(obj)
+    assert release is not None and release.holder == "shop/inc"
+    assert release.targets == (("Deployment", "web"), ("StatefulSet", "db")), "waitForRollout never locks"
+
+    broken = dataclasses.replace(obj, spec={"steps": "not a list"}, status={"steps": [
+        {"name": "up", "state": "Running", "result": {"target": {"kind": "Deployment", "name": "web"},
+                                                      "claimed": True}}]})
+    release = incidents.release_on_deletion(broken)
+    assert release is not None and release.targets == (("Deployment", "web"),)

@@ -187,11 +187,31 @@ def _check_escalation(context: _Context) -> datetime.datetime | None:
     return None
 
 
+def _claimed(status: IncidentStatus) -> set[tuple[str, str]]:
+    return {(str(s.result["target"]["kind"]), str(s.result["target"]["name"])) for s in status.steps
+            if isinstance(s.result.get("target"), dict) and s.result.get("claimed")}
+
+
+def release_on_deletion(incident: Incident) -> intents.ReleaseTargets | None:
+    """The locks a deleted Incident may still hold: those its status records, and every target its
+    steps would lock (a claim can land just before a deletion, with no status write after it).
+    Releasing is conditional on the lock naming this incident, so the extra targets cost nothing."""
+    try:
+        claimed = _claimed(IncidentStatus.model_validate(dict(incident.status or {})))
+    except pydantic.ValidationError:
+        claimed = set()
+    try:
+        steps = IncidentSpec.model_validate(dict(incident.spec or {})).steps
+    except pydantic.ValidationError:
+        steps = []
+    lockable = {t for t in (_target(step) for step in steps if step.wait_for_rollout is None) if t is not None}
+    targets = tuple(sorted(claimed | lockable))
+    return intents.ReleaseTargets(incident.holder, targets) if targets else None
+
+
 def _release(context: _Context) -> intents.ReleaseTargets | None:
     """Release the target locks this incident claimed, once, before concluding."""
-    claimed = tuple(sorted({(str(s.result["target"]["kind"]), str(s.result["target"]["name"]))
-                            for s in context.draft.status.steps
-                            if isinstance(s.result.get("target"), dict) and s.result.get("claimed")}))
+    claimed = tuple(sorted(_claimed(context.draft.status)))
     if not claimed:
         return None
     release = intents.ReleaseTargets(context.incident.holder, claimed)

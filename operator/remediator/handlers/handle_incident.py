@@ -182,18 +182,15 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
     was down) is taken over by the next incident on that target, which finds the holder gone.
     """
     incident = view_of(body)
-    claimed = tuple(sorted({(str(s["result"]["target"]["kind"]), str(s["result"]["target"]["name"]))
-                            for s in incident.status.get("steps") or []
-                            if isinstance((s.get("result") or {}).get("target"), dict) and s["result"].get("claimed")}))
-    if not claimed:
+    release_targets = incidents.release_on_deletion(incident)
+    if release_targets is None:
         return
     try:
-        result = await workloads.release(kube.api_client(), incident.namespace,
-                                         intents.ReleaseTargets(incident.holder, claimed))
+        result = await workloads.release(kube.api_client(), incident.namespace, release_targets)
     except TRANSIENT_ERRORS as e:
         result = intents.failed("ApiError", _describe(e))
     if result.succeeded:
-        logger.info(f"released the locks on {len(claimed)} target(s)")
+        logger.info(f"released the locks this incident held among {len(release_targets.targets)} target(s)")
     else:
         logger.warning(f"could not release the target locks ({result.message}); the next incident on a "
                        f"target will find their holder gone and take them over")
