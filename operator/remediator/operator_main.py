@@ -47,13 +47,21 @@ def operator_settings() -> kopf.OperatorSettings:
     return settings
 
 
+def _quiet_watch_handler(record: logging.LogRecord) -> bool:
+    """Kopf logs each run of the Incident watch handler at INFO: one line per watch event, noise
+    (what the operator does to an Incident is logged as its timeline entries)."""
+    return not record.getMessage().startswith("Handler 'incident-watch' succeeded")
+
+
 async def run(options: OperatorOptions) -> None:
     """Run the operator until cancelled."""
     # Importing registers the handlers with Kopf's default registry.
     from remediator import handlers  # noqa: F401
 
     operator_config = dataclasses.replace(options.config, kubeconfig=options.kubeconfig)
-    logging.getLogger("kopf.objects").setLevel(logging.INFO)
+    objects = logging.getLogger("kopf.objects")
+    objects.setLevel(logging.INFO)
+    objects.addFilter(_quiet_watch_handler)
     await kopf.operator(
         settings=operator_settings(),
         clusterwide=options.all_namespaces,

@@ -15,23 +15,36 @@ def body(version: str, phase: str = "") -> dict[str, object]:
             "status": {"phase": phase}}
 
 
-def test_a_watch_event_older_than_our_own_write_never_replaces_it() -> None:
+def test_our_own_write_coming_back_on_the_watch_is_no_news() -> None:
     queue = IncidentQueue()
     assert queue.seen(body("10"))
     queue.wrote(body("12", "Remediating"))
-    assert queue.seen(body("11")), "an older event might be news: look again, on our own copy"
     assert queue.body("u1") == body("12", "Remediating")
-    assert not queue.seen(body("12", "Remediating")), "our own write coming back is no news"
-    assert queue.seen(body("13", "Remediating"))
+    assert not queue.seen(body("12", "Remediating"))
+    assert queue.seen(body("13", "Remediating")), "an approval, an edit"
     assert queue.body("u1") == body("13", "Remediating")
 
 
-def test_a_fresh_read_is_taken_even_before_our_write_comes_back() -> None:
+def test_a_watch_event_of_unknown_age_while_our_write_is_outstanding_means_read_afresh() -> None:
     queue = IncidentQueue()
-    queue.wrote(body("12"))
-    queue.read(body("14"))
-    assert queue.body("u1") == body("14")
-    assert queue.seen(body("15")) and queue.body("u1") == body("15")
+    queue.seen(body("10"))
+    queue.wrote(body("12", "Remediating"))
+    assert queue.seen(body("11")), "older than our write (or a relisting): look again"
+    assert queue.body("u1") is None, "never act on a copy that may be older than our own write"
+    queue.read(body("14", "Remediating"))
+    assert not queue.seen(body("12", "Remediating"))
+    assert queue.seen(body("14", "Remediating")) and queue.body("u1") == body("14", "Remediating")
+
+
+def test_a_write_the_watch_delivered_before_its_response_does_not_hide_later_changes() -> None:
+    """The watch showed our write (12) and then an approval (13) before the write's response arrived."""
+    queue = IncidentQueue()
+    queue.seen(body("10"))
+    assert queue.seen(body("12", "Remediating"))
+    assert queue.seen(body("13", "Approved"))
+    queue.wrote(body("12", "Remediating"))
+    assert queue.body("u1") == body("13", "Approved"), "the newer copy from the watch stays"
+    assert queue.seen(body("14", "Approved again")) and queue.body("u1") == body("14", "Approved again")
 
 
 async def test_changes_during_a_reconciliation_make_exactly_one_more() -> None:

@@ -40,7 +40,7 @@ async def phase_of(client: manifests.Client, name: str) -> str | None:
 async def test_the_capacity_example_doubles_the_deployment_and_resolves_with_a_timeline(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
     """examples/: web has 2 replicas; the incident scales by factor 2 (cap 5) → 4, then Resolved."""
-    await start_operator()
+    operator = await start_operator()
     for path in sorted((REPO / "examples").glob("*.yaml")):
         await client.apply_file(path)
 
@@ -64,6 +64,9 @@ async def test_the_capacity_example_doubles_the_deployment_and_resolves_with_a_t
         return sorted(e["reason"] for e in await events_of(sandbox, "web-capacity")) == timeline_reasons
 
     await wait_for(events_mirror_the_timeline, timeout=5)
+    # ... and the operator's log tells the same story, one line per entry.
+    assert "incident default/web-capacity: [scale-out] scaled deployment/web from 2 to 4" in operator.log
+    assert operator.log.count("incident default/web-capacity: ") == 3
 
 
 async def _phase_is(client: manifests.Client, name: str, phase: str) -> bool:

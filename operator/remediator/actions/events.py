@@ -44,7 +44,10 @@ async def post(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], entries
     """Post each entry as an Event. A failure to post is logged, never raised: the timeline
     in the status is the record, events are its mirror."""
     core = kubernetes.client.CoreV1Api(api)
+    meta = obj["metadata"]
     for entry in entries:
+        # The operator's log tells the same story (timeline texts never hold secrets).
+        logger.info(f"{obj['kind'].lower()} {meta['namespace']}/{meta['name']}: {event_for(obj, entry)['message']}")
         try:
             body: Any = event_for(obj, entry)
             await retries.call(core.create_namespaced_event, obj["metadata"]["namespace"], body)

@@ -1,19 +1,25 @@
 """Which Incidents to reconcile and when, and the newest copy of each: one reconciliation at a time each.
 
 A change seen on the watch starts a reconciliation at once; a waiting step asks to be woken at a
-time. The newest body is kept so a reconciliation needs no read of its own. It is never allowed to
-go back in time behind the operator's own status write: until the watch shows that write, older
-bodies from the watch are not taken (acting on them could repeat a step the write recorded).
+time. The newest body is kept so a reconciliation needs no read of its own. It must never go back
+in time behind the operator's own status writes (acting on such a copy could repeat a step that a
+write recorded as done), and the watch may deliver a write before or after its response arrives.
+So: the operator's own writes are noted until the watch shows them; a watch body that is neither
+one of them nor arrives while none is outstanding is of unknown age, and the copy is dropped
+(the next reconciliation reads the Incident afresh).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 Run = Callable[[str], Awaitable[None]]
+# Versions remembered per Incident; a watch is at most a few writes behind its writer.
+RECENT = 32
 
 
 class IncidentQueue:
@@ -22,7 +28,8 @@ class IncidentQueue:
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, str]] = {}
         self._bodies: dict[str, dict[str, Any]] = {}
-        self._own_write: dict[str, str] = {}  # uid → resourceVersion of our last status write, until seen
+        self._watched: dict[str, collections.deque[str]] = {}  # versions the watch delivered, newest last
+        self._pending: dict[str, collections.deque[str]] = {}  # our own writes the watch has not shown yet
         self._due: dict[str, datetime.datetime] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -32,35 +39,39 @@ class IncidentQueue:
         return self._names.get(uid)
 
     def body(self, uid: str) -> dict[str, Any] | None:
-        """The newest body known to include the operator's own last write, or None."""
+        """The newest copy known to include every status write of ours, or None (read it afresh)."""
         return self._bodies.get(uid)
 
     def seen(self, body: Mapping[str, Any]) -> bool:
-        """Take a body from the watch; returns whether it may hold news (not our own write coming back)."""
+        """Take a body from the watch; returns whether it may hold news (not just our own write)."""
         meta = body["metadata"]
-        uid, version = meta["uid"], meta.get("resourceVersion")
+        uid, version = meta["uid"], str(meta.get("resourceVersion"))
         self._names[uid] = (meta["namespace"], meta["name"])
-        awaited = self._own_write.get(uid)
-        if awaited is not None:
-            if version != awaited:
-                return True  # older than our write (or a relisting): news only to be safe, not kept
-            del self._own_write[uid]
+        self._watched.setdefault(uid, collections.deque(maxlen=RECENT)).append(version)
+        pending = self._pending.get(uid)
+        if pending and version in pending:
+            pending.remove(version)
             return False
-        self._bodies[uid] = dict(body)
+        if pending:
+            self._bodies.pop(uid, None)  # older than our write, or a relisting: of unknown age
+        else:
+            self._bodies[uid] = dict(body)
         return True
 
     def wrote(self, body: Mapping[str, Any]) -> None:
         """Take the body the API server answered our status write with."""
         meta = body["metadata"]
-        self._bodies[meta["uid"]] = dict(body)
-        self._own_write[meta["uid"]] = meta["resourceVersion"]
+        uid, version = meta["uid"], str(meta["resourceVersion"])
+        if version in self._watched.get(uid, ()):
+            return  # the watch was quicker: the copy it left is this write or newer
+        self._pending.setdefault(uid, collections.deque(maxlen=RECENT)).append(version)
+        self._bodies[uid] = dict(body)
 
     def read(self, body: Mapping[str, Any]) -> None:
         """Take a body just read from the API server: it includes every write of ours."""
         meta = body["metadata"]
         self._names[meta["uid"]] = (meta["namespace"], meta["name"])
         self._bodies[meta["uid"]] = dict(body)
-        self._own_write.pop(meta["uid"], None)
 
     def kick(self, uid: str, run: Run) -> None:
         """Reconcile now; when a reconciliation is already running, once more right after it."""
@@ -99,7 +110,7 @@ class IncidentQueue:
         return due
 
     def forget(self, uid: str) -> None:
-        for table in (self._names, self._bodies, self._own_write, self._due):
+        for table in (self._names, self._bodies, self._watched, self._pending, self._due):
             table.pop(uid, None)
         self._again.discard(uid)
 

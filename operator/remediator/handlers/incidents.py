@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 import kopf
@@ -44,7 +45,7 @@ async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
                       kubernetes.client.BatchV1Api):
         logger.debug(f"loaded {api_class.__name__}")
     memo.reconcile = functools.partial(handle_incident.reconcile, queue=memo.incidents, config=memo.config,
-                                       action_log=memo.action_log, logger=logger)
+                                       action_log=memo.action_log, logger=logging.getLogger("remediator.incidents"))
     memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.incidents, memo.reconcile))
 
 
