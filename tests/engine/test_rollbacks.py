@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from remediator.engine import revisions, rollbacks
+from remediator.engine import intents, revisions, rollbacks
 
 T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
 ACT = rollbacks.Policy()
@@ -43,9 +43,9 @@ class Cluster:
         self.templates_set = 0
         self.exists = True
 
-    def state(self) -> revisions.DeploymentState | rollbacks.Unreadable:
+    def state(self) -> intents.Result:
         if not self.exists:
-            return rollbacks.Unreadable("TargetNotFound", "deployment/web not found in namespace default")
+            return intents.failed("TargetNotFound", "deployment/web not found in namespace default")
         uid = "deployment-uid"
         replica_sets = [{
             "metadata": {"name": f"web-{rs['hash']}", "annotations": {revisions.REVISION: str(rs["revision"])},
@@ -61,7 +61,7 @@ class Cluster:
             "status": {"observedGeneration": self.generation, "replicas": self.replicas,
                        "updatedReplicas": done, "availableReplicas": done},
         }
-        return revisions.deployment_state(deployment, replica_sets)
+        return intents.done(revisions.deployment_state(deployment, replica_sets))
 
     def current_revision(self) -> int:
         return max(int(rs["revision"]) for rs in self.replica_sets if rs["image"] == self.image)
@@ -74,15 +74,15 @@ class Cluster:
             return dataclasses.replace(world, deployment=self.state())
         phase = self.jobs.get(intent.name)
         if phase is None:
-            return dataclasses.replace(world, job=rollbacks.JobObserved(rollbacks.JobPhase.MISSING))
+            return dataclasses.replace(world, job=intents.JobObserved(intents.JobPhase.MISSING))
         if phase == "Failed":
-            return dataclasses.replace(world, job=rollbacks.JobObserved(
-                rollbacks.JobPhase.FAILED, "BackoffLimitExceeded", "ERROR: column \"total\" is referenced by view"))
-        return dataclasses.replace(world, job=rollbacks.JobObserved(rollbacks.JobPhase(phase)))
+            return dataclasses.replace(world, job=intents.JobObserved(
+                intents.JobPhase.FAILED, "BackoffLimitExceeded", "ERROR: column \"total\" is referenced by view"))
+        return dataclasses.replace(world, job=intents.JobObserved(intents.JobPhase(phase)))
 
-    def act(self, intent: rollbacks.Action) -> rollbacks.Outcome:
+    def act(self, intent: rollbacks.Action) -> intents.Result:
         self.acted.append(intent)
-        if isinstance(intent, rollbacks.ScaleDeployment):
+        if isinstance(intent, intents.ScaleTo):
             if self.replicas != intent.replicas:
                 self.replicas, self.generation = intent.replicas, self.generation + 1
         elif isinstance(intent, rollbacks.SetTemplate):
@@ -96,7 +96,7 @@ class Cluster:
         elif intent.name not in self.jobs:
             self.jobs_created += 1
             self.jobs[intent.name] = self.job_outcome
-        return rollbacks.Outcome(succeeded=True)
+        return intents.Result(succeeded=True)
 
 
 def request(status: dict[str, Any] | None = None, generation: int = 1, **spec: Any) -> rollbacks.RollbackRequest:
@@ -149,7 +149,7 @@ def run(cluster: Cluster, obj: rollbacks.RollbackRequest, now: datetime.datetime
         obj = dataclasses.replace(obj, status=decision.status.model_dump(by_alias=True, mode="json",
                                                                           exclude_none=True))
         intent = decision.intent
-        if isinstance(intent, rollbacks.ReadDeployment | rollbacks.ReadJob):
+        if isinstance(intent, rollbacks.ReadDeployment | intents.ObserveJob):
             world = cluster.observe(world, intent)
             continue
         saved = obj
@@ -282,7 +282,7 @@ def test_a_bad_migration_is_rolled_back_in_the_runbooks_order() -> None:
 
     waiting = run(cluster, request(stopApplication=True, migrationJob=MIGRATION))
 
-    assert waiting.actions[0] == rollbacks.ScaleDeployment("stop-application", "web", 0)
+    assert waiting.actions[0] == intents.ScaleTo("stop-application", "Deployment", "web", 0)
     stop_decision = next(d for d in waiting.decisions if d.intent == waiting.actions[0])
     assert stop_decision.status.original_replicas == 3, "recorded before the app is scaled down"
     job = waiting.actions[1]
@@ -303,7 +303,7 @@ def test_a_bad_migration_is_rolled_back_in_the_runbooks_order() -> None:
 
     assert done.actions == [
         rollbacks.SetTemplate("roll-back", "web", revisions.without_hash_label(template("shop:1.1")), "h2"),
-        rollbacks.ScaleDeployment("restore-replicas", "web", 3),
+        intents.ScaleTo("restore-replicas", "Deployment", "web", 3),
     ]
     assert (cluster.image, cluster.replicas, cluster.jobs_created) == ("shop:1.1", 3, 1)
     assert done.status["phase"] == "Complete"
@@ -317,7 +317,7 @@ def test_stopping_the_application_without_a_migration_restores_the_replicas_afte
     cluster = Cluster()
     done = run(cluster, request(stopApplication=True))
     assert [(type(a).__name__, getattr(a, "replicas", None)) for a in done.actions] == [
-        ("ScaleDeployment", 0), ("SetTemplate", None), ("ScaleDeployment", 3)]
+        ("ScaleTo", 0), ("SetTemplate", None), ("ScaleTo", 3)]
     assert "MigrationRolledBack" not in [c["type"] for c in done.status["conditions"]]
     assert done.status["phase"] == "Complete"
 
@@ -327,7 +327,7 @@ def test_a_failed_migration_job_leaves_the_application_stopped_and_not_rolled_ba
 
     failed = run(cluster, request(stopApplication=True, migrationJob=MIGRATION))
 
-    assert [type(a).__name__ for a in failed.actions] == ["ScaleDeployment", "RunJob"]
+    assert [type(a).__name__ for a in failed.actions] == ["ScaleTo", "RunJob"]
     assert (cluster.replicas, cluster.image) == (0, "shop:1.2")
     assert failed.status["phase"] == "Failed"
     assert failed.condition("Ready") == ("False", "MigrationRollbackFailed")
@@ -393,10 +393,10 @@ def test_a_deployment_changed_by_someone_else_during_the_rollout_is_reported_as_
 # -- crashes -------------------------------------------------------------------------------------------
 
 MIGRATION_ACTIONS = [
-    rollbacks.ScaleDeployment("stop-application", "web", 0),
+    intents.ScaleTo("stop-application", "Deployment", "web", 0),
     "RunJob",
     rollbacks.SetTemplate("roll-back", "web", revisions.without_hash_label(template("shop:1.1")), "h2"),
-    rollbacks.ScaleDeployment("restore-replicas", "web", 3),
+    intents.ScaleTo("restore-replicas", "Deployment", "web", 3),
 ]
 
 

@@ -14,7 +14,7 @@ import httpx
 from remediator import manifests
 from remediator.actions import jobs
 from remediator.api.jobs import JobTemplate
-from remediator.engine import rollbacks
+from remediator.engine import intents
 from remediator.sandbox import runner
 
 from .support import (
@@ -216,7 +216,7 @@ async def test_an_operator_that_died_after_creating_the_migration_job_finds_it_i
     await client.apply(rollback_request("crashed", **spec))
     uid = (await client.get(API, "RollbackRequest", "default", "crashed") or {})["metadata"]["uid"]
     await client.apply({**deployment(IMAGES[-1]), "spec": {"replicas": 0}})
-    owner = rollbacks.Owner(API, "RollbackRequest", "crashed", uid)
+    owner = intents.Owner(API, "RollbackRequest", "crashed", uid)
     await client.apply(jobs.job_manifest("crashed-migration", "default", JobTemplate.model_validate(
         spec["migrationJob"]), owner, container="migration"))
     job_uid = (await client.get("batch/v1", "Job", "default", "crashed-migration") or {})["metadata"]["uid"]

@@ -16,12 +16,12 @@ from kubernetes.client.exceptions import ApiException
 from remediator.actions import retries
 from remediator.actions.rollouts import TransientApiError
 from remediator.api.jobs import JobTemplate
-from remediator.engine import rollbacks
+from remediator.engine import intents
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "remediator"}
 
 
-def job_manifest(name: str, namespace: str, template: JobTemplate, owner: rollbacks.Owner,
+def job_manifest(name: str, namespace: str, template: JobTemplate, owner: intents.Owner,
                  container: str = "job") -> dict[str, Any]:
     """A batch/v1 Job running `template` once, owned (and garbage-collected) with `owner`.
 
@@ -75,8 +75,8 @@ def secrets_needed(template: JobTemplate) -> dict[str, set[str]]:
     return needed
 
 
-async def run_job(api: kubernetes.client.ApiClient, namespace: str, action: rollbacks.RunJob,
-                  container: str = "job") -> rollbacks.Outcome:
+async def run_job(api: kubernetes.client.ApiClient, namespace: str, name: str, template: JobTemplate,
+                  owner: intents.Owner, container: str = "job") -> intents.Result:
     """Create the Job unless a Job of that name exists; an existing one must belong to the same owner.
 
     Before creating, checks that the Secrets (and keys) its environment reads exist, since a pod
@@ -84,43 +84,41 @@ async def run_job(api: kubernetes.client.ApiClient, namespace: str, action: roll
     SecretNotFound, Forbidden, Invalid. Raises TransientApiError when the server is unavailable.
     """
     batch = kubernetes.client.BatchV1Api(api)
-    existing = await _owned_job(batch, namespace, action)
+    existing = await _owned_job(batch, namespace, name, owner)
     if existing is not None:
         return existing
-    missing = await _missing_secrets(api, namespace, secrets_needed(action.template))
+    missing = await _missing_secrets(api, namespace, secrets_needed(template))
     if missing:
-        return rollbacks.Outcome(succeeded=False, reason="SecretNotFound",
-                                 message=f"the Job's environment needs {missing}, which does not exist")
-    body: Any = job_manifest(action.name, namespace, action.template, action.owner, container)
+        return intents.failed("SecretNotFound", f"the Job's environment needs {missing}, which does not exist")
+    body: Any = job_manifest(name, namespace, template, owner, container)
     try:
         await retries.call(batch.create_namespaced_job, namespace, body, _preload_content=False)
     except ApiException as e:
         if e.status == 409:
             # Created meanwhile (another worker, or a retried request): the same checks apply.
-            return await _owned_job(batch, namespace, action) or rollbacks.Outcome(succeeded=True)
-        return _failed(e, f"job/{action.name}")
-    return rollbacks.Outcome(succeeded=True)
+            return await _owned_job(batch, namespace, name, owner) or intents.done()
+        return _failed(e, f"job/{name}")
+    return intents.done()
 
 
-async def read_job(api: kubernetes.client.ApiClient, namespace: str, name: str) -> rollbacks.JobObserved:
+async def read_job(api: kubernetes.client.ApiClient, namespace: str, name: str) -> intents.JobObserved:
     """Running, Succeeded, Failed (with the Job's reason and the failed pod's termination message), or Missing."""
     batch = kubernetes.client.BatchV1Api(api)
     try:
         job = await retries.call_json(batch.read_namespaced_job, name, namespace)
     except ApiException as e:
         if e.status == 404:
-            return rollbacks.JobObserved(rollbacks.JobPhase.MISSING, message=f"job/{name} not found")
+            return intents.JobObserved(intents.JobPhase.MISSING, message=f"job/{name} not found")
         raise TransientApiError(f"reading job/{name}: API error {e.status} {e.reason}") from e
     conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or ()
                   if c.get("status") == "True"}
     if "Complete" in conditions:
-        return rollbacks.JobObserved(rollbacks.JobPhase.SUCCEEDED)
+        return intents.JobObserved(intents.JobPhase.SUCCEEDED)
     failed = conditions.get("Failed")
     if failed is None:
-        return rollbacks.JobObserved(rollbacks.JobPhase.RUNNING)
+        return intents.JobObserved(intents.JobPhase.RUNNING)
     message = await _termination_message(api, namespace, job) or str(failed.get("message") or "")
-    return rollbacks.JobObserved(rollbacks.JobPhase.FAILED, reason=str(failed.get("reason") or ""),
-                                 message=message)
+    return intents.JobObserved(intents.JobPhase.FAILED, reason=str(failed.get("reason") or ""), message=message)
 
 
 def termination_message(pod: Mapping[str, Any]) -> str:
@@ -148,21 +146,20 @@ async def _termination_message(api: kubernetes.client.ApiClient, namespace: str,
     return next((message for message in map(termination_message, failed) if message), "")
 
 
-async def _owned_job(batch: kubernetes.client.BatchV1Api, namespace: str,
-                     action: rollbacks.RunJob) -> rollbacks.Outcome | None:
+async def _owned_job(batch: kubernetes.client.BatchV1Api, namespace: str, name: str,
+                     owner: intents.Owner) -> intents.Result | None:
     """Succeeded when the Job exists and is ours, JobNameTaken when it is someone else's, None when absent."""
     try:
-        job = await retries.call_json(batch.read_namespaced_job, action.name, namespace)
+        job = await retries.call_json(batch.read_namespaced_job, name, namespace)
     except ApiException as e:
         if e.status == 404:
             return None
-        return _failed(e, f"job/{action.name}")
+        return _failed(e, f"job/{name}")
     owners = [ref.get("uid") for ref in job["metadata"].get("ownerReferences") or ()]
-    if action.owner.uid in owners:
-        return rollbacks.Outcome(succeeded=True)
-    return rollbacks.Outcome(succeeded=False, reason="JobNameTaken",
-                             message=f"job/{action.name} already exists and does not belong to "
-                                     f"{action.owner.kind.lower()}/{action.owner.name}")
+    if owner.uid in owners:
+        return intents.done()
+    return intents.failed("JobNameTaken",
+                          f"job/{name} already exists and does not belong to {owner.kind.lower()}/{owner.name}")
 
 
 async def _missing_secrets(api: kubernetes.client.ApiClient, namespace: str, needed: dict[str, set[str]]) -> str:
@@ -183,14 +180,13 @@ async def _missing_secrets(api: kubernetes.client.ApiClient, namespace: str, nee
     return ""
 
 
-def _failed(error: ApiException, subject: str) -> rollbacks.Outcome:
+def _failed(error: ApiException, subject: str) -> intents.Result:
     if error.status is not None and (error.status >= 500 or error.status == 429):
         raise TransientApiError(f"{subject}: API error {error.status} {error.reason}") from error
     if error.status == 403:
-        return rollbacks.Outcome(succeeded=False, reason="Forbidden", message=f"not allowed to create {subject}")
+        return intents.failed("Forbidden", f"not allowed to create {subject}")
     try:
         detail = str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         detail = str(error.reason)
-    return rollbacks.Outcome(succeeded=False, reason="Invalid",
-                             message=f"the API server refused {subject}: {detail}")
+    return intents.failed("Invalid", f"the API server refused {subject}: {detail}")

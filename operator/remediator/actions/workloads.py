@@ -29,6 +29,8 @@ _SCALE_PATCHERS = {
     "StatefulSet": "patch_namespaced_stateful_set_scale",
 }
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+# (error, kind, name, namespace) -> Result: `failure` for Incidents; rollouts.failure raises on 5xx/429.
+OnError = Callable[[ApiException, str, str, str], intents.Result]
 
 
 def _method(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str) -> Callable[..., Any]:
@@ -94,10 +96,14 @@ async def release(api: kubernetes.client.ApiClient, namespace: str, intent: inte
     return intents.done()
 
 
-async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ScaleTo) -> intents.Result:
-    """Set replicas through the scale subresource (an absolute value: repeating it changes nothing)."""
+async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ScaleTo,
+                   on_error: OnError = failure) -> intents.Result:
+    """Set replicas through the scale subresource (an absolute value: repeating it changes nothing).
+
+    An API error (after retries.call's retries) is what `on_error(error, kind, name, namespace)` makes of it.
+    """
     return await _patch(api, _SCALE_PATCHERS, intent.kind, intent.name, namespace,
-                        {"spec": {"replicas": intent.replicas}})
+                        {"spec": {"replicas": intent.replicas}}, on_error)
 
 
 async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
@@ -111,9 +117,9 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
 
 
 async def _patch(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str, name: str, namespace: str,
-                 patch: dict[str, Any]) -> intents.Result:
+                 patch: dict[str, Any], on_error: OnError = failure) -> intents.Result:
     try:
         await retries.call(_method(api, table, kind), name, namespace, patch, _preload_content=False)
     except ApiException as e:
-        return failure(e, kind, name, namespace)
+        return on_error(e, kind, name, namespace)
     return intents.done()

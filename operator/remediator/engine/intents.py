@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 from typing import Any
 
 
@@ -64,7 +65,8 @@ class ScaleTo:
     kind: str
     name: str
     replicas: int
-    idempotency_key: str
+    # Tells one attempt of an Incident step from the next; a RollbackRequest scales once per step.
+    idempotency_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,11 +106,37 @@ class RunJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class Owner:
+    """The object a created Job belongs to (its ownerReference): deleting it deletes the Job."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ObserveJob:
     """Read a Job's outcome: {phase: Running|Succeeded|Failed|Missing, reason, message}."""
 
     step: str
     name: str
+
+
+class JobPhase(enum.StrEnum):
+    MISSING = "Missing"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobObserved:
+    """How a Job is doing; for a failed one, why (e.g. BackoffLimitExceeded) and the pod's termination message."""
+
+    phase: JobPhase
+    reason: str = ""
+    message: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import enum
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -44,7 +43,7 @@ from remediator.api.errors import validation_messages
 from remediator.api.jobs import JobTemplate
 from remediator.api.rollbacks import RollbackConditionType, RollbackRequestSpec, RollbackRequestStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, phases, revisions
+from remediator.engine import drafts, intents, phases, revisions
 from remediator.engine.drafts import MAX_MESSAGE
 
 ACCEPTED = RollbackConditionType.ACCEPTED.value
@@ -100,39 +99,16 @@ class ReadDeployment:
 
 
 @dataclasses.dataclass(frozen=True)
-class ReadJob:
-    """Read the migration Job: running, succeeded, failed (with the failed pod's message), or missing."""
-
-    name: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleDeployment:
-    """Set the Deployment's replicas to an absolute number: repeating it changes nothing."""
-
-    step: str
-    name: str
-    replicas: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Owner:
-    """The object a created Job belongs to (its ownerReference): deleting it deletes the Job."""
-
-    api_version: str
-    kind: str
-    name: str
-    uid: str
-
-
-@dataclasses.dataclass(frozen=True)
 class RunJob:
-    """Create the Job `name` from `template` unless it exists (then it must be owned by `owner`)."""
+    """Create the Job `name` from `template` unless it exists (then it must be owned by `owner`).
+
+    Not intents.RunJob: that one is a hashable Incident step intent (template as JSON, owner implied).
+    """
 
     step: str
     name: str
     template: JobTemplate
-    owner: Owner
+    owner: intents.Owner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +121,8 @@ class SetTemplate:
     template_hash: str
 
 
-Observation = ReadDeployment | ReadJob
-Action = ScaleDeployment | RunJob | SetTemplate
+Observation = ReadDeployment | intents.ObserveJob
+Action = intents.ScaleTo | RunJob | SetTemplate
 Intent = Observation | Action
 
 
@@ -154,45 +130,16 @@ Intent = Observation | Action
 
 
 @dataclasses.dataclass(frozen=True)
-class Unreadable:
-    """A read that found nothing: TargetNotFound, Forbidden, ... and a message for people."""
-
-    reason: str
-    message: str
-
-
-class JobPhase(enum.StrEnum):
-    MISSING = "Missing"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-
-
-@dataclasses.dataclass(frozen=True)
-class JobObserved:
-    """How a Job is doing; for a failed one, why (e.g. BackoffLimitExceeded) and the pod's termination message."""
-
-    phase: JobPhase
-    reason: str = ""
-    message: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How an action went: succeeded, or failed with a CamelCase reason and a message."""
-
-    succeeded: bool
-    reason: str = ""
-    message: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
 class World:
-    """What the I/O layer read since the last action, and the outcomes of actions, by step."""
+    """What the I/O layer read since the last action, and the outcomes of actions, by step.
 
-    deployment: revisions.DeploymentState | Unreadable | None = None
-    job: JobObserved | None = None
-    outcomes: Mapping[str, Outcome] = dataclasses.field(default_factory=dict)
+    `deployment` is the read of the Deployment: its value a revisions.DeploymentState, or why it
+    could not be read (TargetNotFound, Forbidden).
+    """
+
+    deployment: intents.Result | None = None
+    job: intents.JobObserved | None = None
+    outcomes: Mapping[str, intents.Result] = dataclasses.field(default_factory=dict)
 
 
 Decision = drafts.Decision[RollbackRequestStatus, Intent]
@@ -260,12 +207,13 @@ class _Rollback:
 
     def _accept(self) -> Decision | None:
         """Resolve the target revision and record the plan; a Decision when it stops here."""
-        state = self.world.deployment
-        if state is None:
+        read = self.world.deployment
+        if read is None:
             return self.draft.decision(ReadDeployment(self.spec.target.name))
-        if isinstance(state, Unreadable):
-            _refuse(self.draft, state.reason, state.message)
+        if not read.succeeded:
+            _refuse(self.draft, read.reason, read.message)
             return self.draft.decision()
+        state: revisions.DeploymentState = read.value
         plan = revisions.plan_rollback(state, self.spec.to_revision)
         if isinstance(plan, revisions.Refusal):
             _refuse(self.draft, plan.reason, plan.message)
@@ -312,7 +260,7 @@ class _Rollback:
             return None
         outcome = self.world.outcomes.get(STOP)
         if outcome is None:
-            return self._act(ScaleDeployment(STOP, self.spec.target.name, 0), f"stopping {self.subject}")
+            return self._act(self._scale(STOP, 0), f"stopping {self.subject}")
         if not outcome.succeeded:
             return self._fail(outcome.reason or "StopFailed",
                               f"could not scale {self.subject} to 0: {outcome.message}; nothing else was done",
@@ -331,7 +279,7 @@ class _Rollback:
             name = self.status.migration_job_name = migration_job_name(self.request.name)
             self.draft.condition(MIGRATION_ROLLED_BACK, False, CREATING_JOB, f"creating job/{name}")
         run = RunJob(MIGRATION, name, template,
-                     Owner(API_VERSION, "RollbackRequest", self.request.name, self.request.uid))
+                     intents.Owner(API_VERSION, "RollbackRequest", self.request.name, self.request.uid))
         condition = find_condition(self.status.conditions, MIGRATION_ROLLED_BACK)
         if condition is None or condition.reason == CREATING_JOB:
             outcome = self.world.outcomes.get(MIGRATION)
@@ -346,14 +294,14 @@ class _Rollback:
                                         f"created job/{name} to roll the database schema back", MIGRATION))
         job = self.world.job
         if job is None:
-            return self.draft.decision(ReadJob(name))
-        if job.phase == JobPhase.MISSING:
+            return self.draft.decision(intents.ObserveJob(MIGRATION, name))
+        if job.phase == intents.JobPhase.MISSING:
             return self._migration_failed("MigrationJobLost",
                                           f"job/{name} disappeared before it was seen to finish")
-        if job.phase == JobPhase.FAILED:
+        if job.phase == intents.JobPhase.FAILED:
             why = f" ({job.reason})" if job.reason else ""
             return self._migration_failed("MigrationRollbackFailed", f"job/{name} failed{why}: {job.message}")
-        if job.phase == JobPhase.RUNNING:
+        if job.phase == intents.JobPhase.RUNNING:
             return self._wait(f"waiting for job/{name} to finish", MIGRATION_ROLLED_BACK)
         self.draft.condition(MIGRATION_ROLLED_BACK, True, "MigrationSucceeded", f"job/{name} succeeded",
                              entry=(EventType.NORMAL, "MigrationRolledBack",
@@ -368,11 +316,12 @@ class _Rollback:
             return self._fail(outcome.reason or "RollbackFailed",
                               f"could not roll back {self.subject}: {outcome.message}{self._left_as()}", ROLL_BACK)
         if outcome is None:
-            state = self.world.deployment
-            if state is None:
+            read = self.world.deployment
+            if read is None:
                 return self.draft.decision(ReadDeployment(self.spec.target.name))
-            if isinstance(state, Unreadable):
-                return self._fail(state.reason, state.message + self._left_as(), ROLL_BACK)
+            if not read.succeeded:
+                return self._fail(read.reason, read.message + self._left_as(), ROLL_BACK)
+            state: revisions.DeploymentState = read.value
             template_hash = self.status.to_template_hash or ""
             if not state.runs(template_hash):
                 target = state.with_hash(template_hash)
@@ -396,8 +345,7 @@ class _Rollback:
         replicas = self.status.original_replicas or 0
         outcome = self.world.outcomes.get(RESTORE)
         if outcome is None:
-            return self._act(ScaleDeployment(RESTORE, self.spec.target.name, replicas),
-                             f"scaling {self.subject} back to {replicas}")
+            return self._act(self._scale(RESTORE, replicas), f"scaling {self.subject} back to {replicas}")
         if not outcome.succeeded:
             return self._fail(outcome.reason or "RestoreFailed",
                               f"rolled back, but could not scale {self.subject} back to {replicas}: "
@@ -412,11 +360,12 @@ class _Rollback:
         if find_condition(self.status.conditions, ROLLOUT_COMPLETE) is None:
             self.draft.condition(ROLLOUT_COMPLETE, False, ROLLING_OUT,
                                  f"waiting for {self.subject} to roll out (timeout {timeout})")
-        state = self.world.deployment
-        if state is None:
+        read = self.world.deployment
+        if read is None:
             return self.draft.decision(ReadDeployment(self.spec.target.name))
-        if isinstance(state, Unreadable):
-            return self._fail(state.reason, state.message, ROLLOUT)
+        if not read.succeeded:
+            return self._fail(read.reason, read.message, ROLLOUT)
+        state: revisions.DeploymentState = read.value
         template_hash = self.status.to_template_hash or ""
         if not state.runs(template_hash):
             return self._fail("Superseded", f"{self.subject} was given another pod template while rolling back "
@@ -443,6 +392,9 @@ class _Rollback:
 
     def _has(self, condition_type: str) -> bool:
         return find_condition(self.status.conditions, condition_type) is not None
+
+    def _scale(self, step: str, replicas: int) -> intents.ScaleTo:
+        return intents.ScaleTo(step, self.spec.target.kind, self.spec.target.name, replicas)
 
     def _act(self, action: Action, doing: str) -> Decision:
         self.draft.condition(READY, False, IN_PROGRESS, doing)

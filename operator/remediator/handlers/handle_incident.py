@@ -27,7 +27,7 @@ from remediator.actions import (
 from remediator.api.database_steps import DatabaseStep
 from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
-from remediator.engine import guards, incidents, intents, rollbacks
+from remediator.engine import guards, incidents, intents
 from remediator.handlers.incident_queue import IncidentQueue, Run
 from remediator.typedefs import Logger
 
@@ -224,10 +224,9 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         return await workloads.rollout_restart(api, namespace, intent)
     if isinstance(intent, intents.RunJob):
         meta = body["metadata"]
-        owner = rollbacks.Owner(API_VERSION, "Incident", meta["name"], meta["uid"])
+        owner = intents.Owner(API_VERSION, "Incident", meta["name"], meta["uid"])
         template = JobTemplate.model_validate_json(intent.template_json)
-        created = await jobs.run_job(api, namespace, rollbacks.RunJob(intent.step, intent.name, template, owner))
-        return intents.Result(created.succeeded, reason=created.reason, message=created.message)
+        return await jobs.run_job(api, namespace, intent.name, template, owner)
     if isinstance(intent, intents.RunDatabaseOperation):
         step = DatabaseStep.model_validate_json(intent.step_json)
         connection = await database.connection_from_secret(api, namespace, step.connection_secret_ref.name,

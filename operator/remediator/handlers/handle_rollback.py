@@ -10,9 +10,9 @@ import kopf
 import kubernetes.client
 
 from remediator import faults, kube
-from remediator.actions import events, jobs, rollouts, statuses
+from remediator.actions import events, jobs, rollouts, statuses, workloads
 from remediator.config import OperatorConfig
-from remediator.engine import rollbacks
+from remediator.engine import intents, rollbacks
 from remediator.typedefs import Logger
 
 PLURAL = "rollbackrequests"
@@ -63,7 +63,7 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
             found = await rollouts.read_deployment(api, request.namespace, intent.name)
             world = dataclasses.replace(world, deployment=found)
             continue
-        if isinstance(intent, rollbacks.ReadJob):
+        if isinstance(intent, intents.ObserveJob):
             world = dataclasses.replace(world, job=await jobs.read_job(api, request.namespace, intent.name))
             continue
         if dirty:
@@ -84,9 +84,9 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
     raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
 
 
-async def _act(api: kubernetes.client.ApiClient, namespace: str, intent: rollbacks.Action) -> rollbacks.Outcome:
-    if isinstance(intent, rollbacks.ScaleDeployment):
-        return await rollouts.scale(api, namespace, intent)
+async def _act(api: kubernetes.client.ApiClient, namespace: str, intent: rollbacks.Action) -> intents.Result:
+    if isinstance(intent, intents.ScaleTo):
+        return await workloads.scale_to(api, namespace, intent, on_error=rollouts.failure)
     if isinstance(intent, rollbacks.SetTemplate):
         return await rollouts.set_template(api, namespace, intent)
-    return await jobs.run_job(api, namespace, intent, container="migration")
+    return await jobs.run_job(api, namespace, intent.name, intent.template, intent.owner, container="migration")
