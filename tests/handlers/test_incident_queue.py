@@ -47,6 +47,16 @@ def test_a_write_the_watch_delivered_before_its_response_does_not_hide_later_cha
     assert queue.seen(body("14", "Approved again")) and queue.body("u1") == body("14", "Approved again")
 
 
+def test_a_dropped_copy_comes_back_with_the_next_change_but_not_with_our_own_write() -> None:
+    queue = IncidentQueue()
+    queue.seen(body("10"))
+    queue.wrote(body("12", "Resolved"))
+    queue.drop_copy("u1")
+    assert queue.body("u1") is None and queue.names("u1") == ("shop", "inc")
+    assert not queue.seen(body("12", "Resolved")) and queue.body("u1") is None
+    assert queue.seen(body("13", "Resolved")) and queue.body("u1") == body("13", "Resolved")
+
+
 async def test_changes_during_a_reconciliation_make_exactly_one_more() -> None:
     queue = IncidentQueue()
     runs: list[str] = []

@@ -97,6 +97,8 @@ async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, acti
                      f"retrying in {RETRY_AFTER_BUG.total_seconds():g}s")
         requeue_after = RETRY_AFTER_BUG
     queue.schedule(uid, None if requeue_after is None else now() + requeue_after)
+    if requeue_after is None:
+        queue.drop_copy(uid)
 
 
 def _describe(error: BaseException) -> str:

@@ -73,6 +73,11 @@ class IncidentQueue:
         self._names[meta["uid"]] = (meta["namespace"], meta["name"])
         self._bodies[meta["uid"]] = dict(body)
 
+    def drop_copy(self, uid: str) -> None:
+        """Forget the copy of an Incident that waits for nothing but a change (finished, or awaiting an
+        approval): thousands of resolved Incidents need not stay in memory; a change brings a new one."""
+        self._bodies.pop(uid, None)
+
     def kick(self, uid: str, run: Run) -> None:
         """Reconcile now; when a reconciliation is already running, once more right after it."""
         if uid in self._running:
