@@ -75,8 +75,10 @@ class IncidentQueue:
 
     def drop_copy(self, uid: str) -> None:
         """Forget the copy of an Incident that waits for nothing but a change (finished, or awaiting an
-        approval): thousands of resolved Incidents need not stay in memory; a change brings a new one."""
-        self._bodies.pop(uid, None)
+        approval): thousands of resolved Incidents need not stay in memory; a change brings a new one.
+        Kept while another reconciliation is due (it would only have to read it again)."""
+        if uid not in self._again:
+            self._bodies.pop(uid, None)
 
     def kick(self, uid: str, run: Run) -> None:
         """Reconcile now; when a reconciliation is already running, once more right after it."""
