@@ -17,7 +17,7 @@ import pytest
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import wait_for
+from .support import deploy_three_revisions, image_of, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
@@ -100,3 +100,27 @@ async def test_the_incident_resolves_through_a_transient_fault_and_scales_once(
         assert len(retry) == 1 and len(sent_at) == 2, "the request was sent again"
     if fault == "throttling on the deployment read":
         assert sent_at[1] - sent_at[0] >= 0.9, "Retry-After is honoured"
+
+
+async def test_a_conflict_on_the_rollback_requests_status_after_the_rollback_rolls_back_once(
+        kmock_sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
+    """The status write after the rollback meets a 409 (someone changed the request meanwhile): the
+    operator decides again on a fresh copy, which records the rollback's intent, and does not repeat it."""
+    mock: Any = kmock_sandbox.handler  # type: ignore[attr-defined]
+    await deploy_three_revisions(client)
+    request = f"patch /apis/{API}/namespaces/default/rollbackrequests/undo/status"
+    conflict = mock[request][1:2] << 409 << api_status(409, "Conflict")
+    await start_operator()
+    await client.apply({"apiVersion": API, "kind": "RollbackRequest",
+                        "metadata": {"name": "undo", "namespace": "default"},
+                        "spec": {"target": {"kind": "Deployment", "name": "web"}}})
+
+    async def complete() -> bool:
+        found = await client.get(API, "RollbackRequest", "default", "undo")
+        return ((found or {}).get("status") or {}).get("phase") == "Complete"
+
+    await wait_for(complete, timeout=30)
+    assert len(conflict) == 1, "the conflict was injected"
+    rolled_back = await web(client)
+    assert image_of(rolled_back) == "shop:1.1"
+    assert rolled_back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4", "rolled back once"

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 import kubernetes.client
+from kubernetes.client.exceptions import ApiException
 
 from remediator import faults, kube
 from remediator.actions import events, jobs, rollouts, statuses, workloads
@@ -19,6 +20,7 @@ PLURAL = "rollbackrequests"
 # Enough for every step of a rollback many times over; a loop beyond it is a bug, not progress.
 MAX_MOVES = 100
 TRANSIENT_ERROR_DELAY = 5.0
+CONFLICT_DELAY = 0.5
 
 
 def now() -> datetime.datetime:
@@ -52,6 +54,7 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
     world = rollbacks.World()
     unsaved: list[Any] = []
     dirty = False
+    version = str(body["metadata"]["resourceVersion"])
     for _ in range(MAX_MOVES):
         decision = rollbacks.decide(request, world, now(), policy)
         status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -67,7 +70,7 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
             world = dataclasses.replace(world, job=await jobs.read_job(api, request.namespace, intent.name))
             continue
         if dirty:
-            await statuses.write_status(api, PLURAL, request.namespace, request.name, status)
+            version = await _write_status(api, request, status, version)
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
         if intent is None:
@@ -82,6 +85,23 @@ async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) ->
         # What was read before an action is stale after it: the engine reads again when it needs to.
         world = rollbacks.World(outcomes={**world.outcomes, intent.step: outcome})
     raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
+
+
+async def _write_status(api: kubernetes.client.ApiClient, request: rollbacks.RollbackRequest, status: dict[str, Any],
+                        version: str) -> str:
+    """Write the status on condition that the request is still at `version`; returns the new one.
+
+    A change meanwhile (or a copy older than the last write) makes Kopf call again with a fresh body.
+    """
+    try:
+        written = await statuses.write_status(api, PLURAL, request.namespace, request.name, status,
+                                              resource_version=version)
+    except ApiException as e:
+        if e.status == 409:
+            raise kopf.TemporaryError("the RollbackRequest changed meanwhile; deciding again",
+                                      delay=CONFLICT_DELAY) from e
+        raise
+    return str(written["metadata"]["resourceVersion"])
 
 
 async def _act(api: kubernetes.client.ApiClient, namespace: str, intent: rollbacks.Action) -> intents.Result:
