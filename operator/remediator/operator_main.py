@@ -59,6 +59,9 @@ async def run(options: OperatorOptions) -> None:
     from remediator import handlers  # noqa: F401
 
     operator_config = dataclasses.replace(options.config, kubeconfig=options.kubeconfig)
+    # httpx logs every request's URL at INFO, and a webhook URL is a credential: never log them.
+    for client_logger in ("httpx", "httpcore"):
+        logging.getLogger(client_logger).setLevel(logging.WARNING)
     objects = logging.getLogger("kopf.objects")
     objects.setLevel(logging.INFO)
     objects.addFilter(_quiet_watch_handler)

@@ -180,13 +180,14 @@ async def test_a_notification_is_posted_to_the_webhook_held_in_a_secret(
     url = f"{service.url}/hooks/incidents"
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat", "namespace": "default"},
                         "data": {"url": base64.b64encode(url.encode()).decode()}})
-    await start_operator()
+    operator = await start_operator()
     await client.apply(incident("page", {"name": "tell", "notify": {
         "webhookSecretRef": {"name": "chat", "key": "url"}, "message": "rolling back checkout"}}))
     await wait_for(lambda: phase_is(client, "page", "Resolved"))
     assert service.messages == [{"text": "[P2] default/page: page needs help\nrolling back checkout"}]
     status = await status_of(client, "page")
     assert url not in str(status), "the webhook URL is a secret and never reaches the status"
+    assert "notification sent" in operator.log and url not in operator.log, "nor the operator's log"
 
 
 async def test_a_failed_notification_is_recorded_but_does_not_fail_the_incident(
