@@ -41,6 +41,7 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
+from remediator import processes
 from remediator.sandbox import runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -323,12 +324,7 @@ async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[s
                     print(_read(log)[-4000:], file=sys.stderr)
                 return results
             finally:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 10)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+                await processes.stop(process)
 
 
 def report(results: dict[str, Any], rate: float = RATE) -> str:

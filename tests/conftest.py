@@ -8,12 +8,13 @@ import os
 import pathlib
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
+import kubernetes.client
 import pytest
 
-from remediator import manifests
+from remediator import manifests, processes
 from remediator.sandbox import controllers, runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -44,6 +45,15 @@ async def kmock_sandbox(simulations: controllers.Simulations) -> AsyncIterator[r
                                   simulations=simulations) as running:
             running.handler = mock  # type: ignore[attr-defined]
             yield running
+
+
+@pytest.fixture()
+def kubernetes_client(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.ApiClient]:
+    """An ApiClient for the sandbox, as the official client's users build one."""
+    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
+        # A kept-alive connection would hold up the server's shutdown by a second.
+        client.set_default_header("Connection", "close")
+        yield client
 
 
 @pytest.fixture()
@@ -109,13 +119,7 @@ async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> As
 
     yield start
     for operator in started:
-        if operator.process.returncode is None:
-            operator.process.terminate()
-            try:
-                await asyncio.wait_for(operator.process.wait(), 10)
-            except TimeoutError:
-                operator.process.kill()
-                await operator.process.wait()
+        await processes.stop(operator.process)
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from remediator import manifests
+from remediator import manifests, processes
 from remediator.sandbox import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -57,13 +57,7 @@ async def operator_process(kubeconfig: pathlib.Path,
     try:
         yield process
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await processes.stop(process)
         log.close()
 
 

@@ -5,7 +5,6 @@ recorded scale). kmock injects the server errors; everything else is the sandbox
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import kubernetes.client
@@ -25,12 +24,6 @@ def sandbox(kmock_sandbox: runner.RunningSandbox) -> runner.RunningSandbox:
     return kmock_sandbox
 
 
-@pytest.fixture()
-def kube(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.ApiClient]:
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        yield client
-
-
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     async def sleep(seconds: float) -> None:
@@ -46,24 +39,26 @@ async def web_replicas(client: manifests.Client) -> int:
 
 
 async def test_the_scale_sets_the_absolute_number_and_repeating_it_changes_nothing(
-        client: manifests.Client, kube: kubernetes.client.ApiClient) -> None:
+        client: manifests.Client, kubernetes_client: kubernetes.client.ApiClient) -> None:
     await client.apply_file(REPO / "examples" / "01-workload.yaml")
     for _ in range(2):
-        assert await workloads.scale_to(kube, "default", intents.ScaleTo("s", "Deployment", "web", 5)) == intents.done()
+        scale = intents.ScaleTo("s", "Deployment", "web", 5)
+        assert await workloads.scale_to(kubernetes_client, "default", scale) == intents.done()
         assert await web_replicas(client) == 5
 
 
 async def test_a_server_error_fails_an_incident_scale_but_is_raised_for_a_rollback_request(
-        sandbox: runner.RunningSandbox, client: manifests.Client, kube: kubernetes.client.ApiClient) -> None:
+        sandbox: runner.RunningSandbox, client: manifests.Client,
+        kubernetes_client: kubernetes.client.ApiClient) -> None:
     await client.apply_file(REPO / "examples" / "01-workload.yaml")
     mock: Any = sandbox.handler  # type: ignore[attr-defined]
     mock[SCALE] << 503 << {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
                            "reason": "ServiceUnavailable", "message": "injected"}
     stop = intents.ScaleTo("stop-application", "Deployment", "web", 0)
-    assert await workloads.scale_to(kube, "default", stop) == intents.failed(
+    assert await workloads.scale_to(kubernetes_client, "default", stop) == intents.failed(
         "ApiError", "API error 503 Service Unavailable on deployment/web")
     with pytest.raises(rollouts.TransientApiError):
-        await workloads.scale_to(kube, "default", stop, on_error=rollouts.failure)
+        await workloads.scale_to(kubernetes_client, "default", stop, on_error=rollouts.failure)
     assert await web_replicas(client) == 2, "nothing changed"
 
 
@@ -73,10 +68,10 @@ async def test_a_server_error_fails_an_incident_scale_but_is_raised_for_a_rollba
                            "invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
 ])
 async def test_a_refused_rollback_request_scale_is_a_failed_result(
-        client: manifests.Client, kube: kubernetes.client.ApiClient, name: str, replicas: int, reason: str,
+        client: manifests.Client, kubernetes_client: kubernetes.client.ApiClient, name: str, replicas: int, reason: str,
         message: str) -> None:
     await client.apply_file(REPO / "examples" / "01-workload.yaml")
-    result = await workloads.scale_to(kube, "default", intents.ScaleTo("s", "Deployment", name, replicas),
+    result = await workloads.scale_to(kubernetes_client, "default", intents.ScaleTo("s", "Deployment", name, replicas),
                                       on_error=rollouts.failure)
     assert result == intents.failed(reason, message)
     assert await web_replicas(client) == 2

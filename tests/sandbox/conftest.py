@@ -1,22 +1,9 @@
-"""Fixtures for the sandbox tests: the official kubernetes client, pointed at the sandbox."""
+"""Fixtures for the sandbox tests: the official client's API classes, pointed at the sandbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import kubernetes.client
 import pytest
-
-from remediator.sandbox import runner
-
-
-@pytest.fixture()
-def kubernetes_client(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.ApiClient]:
-    """An ApiClient for the sandbox, as the official client's users build one."""
-    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as client:
-        # A kept-alive connection would hold up the server's shutdown by a second.
-        client.set_default_header("Connection", "close")
-        yield client
 
 
 @pytest.fixture()

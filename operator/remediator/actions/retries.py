@@ -57,7 +57,7 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 raise
             wait = retry_after(e) or delay
             logger.warning(f"{getattr(method, '__name__', 'API call')} failed transiently "
-                           f"({_describe(e)}); retrying in {wait:g}s")
+                           f"({describe(e)}); retrying in {wait:g}s")
             await asyncio.sleep(wait)
     return await asyncio.to_thread(method, *args, **kwargs)
 
@@ -70,7 +70,8 @@ async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> di
     return result
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """A failed call in a few words, for logs and messages: never the request or its body."""
     if isinstance(error, ApiException):
         return f"API error {error.status} {error.reason}"
     return type(error).__name__

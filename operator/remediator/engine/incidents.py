@@ -313,10 +313,10 @@ def _advance(context: _Context, step: Step) -> _Progress:
             return held
     observed: Mapping[str, Any] | None = None
     if target is not None:
-        looked = _look_at(context, step, target)
-        if not isinstance(looked, Mapping):
+        looked = _ask(context, step, intents.ObserveTarget(step.name, *target))
+        if not isinstance(looked, intents.Result):
             return looked
-        observed = looked
+        observed = looked.value
     if context.dry_run and step.database is not None:
         return _dry_run_database(context, step)
     if context.dry_run:
@@ -347,22 +347,20 @@ def _hold_target(context: _Context, step: Step) -> _Progress:
     """Look at a Running step's target and make sure this incident holds its lock (None: it does)."""
     target = _target(step)
     assert target is not None
-    looked = _look_at(context, step, target)
-    if not isinstance(looked, Mapping):
+    looked = _ask(context, step, intents.ObserveTarget(step.name, *target))
+    if not isinstance(looked, intents.Result):
         return looked
-    return _claim(context, step, target, looked)
+    return _claim(context, step, target, looked.value)
 
 
-def _look_at(context: _Context, step: Step, target: tuple[str, str]) -> _Progress | Mapping[str, Any]:
-    """The step's target as observed, or the move to make first (observe it, or fail the attempt)."""
-    observe = intents.ObserveTarget(step.name, *target)
-    result = context.result(observe)
+def _ask(context: _Context, step: Step, intent: intents.Intent) -> _Progress | intents.Result:
+    """The successful answer to `intent`, or the move to make first: issue it, or fail the attempt."""
+    result = context.result(intent)
     if result is None:
-        return observe
+        return intent
     if not result.succeeded:
         return _fail_attempt(context, step, result.reason, result.message)
-    observed: Mapping[str, Any] = result.value
-    return observed
+    return result
 
 
 def _approval(context: _Context, step: Step) -> _Progress:
@@ -415,12 +413,8 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
     cooldown = parse_duration(context.spec.cooldown) if context.spec.cooldown else context.policy.cooldown
     claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown,
                                 str(metadata.get("resourceVersion") or ""))
-    result = context.result(claim)
-    if result is None:
-        return claim
-    if not result.succeeded:
-        return _fail_attempt(context, step, result.reason, result.message)
-    return None
+    claimed = _ask(context, step, claim)
+    return None if isinstance(claimed, intents.Result) else claimed
 
 
 def _hold(context: _Context, step: Step, verdict: guards.Verdict) -> _Wait:
@@ -450,11 +444,9 @@ def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) ->
         message = f"scaling {plan.describe(*target)}" if target else ""
     elif step.restart is not None and step.restart.selector is not None:
         selector = pod_restarts.selector_string(step.restart.selector)
-        listed = context.result(intents.ObservePods(step.name, selector))
-        if listed is None:
-            return intents.ObservePods(step.name, selector)
-        if not listed.succeeded:
-            return _fail_attempt(context, step, listed.reason, listed.message)
+        listed = _ask(context, step, intents.ObservePods(step.name, selector))
+        if not isinstance(listed, intents.Result):
+            return listed
         # The pods to restart are fixed now: replacements are never deleted again, even after a crash.
         snapshot = [pod["uid"] for pod in listed.value if not pod["terminating"]]
         result.update({"mode": "deletePods", "selector": selector, "pods": snapshot})
@@ -512,20 +504,16 @@ def _continue(context: _Context, step: Step) -> _Progress:
     if step.database is not None:
         run = intents.RunDatabaseOperation(step.name, step.database.model_dump_json(by_alias=True, exclude_none=True),
                                            False, status.attempts)
-        outcome = context.result(run)
-        if outcome is None:
-            return run
-        if not outcome.succeeded:
-            return _fail_attempt(context, step, outcome.reason, outcome.message)
+        outcome = _ask(context, step, run)
+        if not isinstance(outcome, intents.Result):
+            return outcome
         context.draft.update_step(step.name, result={"operation": step.database.operation, **(outcome.value or {})})
         _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", database_summary(step, outcome.value or {}))
         return None
     if step.wait_for_rollout is not None and target is not None:
-        observation = context.result(intents.ObserveTarget(step.name, *target))
-        if observation is None:
-            return intents.ObserveTarget(step.name, *target)
-        if not observation.succeeded:
-            return _fail_attempt(context, step, observation.reason, observation.message)
+        observation = _ask(context, step, intents.ObserveTarget(step.name, *target))
+        if not isinstance(observation, intents.Result):
+            return observation
         complete, message = rollouts.rollout_status(observation.value)
         if complete:
             _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", message)
@@ -660,12 +648,7 @@ def _create_then_observe(context: _Context, step: Step, status: StepStatus, flag
         return _fail_attempt(context, step, created.reason, created.message)
     if not status.result.get(flag):
         context.draft.update_step(step.name, result={**status.result, flag: True})
-    observed = context.result(observe)
-    if observed is None:
-        return observe
-    if not observed.succeeded:
-        return _fail_attempt(context, step, observed.reason, observed.message)
-    return observed
+    return _ask(context, step, observe)
 
 
 def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progress:
@@ -692,12 +675,9 @@ def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progres
 
 def _continue_pod_restart(context: _Context, step: Step, status: StepStatus) -> _Progress:
     assert step.restart is not None
-    observe = intents.ObservePods(step.name, str(status.result["selector"]))
-    listed = context.result(observe)
-    if listed is None:
-        return observe
-    if not listed.succeeded:
-        return _fail_attempt(context, step, listed.reason, listed.message)
+    listed = _ask(context, step, intents.ObservePods(step.name, str(status.result["selector"])))
+    if not isinstance(listed, intents.Result):
+        return listed
     plan = pod_restarts.next_round(list(status.result["pods"]), listed.value, step.restart.max_unavailable)
     if plan.done:
         _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", f"{plan.message} of {_target_text(step)}")
@@ -706,11 +686,9 @@ def _continue_pod_restart(context: _Context, step: Step, status: StepStatus) -> 
     if plan.batch:
         labels = {pod["name"]: tuple(sorted(pod["labels"].items())) for pod in listed.value}
         delete = intents.DeletePods(step.name, plan.batch, tuple(labels[name] for name in plan.batch))
-        outcome = context.result(delete)
-        if outcome is None:
-            return delete
-        if not outcome.succeeded:
-            return _fail_attempt(context, step, outcome.reason, outcome.message)
+        outcome = _ask(context, step, delete)
+        if not isinstance(outcome, intents.Result):
+            return outcome
         if outcome.value["blocked"]:
             message = f"eviction of {', '.join(outcome.value['blocked'])} refused by a PodDisruptionBudget; retrying"
     if status.message != message:

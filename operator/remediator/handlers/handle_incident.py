@@ -89,7 +89,7 @@ async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, acti
         queue.forget(uid)
         return
     except TRANSIENT_ERRORS as e:
-        logger.warning(f"reconciling incident {namespace}/{name} failed ({_describe(e)}); "
+        logger.warning(f"reconciling incident {namespace}/{name} failed ({retries.describe(e)}); "
                        f"retrying in {RETRY_AFTER_ERROR.total_seconds():g}s")
         requeue_after = RETRY_AFTER_ERROR
     except Exception as e:  # a bug must not stop the incident for good: try again later
@@ -99,11 +99,6 @@ async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, acti
     queue.schedule(uid, None if requeue_after is None else now() + requeue_after)
     if requeue_after is None:
         queue.drop_copy(uid)
-
-
-def _describe(error: BaseException) -> str:
-    status = getattr(error, "status", None)
-    return f"API error {status}" if status else type(error).__name__
 
 
 async def _read(api: kubernetes.client.ApiClient, queue: IncidentQueue, namespace: str, name: str,
@@ -190,7 +185,7 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
     try:
         result = await workloads.release(kube.api_client(), incident.namespace, release_targets)
     except TRANSIENT_ERRORS as e:
-        result = intents.failed("ApiError", _describe(e))
+        result = intents.failed("ApiError", retries.describe(e))
     if result.succeeded:
         logger.info(f"released the locks this incident held among {len(release_targets.targets)} target(s)")
     else:
