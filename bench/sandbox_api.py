@@ -1,4 +1,4 @@
-"""Sandbox API latency: GET, PATCH and watch delivery with 1,000 Incidents stored and 10 open watches.
+"""Sandbox API latency: GET, PATCH, watch delivery and LIST with 1,000 Incidents stored and 10 open watches.
 
 Target (issue "Foundation"): GET and PATCH p50 ≤ 2 ms, watch delivery p50 ≤ 5 ms.
 The sandbox runs as its own process (`remediator sandbox`), as it does for kubectl and the demo,
@@ -21,6 +21,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 OBJECTS = 1000
 WATCHES = 10
 SAMPLES = 500
+LIST_SAMPLES = 50
 INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 
 
@@ -95,8 +96,15 @@ async def measure(url: str) -> dict[str, dict[str, float]]:
             deliveries.append(arrivals[marker] - started)
         for task in watchers:
             task.cancel()
+        lists = []
+        for _ in range(LIST_SAMPLES):
+            started = time.perf_counter()
+            async with session.get(INCIDENTS) as response:
+                assert len((await response.json())["items"]) == OBJECTS
+            lists.append(time.perf_counter() - started)
     return {name: {"p50_ms": percentile(samples, 0.5) * 1000, "p95_ms": percentile(samples, 0.95) * 1000}
-            for name, samples in (("GET", gets), ("PATCH", patches), ("watch delivery", deliveries))}
+            for name, samples in (("GET", gets), ("PATCH", patches), ("watch delivery", deliveries),
+                                  (f"LIST of {OBJECTS}", lists))}
 
 
 async def main() -> dict[str, dict[str, float]]:
@@ -110,7 +118,8 @@ async def main() -> dict[str, dict[str, float]]:
 
 
 def report(results: dict[str, dict[str, float]]) -> str:
-    lines = [f"Sandbox API, {OBJECTS} Incidents stored, {WATCHES} open watches, {SAMPLES} samples each:"]
+    lines = [f"Sandbox API, {OBJECTS} Incidents stored, {WATCHES} open watches, {SAMPLES} samples each "
+             f"({LIST_SAMPLES} of LIST):"]
     for name, figures in results.items():
         lines.append(f"  {name:<15} p50 {figures['p50_ms']:6.2f} ms   p95 {figures['p95_ms']:6.2f} ms")
     lines.append("  (target: GET/PATCH p50 ≤ 2 ms, watch delivery p50 ≤ 5 ms)")

@@ -46,12 +46,13 @@ class Kubectl:
 
     kubeconfig: pathlib.Path
     home: pathlib.Path
+    binary: pathlib.Path = KUBECTL
 
-    async def __call__(self, *args: str, check: bool = True, timeout: float = 20) -> Run:
+    async def __call__(self, *args: str, check: bool = True, timeout: float = 20, stdin: bytes | None = None) -> Run:
         process = await asyncio.create_subprocess_exec(
-            str(KUBECTL), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=self.env())
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+            str(self.binary), *args, stdin=None if stdin is None else asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env())
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout)
         run = Run(process.returncode or 0, stdout.decode(), stderr.decode())
         if check and run.code != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({run.code}):\n{run.stderr}{run.stdout}")

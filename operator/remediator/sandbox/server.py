@@ -19,8 +19,10 @@ from typing import Any
 import aiohttp.web
 
 from remediator.sandbox import discovery, errors, field_validation, patches, paths, resources, selectors, store, tables
+from remediator.sandbox.protobuf import messages as protobuf_messages
 
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOOKMARK_INTERVAL_SECONDS = 5.0
 
 
@@ -92,7 +94,7 @@ class Sandbox:
                 return json_response(tables.object_table(resource, obj, self.store.clock(),
                                                          include=tables.include_object(query)))
             return json_response(obj)
-        body = await _read_json(request) if method in ("POST", "PUT", "PATCH") else None
+        body = await _read_json(request, resource) if method in ("POST", "PUT", "PATCH") else None
         dry_run = _dry_run(request)
         if method == "POST" and api.name is None:
             if not isinstance(body, dict):
@@ -102,7 +104,7 @@ class Sandbox:
         if method == "POST" and api.subresource == "eviction" and api.name is not None:
             return self._evict(resource, namespace or "", api.name)
         if method == "DELETE":
-            options = await _read_json(request) or {}
+            options = await _read_json(request, resource) or {}
             if not isinstance(options, dict):
                 raise errors.bad_request("the request body must be a DeleteOptions object")
             dry_run = dry_run or "All" in (options.get("dryRun") or ())
@@ -430,10 +432,19 @@ def _event_line(event: store.WatchEvent, tabulate: tables.WatchTables | None = N
     return _dumps({"type": event.type, "object": obj}) + b"\n"
 
 
-async def _read_json(request: aiohttp.web.BaseRequest) -> Any:
+async def _read_json(request: aiohttp.web.BaseRequest, resource: resources.ResourceType) -> Any:
+    """The request body as JSON values; kubectl sends built-in kinds as protobuf, decoded to the same."""
     raw = await request.read()
     if not raw:
         return None
+    if request.headers.get("Content-Type", "").startswith(PROTOBUF):
+        if resource.custom:  # custom resources have no protobuf form
+            raise errors.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                  "include: application/json, application/yaml")
+        try:
+            return protobuf_messages.decode_body(raw)
+        except protobuf_messages.DecodeError as e:
+            raise errors.bad_request(str(e)) from None
     try:
         return json.loads(raw)
     except ValueError:
