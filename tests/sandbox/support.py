@@ -16,7 +16,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 # Only the API server: no controller writes between the test's own writes.
 NO_CONTROLLERS = controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
-                                         daemonsets=False, jobs=False, events=False)
+                                         daemonsets=False, jobs=False, events=False, serviceaccounts=False)
 
 
 async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -105,3 +105,14 @@ async def test_the_official_client_raises_api_exceptions_with_the_status(
                                 "default", "incidents", "x")
     assert caught.value.status == 404
     assert '"reason":"NotFound"' in caught.value.body
+
+
+async def test_a_status_body_is_byte_for_byte_what_kube_apiserver_sends(api: httpx.AsyncClient) -> None:
+    """metav1.Status is printed in its Go struct's field order (kind, apiVersion, metadata, status,
+    message, reason, details, code), compactly, and with the newline encoding/json's Encoder ends
+    every body with: clients and tools that compare or log raw bodies see the same bytes."""
+    response = await api.get(f"{CONFIGMAPS}/x")
+    assert response.content == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        b'"message":"configmaps \\"x\\" not found","reason":"NotFound",'
+        b'"details":{"name":"x","kind":"configmaps"},"code":404}\n')

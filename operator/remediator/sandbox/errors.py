@@ -39,6 +39,7 @@ class ApiError(Exception):
         self._body = body
 
     def status(self) -> dict[str, Any]:
+        """The metav1.Status body, its fields in the Go struct's order (as kube-apiserver prints them)."""
         if self._body is not None:
             return self._body
         status: dict[str, Any] = {
@@ -48,10 +49,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
             status["details"] = self.details
+        status["code"] = self.code
         return status
 
 

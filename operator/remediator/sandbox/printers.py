@@ -267,6 +267,23 @@ def _pdb_value(pdb: Row, field: str) -> str:
     return "N/A" if value is None else str(value)
 
 
+def _node_status(node: Row) -> str:
+    """Ready / NotReady / Unknown from the Ready condition, then SchedulingDisabled when cordoned."""
+    ready = next((c for c in _status(node).get("conditions") or [] if c.get("type") == "Ready"), None)
+    status = "Unknown" if ready is None else {"True": "Ready"}.get(ready.get("status"), "NotReady")
+    return status + (",SchedulingDisabled" if _spec(node).get("unschedulable") else "")
+
+
+def _node_roles(node: Row) -> str:
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(key[len(prefix):] for key in node["metadata"].get("labels") or {} if key.startswith(prefix))
+    return ",".join(roles) or NONE
+
+
+def _node_address(node: Row, kind: str) -> str:
+    return next((a.get("address", "") for a in _status(node).get("addresses") or [] if a.get("type") == kind), NONE)
+
+
 def _mapped(fn: Callable[[Row], Any]) -> Callable[[Row, datetime.datetime], Any]:
     return lambda obj, now: fn(obj)
 
@@ -365,6 +382,20 @@ BUILTIN_COLUMNS: dict[str, Sequence[Column]] = {
         Column("Max Unavailable", _mapped(lambda o: _pdb_value(o, "maxUnavailable"))),
         Column("Allowed Disruptions", _mapped(lambda o: _count(o, "disruptionsAllowed")), type="integer"),
         AGE,
+    ),
+    "Node": (
+        NAME,
+        Column("Status", _mapped(_node_status)),
+        Column("Roles", _mapped(_node_roles)),
+        AGE,
+        Column("Version", _mapped(lambda o: (_status(o).get("nodeInfo") or {}).get("kubeletVersion", ""))),
+        Column("Internal-IP", _mapped(lambda o: _node_address(o, "InternalIP")), priority=1),
+        Column("External-IP", _mapped(lambda o: _node_address(o, "ExternalIP")), priority=1),
+        Column("OS-Image", _mapped(lambda o: (_status(o).get("nodeInfo") or {}).get("osImage", "")), priority=1),
+        Column("Kernel-Version", _mapped(lambda o: (_status(o).get("nodeInfo") or {}).get("kernelVersion", "")),
+               priority=1),
+        Column("Container-Runtime", _mapped(
+            lambda o: (_status(o).get("nodeInfo") or {}).get("containerRuntimeVersion", "")), priority=1),
     ),
     "Lease": (NAME, Column("Holder", _mapped(lambda o: _spec(o).get("holderIdentity", ""))), AGE),
 }

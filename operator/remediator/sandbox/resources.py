@@ -84,6 +84,8 @@ def _builtin(
 BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "namespaces", "Namespace", namespaced=False, short=("ns",),
              subresources=("status",), has_generation=False),
+    _builtin("", "v1", "nodes", "Node", namespaced=False, short=("no",), subresources=("status",),
+             has_generation=False),
     _builtin("", "v1", "pods", "Pod", short=("po",), subresources=("status", "eviction"),
              categories=("all",)),
     _builtin("", "v1", "events", "Event", short=("ev",), has_generation=False),

@@ -381,6 +381,7 @@ SUPPORTED_FIELDS: Mapping[str, frozenset[str]] = {
     },
     "Secret": _METADATA_FIELDS | {"type"},
     "Namespace": frozenset({"metadata.name", "status.phase"}),
+    "Node": frozenset({"metadata.name", "spec.unschedulable"}),
     "Service": _METADATA_FIELDS | {"spec.clusterIP", "spec.type"},
     "Job": _METADATA_FIELDS | {"status.successful"},
 }

@@ -18,7 +18,18 @@ from typing import Any
 
 import aiohttp.web
 
-from remediator.sandbox import discovery, errors, field_validation, patches, paths, resources, selectors, store, tables
+from remediator.sandbox import (
+    discovery,
+    errors,
+    field_validation,
+    health,
+    patches,
+    paths,
+    resources,
+    selectors,
+    store,
+    tables,
+)
 from remediator.sandbox.protobuf import messages as protobuf_messages
 
 JSON = "application/json"
@@ -31,7 +42,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def json_response(obj: Any, status: int = 200) -> aiohttp.web.Response:
-    return aiohttp.web.Response(body=_dumps(obj), status=status, content_type=JSON)
+    # kube-apiserver's JSON serializer ends every body with a newline (encoding/json's Encoder).
+    return aiohttp.web.Response(body=_dumps(obj) + b"\n", status=status, content_type=JSON)
 
 
 class Sandbox:
@@ -48,6 +60,9 @@ class Sandbox:
 
     async def handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         try:
+            checked = health.serve(request.path, request.query, lambda: self.closing)
+            if checked is not None:
+                return checked
             document = discovery.serve(self.store.registry, request.path, request.headers.get("Accept", ""))
             if document is not None:
                 served = json_response(document)

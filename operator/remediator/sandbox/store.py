@@ -16,7 +16,19 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from remediator.sandbox import defaults, errors, go_format, immutable_fields, object_meta, resources, schemas, selectors
+from remediator.sandbox import (
+    builtin_strategies,
+    defaults,
+    discovery,
+    errors,
+    go_format,
+    immutable_fields,
+    nodes,
+    object_meta,
+    resources,
+    schemas,
+    selectors,
+)
 
 Object = dict[str, Any]
 Clock = Callable[[], datetime.datetime]
@@ -120,6 +132,11 @@ class ObjectStore:
         ns_type = self.resource_type("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
             self.create(ns_type, {"metadata": {"name": name}})
+        # The kubelet registers its Node, then reports its status (create drops a status).
+        node_type = self.resource_type("", "v1", "nodes")
+        node = nodes.sandbox_node(format_time(self.clock()), discovery.SERVER_VERSION["gitVersion"])
+        registered = self.create(node_type, node)
+        self.replace(node_type, None, nodes.NAME, {**registered, "status": node["status"]}, subresource="status")
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -227,6 +244,7 @@ class ObjectStore:
                 defaults.prepare_job_for_create(obj)
             elif resource.key == ("", "pods"):
                 obj["status"] = defaults.initial_pod_status(obj)
+            self._prepare_builtin(resource, obj, None)
         obj = self._admit(resource, obj)
         meta = obj["metadata"]
         if resource.has_generation:
@@ -315,6 +333,8 @@ class ObjectStore:
             frozen = immutable_fields.problems(resource.group, resource.kind, old, new) if subresource is None else []
             if frozen:
                 raise errors.invalid(group_kind(resource), name, frozen, kind=resource.kind, group=resource.group)
+        if not resource.custom:
+            self._prepare_builtin(resource, new, old)
         new = self._admit(resource, new, old)
         if new == old:
             return old
@@ -347,6 +367,10 @@ class ObjectStore:
         resourceVersion precondition does not hold. With dry_run nothing changes.
         """
         old = self.get(resource, namespace, name)
+        forbidden = builtin_strategies.namespace_deletion_forbidden(name) if resource.kind == "Namespace" else None
+        if forbidden is not None:
+            raise errors.ApiError(403, f'namespaces "{name}" is forbidden: {forbidden}',
+                                  details={"name": name, "kind": "namespaces"})
         meta = old["metadata"]
         for meta_field, field in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
             wanted, stored = (preconditions or {}).get(meta_field), meta[meta_field]
@@ -427,6 +451,21 @@ class ObjectStore:
             if resource.key == key:
                 return resource
         raise errors.ApiError(404, "the server could not find the requested resource")
+
+    def _prepare_builtin(self, resource: resources.ResourceType, obj: Object, old: Object | None) -> None:
+        """A Service's allocations and a core Event's checks (builtin_strategies); 422 on a problem."""
+        problems: list[Any] = []
+        if resource.key == ("", "services"):
+            if old is None:
+                problems = builtin_strategies.prepare_service_for_create(obj, self._objects[resource.key].values())
+            else:
+                builtin_strategies.prepare_service_for_update(obj, old)
+        elif resource.key == ("", "events"):
+            problems = builtin_strategies.event_problems(obj)
+        if problems:
+            raise errors.invalid(group_kind(resource), obj["metadata"].get("name", ""),
+                                 [(p.field, p.reason, p.message) for p in problems],
+                                 kind=resource.kind, group=resource.group)
 
     def _admit(self, resource: resources.ResourceType, obj: Object, old: Object | None = None) -> Object:
         causes = [(e.field, e.reason, e.message)

@@ -13,12 +13,12 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from remediator.sandbox import errors, resources, selectors, store
+from remediator.sandbox import errors, nodes, resources, selectors, store
 from remediator.sandbox.controllers import events, naming, ownership
 
 Object = dict[str, Any]
-NODE_NAME = "sandbox-node"
-HOST_IP = "172.18.0.2"
+NODE_NAME = nodes.NAME
+HOST_IP = nodes.INTERNAL_IP
 NAME_ATTEMPTS = 10
 
 
@@ -36,6 +36,8 @@ class Cluster:
         self.statefulsets = object_store.resource_type("apps", "v1", "statefulsets")
         self.daemonsets = object_store.resource_type("apps", "v1", "daemonsets")
         self.jobs = object_store.resource_type("batch", "v1", "jobs")
+        self.namespaces = object_store.resource_type("", "v1", "namespaces")
+        self.serviceaccounts = object_store.resource_type("", "v1", "serviceaccounts")
         self._pods_started = 0
 
     # -- reading ------------------------------------------------------------------------------

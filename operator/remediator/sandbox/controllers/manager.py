@@ -26,6 +26,7 @@ from remediator.sandbox.controllers import (
     kubelet,
     ownership,
     replicasets,
+    serviceaccounts,
     statefulsets,
     workqueue,
 )
@@ -43,6 +44,8 @@ REPLICASETS: ResourceKey = ("apps", "replicasets")
 STATEFULSETS: ResourceKey = ("apps", "statefulsets")
 DAEMONSETS: ResourceKey = ("apps", "daemonsets")
 JOBS: ResourceKey = ("batch", "jobs")
+NAMESPACES: ResourceKey = ("", "namespaces")
+SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
 # (owner group, owner kind) → the owner's resource, for ownerReferences of what controllers create.
 OWNER_KINDS: dict[tuple[str, str], ResourceKey] = {
     ("apps", "Deployment"): DEPLOYMENTS,
@@ -67,6 +70,7 @@ class Simulations:
     daemonsets: bool = True  # DaemonSet status only: one node, one ready pod
     jobs: bool = True  # Jobs run pods and complete or fail
     events: bool = True  # the simulated controllers record Events (ScalingReplicaSet, SuccessfulCreate...)
+    serviceaccounts: bool = True  # every namespace gets its `default` ServiceAccount
 
     def reconcilers(self) -> dict[ResourceKey, Reconcile]:
         """The reconcile function of every switched-on controller, by the resource it watches."""
@@ -77,6 +81,7 @@ class Simulations:
             (self.statefulsets, STATEFULSETS, statefulsets.reconcile),
             (self.daemonsets, DAEMONSETS, daemonsets.reconcile),
             (self.jobs, JOBS, jobs.reconcile),
+            (self.serviceaccounts, NAMESPACES, serviceaccounts.reconcile),
         ]
         return {key: reconcile for enabled, key, reconcile in switched if enabled}
 
@@ -160,6 +165,8 @@ class Controllers:
         keys: list[Key] = []
         if resource in self._reconcilers:
             keys.append((resource, namespace, meta.get("name", "")))
+        if resource == SERVICEACCOUNTS and event.type == "DELETED" and NAMESPACES in self._reconcilers:
+            keys.append((NAMESPACES, "", namespace))  # a deleted `default` ServiceAccount comes back
         ref = ownership.controller_ref(obj)
         if ref is not None:
             group = str(ref.get("apiVersion", "")).rpartition("/")[0]
