@@ -51,7 +51,7 @@ def serve(registry: resources.ResourceRegistry, path: str, accept: str) -> dict[
         if versions:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group(parts[1], versions)}
     if parts[0] == "openapi":
-        return openapi.serve(registry, path)
+        return openapi.serve(registry, path, accept)
     return None
 
 

@@ -5,6 +5,9 @@ validation to the server instead of validating on the client) and, for `kubectl 
 schemas. Custom resources get their CRD's openAPIV3Schema; built-in kinds get an outline only,
 so kubectl computes their strategic merge patches from its compiled-in types, as it does when
 a server's document has no strategic-merge-patch body.
+
+Built-in kinds get Kubernetes' own schemas (builtin_schemas, from kubernetes-validate), so
+`kubectl explain` works for them; /openapi/v2 carries the same definitions for JSON clients.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from remediator.sandbox import resources
+from remediator.sandbox import builtin_schemas, resources
 
 PREFIX = "/openapi/v3"
+V2_PATH = "/openapi/v2"
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 # Where kube-apiserver's generated names put each built-in group's types.
 _BUILTIN_PACKAGES = {
@@ -32,11 +36,14 @@ _PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "
 _JSON_TYPES = ("application/json", "application/yaml")
 
 
-def serve(registry: resources.ResourceRegistry, path: str) -> dict[str, Any] | None:
+def serve(registry: resources.ResourceRegistry, path: str, accept: str = "") -> dict[str, Any] | None:
     """The OpenAPI document at a path under /openapi, or None when there is none.
 
     The `hash` query parameter of the index's URLs is not checked: the current document is served.
+    /openapi/v2 is JSON only: a client asking for protobuf alone (kubectl) gets None (404).
     """
+    if path == V2_PATH:
+        return v2_document() if _takes_json(accept) else None
     if path == PREFIX:
         return index(registry)
     if path.startswith(PREFIX + "/"):
@@ -46,6 +53,17 @@ def serve(registry: resources.ResourceRegistry, path: str) -> dict[str, Any] | N
                 if _gv_path(group, version) == group_version:
                     return group_version_document(registry, group, version)
     return None
+
+
+def _takes_json(accept: str) -> bool:
+    return not accept or any(media.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+                             for media in accept.split(","))
+
+
+def v2_document() -> dict[str, Any]:
+    """The Swagger 2.0 document: the built-in kinds' definitions (the paths are left out)."""
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": builtin_schemas.release()},
+            "paths": {}, "definitions": builtin_schemas.v2_definitions()}
 
 
 def index(registry: resources.ResourceRegistry) -> dict[str, Any]:
@@ -71,10 +89,14 @@ def group_version_document(registry: resources.ResourceRegistry, group: str, ver
     schemas: dict[str, Any] = dict(_meta_schemas())
     for resource in served:
         paths.update(_resource_paths(resource))
-        schemas[schema_name(resource)] = _object_schema(resource)
-        schemas[schema_name(resource) + "List"] = _list_schema(resource)
+        name = schema_name(resource)
+        if not resource.custom and builtin_schemas.has(name):
+            schemas.update(builtin_schemas.v3_schemas([name, name + "List"]))
+        else:
+            schemas[name] = _object_schema(resource)
+            schemas[name + "List"] = _list_schema(resource)
         if "scale" in resource.subresources:
-            schemas["io.k8s.api.autoscaling.v1.Scale"] = _outline("Scale", "autoscaling", "v1")
+            schemas.update(builtin_schemas.v3_schemas(["io.k8s.api.autoscaling.v1.Scale"]))
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
@@ -265,36 +287,4 @@ def _list_schema(resource: resources.ResourceType) -> dict[str, Any]:
 
 
 def _meta_schemas() -> dict[str, Any]:
-    string = {"type": "string"}
-    string_map = {"type": "object", "additionalProperties": {"type": "string", "default": ""}}
-    return {
-        f"{_META}.ObjectMeta": {
-            "description": "Metadata that all persisted resources must have.",
-            "type": "object",
-            "properties": {
-                "annotations": string_map, "creationTimestamp": string, "deletionGracePeriodSeconds":
-                {"type": "integer", "format": "int64"}, "deletionTimestamp": string,
-                "finalizers": {"type": "array", "items": {"type": "string", "default": ""},
-                               "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
-                "generateName": string, "generation": {"type": "integer", "format": "int64"},
-                "labels": string_map, "managedFields": {"type": "array", "items": {"type": "object"}},
-                "name": string, "namespace": string,
-                "ownerReferences": {"type": "array", "items": {"type": "object"},
-                                    "x-kubernetes-patch-merge-key": "uid", "x-kubernetes-patch-strategy": "merge"},
-                "resourceVersion": string, "selfLink": string, "uid": string,
-            },
-        },
-        f"{_META}.ListMeta": {
-            "type": "object",
-            "properties": {"continue": string, "remainingItemCount": {"type": "integer", "format": "int64"},
-                           "resourceVersion": string, "selfLink": string},
-        },
-        f"{_META}.Status": {
-            "type": "object",
-            "properties": {"apiVersion": string, "code": {"type": "integer", "format": "int32"},
-                           "details": {"type": "object"}, "kind": string, "message": string,
-                           "metadata": {"default": {}, "allOf": [_ref(f"{_META}.ListMeta")]},
-                           "reason": string, "status": string},
-        },
-        f"{_META}.Patch": {"description": "A patch in one of the patch media types.", "type": "object"},
-    }
+    return builtin_schemas.v3_schemas(f"{_META}.{kind}" for kind in ("ObjectMeta", "ListMeta", "Status", "Patch"))
