@@ -106,6 +106,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",),
              subresources=("status",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", has_generation=False),
+    # Served over the core Events (store.VIEWS).
+    _builtin("events.k8s.io", "v1", "events", "Event", short=("ev",), has_generation=False),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
              namespaced=False, short=("crd", "crds"), subresources=("status",)),
 )

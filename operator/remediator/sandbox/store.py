@@ -13,7 +13,7 @@ import dataclasses
 import datetime
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from remediator.sandbox import (
@@ -21,6 +21,8 @@ from remediator.sandbox import (
     defaults,
     discovery,
     errors,
+    event_versions,
+    field_errors,
     go_format,
     immutable_fields,
     nodes,
@@ -72,6 +74,20 @@ class WatchEvent:
     resource_version: int
 
 
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A resource served over another's stored objects, converted both ways (events.k8s.io over core)."""
+
+    storage: tuple[str, str, str]  # group, version, plural of the stored resource
+    to_storage: Callable[[Mapping[str, Any]], Object]
+    from_storage: Callable[[Mapping[str, Any]], Object]
+
+
+VIEWS: dict[ResourceKey, View] = {
+    ("events.k8s.io", "events"): View(("", "v1", "events"), event_versions.to_core, event_versions.from_core),
+}
+
+
 @dataclasses.dataclass(eq=False)
 class Watch:
     """One open watch: events matching its filters are put into its queue."""
@@ -81,6 +97,8 @@ class Watch:
     label_selector: selectors.LabelSelector | None
     field_selector: selectors.FieldSelector | None
     queue: asyncio.Queue[WatchEvent | None] = dataclasses.field(default_factory=asyncio.Queue)
+    # For a watch on a view: how the stored objects are presented.
+    present: Callable[[Mapping[str, Any]], Object] | None = None
 
     def matches(self, obj: Mapping[str, Any] | None) -> bool:
         if obj is None:
@@ -96,15 +114,20 @@ class Watch:
         """The event as this watch sees it: objects moving across its selector appear/disappear."""
         now = self.matches(event.object)
         if event.type != "MODIFIED":
-            return event if now else None
+            return self.presented(event) if now else None
         before = self.matches(event.old)
         if now and before:
-            return event
+            return self.presented(event)
         if now:
-            return dataclasses.replace(event, type="ADDED")
+            return self.presented(dataclasses.replace(event, type="ADDED"))
         if before:
-            return dataclasses.replace(event, type="DELETED")
+            return self.presented(dataclasses.replace(event, type="DELETED"))
         return None
+
+    def presented(self, event: WatchEvent) -> WatchEvent:
+        if self.present is None:
+            return event
+        return dataclasses.replace(event, object=self.present(event.object))
 
 
 Listener = Callable[[resources.ResourceType, WatchEvent], None]
@@ -146,14 +169,24 @@ class ObjectStore:
             raise errors.ApiError(404, "the server could not find the requested resource")
         return resource
 
+    def _view(self, resource: resources.ResourceType) -> tuple[View, resources.ResourceType] | None:
+        """The view a resource is, and the resource whose objects it presents; None for most."""
+        view = VIEWS.get(resource.key)
+        return None if view is None else (view, self.resource_type(*view.storage))
+
     def get(self, resource: resources.ResourceType, namespace: str | None, name: str) -> Object:
         """The stored object (shared: callers must not mutate it). 404 when absent."""
+        if (viewed := self._view(resource)) is not None:
+            return viewed[0].from_storage(self.get(viewed[1], namespace, name))
         obj = self._objects[resource.key].get((namespace or "", name))
         if obj is None:
             raise errors.not_found(resource.group_resource, name, kind=resource.plural, group=resource.group)
         return obj
 
     def find(self, resource: resources.ResourceType, namespace: str | None, name: str) -> Object | None:
+        if (viewed := self._view(resource)) is not None:
+            found = self.find(viewed[1], namespace, name)
+            return None if found is None else viewed[0].from_storage(found)
         return self._objects[resource.key].get((namespace or "", name))
 
     def list(
@@ -164,6 +197,9 @@ class ObjectStore:
         field_selector: selectors.FieldSelector | None = None,
     ) -> list[Object]:
         """Matching objects ordered by namespace and name, as etcd's key order gives them."""
+        if (viewed := self._view(resource)) is not None:
+            return [viewed[0].from_storage(obj)
+                    for obj in self.list(viewed[1], namespace, label_selector, field_selector)]
         objects = self._objects[resource.key]
         result = []
         for key in sorted(objects):
@@ -193,6 +229,12 @@ class ObjectStore:
         dropped where the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace,
         422 invalid, 500 when the body carries a resourceVersion (as etcd3's store refuses it).
         With dry_run the object is admitted and returned but not stored (no resourceVersion)."""
+        if (viewed := self._view(resource)) is not None:
+            view, stored = viewed
+            stored_body = view.to_storage(body)
+            if resource.key == ("events.k8s.io", "events"):
+                self._raise_invalid(resource, stored_body, event_versions.strict_problems(stored_body))
+            return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run))
         obj = copy.deepcopy(dict(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -278,6 +320,12 @@ class ObjectStore:
         leaves metadata.generation alone (the scheduler's pods/binding setting spec.nodeName).
         With dry_run the result is returned but not stored.
         """
+        if (viewed := self._view(resource)) is not None:
+            view, stored = viewed
+            return view.from_storage(self.replace(
+                stored, namespace, name, view.to_storage(body), subresource=subresource,
+                require_resource_version=require_resource_version, bump_generation=bump_generation,
+                dry_run=dry_run))
         old = self.get(resource, namespace, name)
         new = copy.deepcopy(dict(body))
         new_meta = new.get("metadata")
@@ -366,6 +414,10 @@ class ObjectStore:
         (Foreground), or not at all, losing their ownerReference (Orphan). 409 when a uid or
         resourceVersion precondition does not hold. With dry_run nothing changes.
         """
+        if (viewed := self._view(resource)) is not None:
+            deleted, gone = self.delete(viewed[1], namespace, name, propagation=propagation,
+                                        preconditions=preconditions, dry_run=dry_run)
+            return viewed[0].from_storage(deleted), gone
         old = self.get(resource, namespace, name)
         forbidden = builtin_strategies.namespace_deletion_forbidden(name) if resource.kind == "Namespace" else None
         if forbidden is not None:
@@ -417,9 +469,13 @@ class ObjectStore:
         With since=None the current objects are replayed as ADDED (like a watch without a version).
         Raises ApiError(410) when the history no longer reaches back to `since`.
         """
+        view = VIEWS.get(watch.resource)
+        if view is not None:
+            watch.resource = self.resource_type(*view.storage).key
+            watch.present = view.from_storage
         if since is None:
             resource = self._type_of(watch.resource)
-            initial = [WatchEvent("ADDED", obj, None, self.resource_version)
+            initial = [watch.presented(WatchEvent("ADDED", obj, None, self.resource_version))
                        for obj in self.list(resource, watch.namespace, watch.label_selector,
                                             watch.field_selector)]
         else:
@@ -454,7 +510,7 @@ class ObjectStore:
 
     def _prepare_builtin(self, resource: resources.ResourceType, obj: Object, old: Object | None) -> None:
         """A Service's allocations and a core Event's checks (builtin_strategies); 422 on a problem."""
-        problems: list[Any] = []
+        problems: Sequence[field_errors.FieldError] = ()
         if resource.key == ("", "services"):
             if old is None:
                 problems = builtin_strategies.prepare_service_for_create(obj, self._objects[resource.key].values())
@@ -462,8 +518,13 @@ class ObjectStore:
                 builtin_strategies.prepare_service_for_update(obj, old)
         elif resource.key == ("", "events"):
             problems = builtin_strategies.event_problems(obj)
+        self._raise_invalid(resource, obj, problems)
+
+    @staticmethod
+    def _raise_invalid(resource: resources.ResourceType, obj: Mapping[str, Any],
+                       problems: Sequence[field_errors.FieldError]) -> None:
         if problems:
-            raise errors.invalid(group_kind(resource), obj["metadata"].get("name", ""),
+            raise errors.invalid(group_kind(resource), (obj.get("metadata") or {}).get("name", ""),
                                  [(p.field, p.reason, p.message) for p in problems],
                                  kind=resource.kind, group=resource.group)
 
