@@ -9,9 +9,9 @@ import sys
 import httpx
 import pytest
 import yaml
+from tests.kubectl import KUBECTL
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-KUBECTL = pathlib.Path(sys.executable).parent / "kubectl"
 
 
 async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubectl_can_use(
@@ -28,7 +28,7 @@ async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubect
         async with httpx.AsyncClient(base_url=server) as client:
             crds = (await client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")).json()
         assert {c["metadata"]["name"] for c in crds["items"]} >= {"incidents.remediator.dev", "runbooks.remediator.dev"}
-        if KUBECTL.exists():
+        if KUBECTL is not None:
             kubectl = await asyncio.create_subprocess_exec(
                 str(KUBECTL), "--kubeconfig", str(kubeconfig), "get", "inc", stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env={"HOME": str(tmp_path)})

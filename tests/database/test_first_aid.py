@@ -38,15 +38,34 @@ async def gone(admin: psycopg.Connection[Any], *pids: int) -> bool:
     return False
 
 
-async def active_for(admin: psycopg.Connection[Any], pids: list[int], seconds: float) -> None:
-    """Wait until every pid has been running its query for `seconds`."""
+async def in_state_for(admin: psycopg.Connection[Any], pids: list[int], seconds: float, state: str = "active",
+                       waiting_for: str | None = None) -> None:
+    """Wait until every pid has been in `state` (and waiting for `waiting_for`, a wait_event_type) for
+    `seconds`; fail after 10 seconds."""
     for _ in range(200):
-        rows = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND state = 'active' "
-                             "AND now() - query_start > make_interval(secs => %s)", (pids, seconds)).fetchone()
+        rows = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND state = %s "
+                             "AND wait_event_type IS NOT DISTINCT FROM coalesce(%s, wait_event_type) "
+                             "AND now() - state_change > make_interval(secs => %s)",
+                             (pids, state, waiting_for, seconds)).fetchone()
         if rows and rows[0] == len(pids):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("sessions did not get busy")
+    raise AssertionError(f"sessions {pids} were not {state} for {seconds}s")
+
+
+async def active_for(admin: psycopg.Connection[Any], pids: list[int], seconds: float) -> None:
+    """Wait until every pid has been running its query for `seconds`."""
+    await in_state_for(admin, pids, seconds)
+
+
+async def survived(admin: psycopg.Connection[Any], sessions: Sessions, pids: list[int]) -> None:
+    """Assert that no pid's session was terminated: cancel their queries now and check each query ends
+    by that cancel and its session lives on. A termination sent earlier would have ended it first."""
+    admin.execute("SELECT pg_cancel_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+    for pid in pids:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await asyncio.wait_for(sessions.queries[pid], 10)
+        assert alive(admin, pid)
 
 
 def assert_secret_free(result: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -103,8 +122,7 @@ async def test_a_dry_run_lists_the_targets_and_terminates_nothing(
     assert [t["pid"] for t in result.value["targets"]] == [victim]
     assert result.value["targets"][0]["query"] == "SELECT pg_sleep(?), '?'"
     assert "card-4111" not in json.dumps(result.value, default=str)
-    await asyncio.sleep(0.2)
-    assert alive(admin, victim)
+    await survived(admin, sessions, [victim])
 
 
 async def test_more_matches_than_max_terminations_terminates_nothing(
@@ -114,8 +132,7 @@ async def test_more_matches_than_max_terminations_terminates_nothing(
     result = await database.run(firstaid(postgres), step(maxTerminations=2, terminateLongRunning={
         "olderThan": "200ms", "applicationNames": ["herd"]}), dry_run=False)
     assert not result.succeeded and result.reason == "TooManyTargets"
-    await asyncio.sleep(0.2)
-    assert all(alive(admin, pid) for pid in victims)
+    await survived(admin, sessions, victims)
 
 
 async def test_idle_sessions_are_terminated_and_idle_in_transaction_only_when_asked(
@@ -125,7 +142,8 @@ async def test_idle_sessions_are_terminated_and_idle_in_transaction_only_when_as
     await in_transaction.execute("BEGIN")
     await in_transaction.execute("SELECT 1")
     _, superuser_idle = await sessions.open("pool", user="postgres")
-    await asyncio.sleep(0.4)
+    await in_state_for(admin, [idle, superuser_idle], 0.3, state="idle")
+    await in_state_for(admin, [idle_in_transaction], 0.3, state="idle in transaction")
     pool_only = step(terminateIdle={"idleFor": "200ms"})
 
     # Every idle session in the database matches; restrict what we look at to this test's pool.
@@ -150,13 +168,7 @@ async def test_the_head_of_a_lock_chain_is_terminated_and_its_victims_proceed(
     await holder_connection.execute("UPDATE accounts SET balance = balance - 1 WHERE id = 1")
     first = await sessions.running("waiter", "UPDATE accounts SET balance = balance + 1 WHERE id = 1")
     second = await sessions.running("waiter", "UPDATE accounts SET balance = balance + 2 WHERE id = 1")
-    for _ in range(200):
-        waiting = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) "
-                                "AND wait_event_type = 'Lock'", ([first, second],)).fetchone()
-        if waiting and waiting[0] == 2:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.4)
+    await in_state_for(admin, [first, second], 0.3, waiting_for="Lock")
 
     result = await database.run(firstaid(postgres), step(killBlockers={"blockedFor": "200ms"}), dry_run=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -30,11 +30,42 @@ def incident(name: str, summary: str = "first") -> dict[str, Any]:
                                                        "replicas": 1}}]}}
 
 
+class Handled:
+    """What the handlers were called for, by (handler, object name), and a way to wait for it."""
+
+    def __init__(self) -> None:
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.gone: set[str] = set()  # objects whose DELETED event Kopf has processed
+        self._changed = asyncio.Event()
+
+    def note(self, handler: str, name: str) -> None:
+        self.calls[handler, name] += 1
+        self._changed.set()
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `condition()` holds, checking after each handler call; fail after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+
 @contextlib.asynccontextmanager
-async def kopf_operator(sandbox: runner.RunningSandbox, registry: kopf.OperatorRegistry) -> AsyncIterator[None]:
+async def kopf_operator(sandbox: runner.RunningSandbox, registry: kopf.OperatorRegistry,
+                        handled: Handled) -> AsyncIterator[None]:
+    """Kopf running `registry` against the sandbox, noting in `handled.gone` each Incident whose DELETED
+    event it has processed: an object's events are processed one after another and DELETED is its
+    last, so after it no handler can run for that object any more."""
+
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=sandbox.url)
+
+    @kopf.on.event("remediator.dev", "v1alpha1", "incidents", id="deletions", registry=registry)
+    async def deletions(type: str, name: str, **_: Any) -> None:
+        if type == "DELETED":
+            handled.gone.add(name)
+            handled.note("gone", name)
 
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(kopf.operator(registry=registry, settings=operator_settings(), standalone=True,
@@ -47,38 +78,29 @@ async def kopf_operator(sandbox: runner.RunningSandbox, registry: kopf.OperatorR
         await asyncio.wait_for(task, 10)
 
 
-async def settle(calls: collections.Counter[tuple[str, str]], expected: dict[tuple[str, str], int]) -> None:
-    """Wait until the expected calls happened, then a little longer to catch any repeat."""
-    for _ in range(200):
-        if all(calls[key] >= count for key, count in expected.items()):
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)
-
-
 @pytest.mark.timeout(60)
 async def test_kopf_runs_create_update_and_delete_handlers_exactly_once_per_change(
         sandbox: runner.RunningSandbox, api: httpx.AsyncClient) -> None:
     registry = kopf.OperatorRegistry()
-    calls: collections.Counter[tuple[str, str]] = collections.Counter()
+    handled = Handled()
 
     @kopf.on.create("remediator.dev", "v1alpha1", "incidents", id="created", registry=registry)
-    def created(name: str, **_: Any) -> None:
-        calls["create", name] += 1
+    async def created(name: str, **_: Any) -> None:
+        handled.note("create", name)
 
     @kopf.on.update("remediator.dev", "v1alpha1", "incidents", id="updated", field="spec", registry=registry)
-    def updated(name: str, **_: Any) -> None:
-        calls["update", name] += 1
+    async def updated(name: str, **_: Any) -> None:
+        handled.note("update", name)
 
     @kopf.on.delete("remediator.dev", "v1alpha1", "incidents", id="deleted", registry=registry)
-    def deleted(name: str, **_: Any) -> None:
-        calls["delete", name] += 1
+    async def deleted(name: str, **_: Any) -> None:
+        handled.note("delete", name)
 
     names = [f"inc-{i}" for i in range(5)]
-    async with kopf_operator(sandbox, registry):
+    async with kopf_operator(sandbox, registry, handled):
         for name in names:
             assert (await api.post(INCIDENTS, json=incident(name))).status_code == 201
-        await settle(calls, {("create", n): 1 for n in names})
+        await handled.until(lambda: all(handled.calls["create", n] for n in names))
         for name in names:
             patch = {"spec": {"summary": "second"}, "metadata": {"labels": {"seen": "yes"}}}
             response = await api.patch(f"{INCIDENTS}/{name}", json=patch,
@@ -87,13 +109,15 @@ async def test_kopf_runs_create_update_and_delete_handlers_exactly_once_per_chan
             # A status-only change is not a change of the spec: no update handler for it.
             await api.patch(f"{INCIDENTS}/{name}/status", json={"status": {"phase": "Remediating"}},
                             headers={"Content-Type": "application/merge-patch+json"})
-        await settle(calls, {("update", n): 1 for n in names})
+        await handled.until(lambda: all(handled.calls["update", n] for n in names))
         for name in names:
             assert (await api.delete(f"{INCIDENTS}/{name}")).status_code in (200, 202)
-        await settle(calls, {("delete", n): 1 for n in names})
+        # Every handler call, a repeat included, comes before the object's last event.
+        await handled.until(lambda: handled.gone >= set(names))
         remaining = (await api.get(INCIDENTS)).json()["items"]
 
-    assert calls == collections.Counter({(kind, n): 1 for n in names for kind in ("create", "update", "delete")})
+    expected = {(kind, n): 1 for n in names for kind in ("create", "update", "delete", "gone")}
+    assert handled.calls == collections.Counter(expected)
     assert remaining == [], "the finalizer was released and the objects are gone"
 
 
@@ -102,24 +126,32 @@ async def test_kopf_keeps_its_retry_progress_in_remediator_annotations(
         sandbox: runner.RunningSandbox, api: httpx.AsyncClient) -> None:
     """A handler that fails once is retried once: the progress survives because it is not in status."""
     registry = kopf.OperatorRegistry()
+    handled = Handled()
     attempts: list[int] = []
     seen_annotations: list[dict[str, str]] = []
 
     @kopf.on.create("remediator.dev", "v1alpha1", "incidents", id="flaky", registry=registry)
-    def flaky(retry: int, annotations: dict[str, str], **_: Any) -> None:
+    async def flaky(name: str, retry: int, annotations: Mapping[str, str], **_: Any) -> None:
         attempts.append(retry)
         seen_annotations.append(dict(annotations))
+        handled.note("flaky", name)
         if retry == 0:
             raise kopf.TemporaryError("not yet", delay=0.2)
 
-    async with kopf_operator(sandbox, registry):
+    @kopf.on.update("remediator.dev", "v1alpha1", "incidents", id="marked", field="metadata.labels",
+                    registry=registry)
+    async def marked(name: str, **_: Any) -> None:
+        handled.note("marked", name)
+
+    async with kopf_operator(sandbox, registry, handled):
         await api.post(INCIDENTS, json=incident("flaky"))
-        for _ in range(100):
-            if len(attempts) >= 2:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
+        await handled.until(lambda: len(attempts) >= 2)
         body = (await api.get(f"{INCIDENTS}/flaky")).json()
+        # A later change handled as an update: every processing before it is over, and had the
+        # creation not been recorded as done, Kopf would have run `flaky` again instead.
+        await api.patch(f"{INCIDENTS}/flaky", json={"metadata": {"labels": {"marker": "1"}}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+        await handled.until(lambda: handled.calls["marked", "flaky"] > 0)
 
     assert attempts == [0, 1]
     assert any(key.startswith("remediator.dev/") for key in seen_annotations[1])

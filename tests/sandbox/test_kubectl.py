@@ -1,6 +1,6 @@
 """kubectl against the sandbox: what a user types works as it does against a kind cluster.
 
-Every test runs the real kubectl (the one installed next to the interpreter) with the sandbox's
+Every test runs the real kubectl (see tests/kubectl.py) with the sandbox's
 kubeconfig and no extra flags, and checks what the user would see: its output, its exit code,
 and what ends up stored.
 """
@@ -12,23 +12,22 @@ import dataclasses
 import json
 import pathlib
 import re
-import sys
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import yaml
+from tests.kubectl import KUBECTL, MISSING
 
 from remediator.sandbox import runner
 
-KUBECTL = pathlib.Path(sys.executable).parent / "kubectl"
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 EXAMPLES = REPO / "examples"
 INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 
-if not KUBECTL.exists():
-    pytest.skip(f"kubectl is not installed next to the interpreter ({KUBECTL})", allow_module_level=True)
+if KUBECTL is None:
+    pytest.skip(MISSING, allow_module_level=True)
 
 
 @dataclasses.dataclass
@@ -57,6 +56,19 @@ class Kubectl:
         if check and run.code != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({run.code}):\n{run.stderr}{run.stdout}")
         return run
+
+    async def watching(self, *args: str) -> asyncio.subprocess.Process:
+        """Start a kubectl that watches (`wait`) and return it once its watch is open: at -v=6 kubectl
+        logs each response, the watch request's (`watch=true`) too, after the server has taken its
+        initial state."""
+        process = await asyncio.create_subprocess_exec(
+            str(self.binary), "-v=6", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self.env())
+        assert process.stderr is not None
+        async with asyncio.timeout(10):
+            while b"watch=true" not in (line := await process.stderr.readline()):
+                assert line, f"kubectl {' '.join(args)} ended before it watched"
+        return process
 
     def env(self) -> dict[str, str]:
         # HOME and KUBECACHEDIR keep kubectl's discovery and HTTP caches out of the user's ~/.kube.
@@ -374,17 +386,19 @@ async def test_wait_returns_when_the_condition_becomes_true_or_the_object_is_gon
                                 "--timeout=10s")
     assert "condition met" in established.stdout
     await kubectl("apply", "-f", str(EXAMPLES / "02-incident-capacity.yaml"))
+    not_yet = await kubectl("wait", "--for=condition=Ready", "inc/web-capacity", "--timeout=1s", check=False)
+    assert (not_yet.code, not_yet.stderr.strip()) == (
+        1, "error: timed out waiting for the condition on incidents/web-capacity")
 
-    waiting = asyncio.create_task(kubectl("wait", "--for=condition=Ready", "inc/web-capacity", "--timeout=10s"))
-    await asyncio.sleep(0.3)
-    assert not waiting.done()
+    waiting = await kubectl.watching("wait", "--for=condition=Ready", "inc/web-capacity", "--timeout=10s")
     await set_ready(api, "web-capacity")
-    assert (await waiting).stdout.strip() == "incident.remediator.dev/web-capacity condition met"
+    stdout, _ = await asyncio.wait_for(waiting.communicate(), 10)
+    assert (waiting.returncode, stdout.decode().strip()) == (0, "incident.remediator.dev/web-capacity condition met")
 
-    gone = asyncio.create_task(kubectl("wait", "--for=delete", "inc/web-capacity", "--timeout=10s"))
-    await asyncio.sleep(0.3)
+    gone = await kubectl.watching("wait", "--for=delete", "inc/web-capacity", "--timeout=10s")
     assert (await api.delete(f"{INCIDENTS}/web-capacity")).status_code == 200
-    assert (await gone).code == 0
+    await asyncio.wait_for(gone.communicate(), 10)
+    assert gone.returncode == 0
 
 
 # -- 6. invalid incidents -----------------------------------------------------------------------------

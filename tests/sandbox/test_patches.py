@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.kubectl import KUBECTL, requires_kubectl
 
 from remediator.sandbox import patches
 
@@ -780,8 +780,6 @@ def test_a_body_that_is_not_the_declared_patch_is_a_bad_request(body: bytes, con
 
 # -- agreement with kubectl's own strategic merge --------------------------------------------------
 
-KUBECTL = shutil.which("kubectl")
-
 
 def as_decoded(value: Any) -> Any:
     """What decoding into the Go type keeps of a patched value: no nulls, no directive keys."""
@@ -836,11 +834,11 @@ def kubectl_patch(tmp_path: Path, obj: dict[str, Any], patch: Any, patch_type: s
     manifest = tmp_path / "object.json"
     manifest.write_text(json.dumps(obj))
     return subprocess.run(
-        [KUBECTL, "patch", "--local", "-f", str(manifest), "--type", patch_type, "-p", json.dumps(patch),
+        [str(KUBECTL), "patch", "--local", "-f", str(manifest), "--type", patch_type, "-p", json.dumps(patch),
          "-o", "json"], capture_output=True, text=True, timeout=30, check=False)
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@requires_kubectl
 @pytest.mark.parametrize("operations", [
     [{"op": "add", "path": "/metadata/labels/a~1b", "value": "x"}, {"op": "move", "from": "/metadata/labels/a",
                                                                      "path": "/metadata/annotations"}],
@@ -866,7 +864,7 @@ def test_json_patch_agrees_with_kubectl_patch_local(tmp_path: Path, operations: 
         assert patches.json_patch(pod, operations) == json.loads(kubectl.stdout)
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@requires_kubectl
 @pytest.mark.parametrize(("live", "patch"), KUBECTL_CASES)
 def test_strategic_merge_agrees_with_kubectl_patch_local(tmp_path: Path, live: dict[str, Any],
                                                          patch: dict[str, Any]) -> None:
