@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from remediator.sandbox import cel_rules
+
 
 @dataclasses.dataclass(frozen=True)
 class ResourceType:
@@ -26,6 +28,8 @@ class ResourceType:
     # Generation is bumped on spec changes only for kinds that have it (not ConfigMaps, Events...).
     has_generation: bool = True
     custom: bool = False
+    # The schema's x-kubernetes-validations, compiled once when the CRD is stored.
+    rules: cel_rules.Node | None = dataclasses.field(default=None, compare=False)
 
     @property
     def api_version(self) -> str:
@@ -125,6 +129,7 @@ def from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
         if not version.get("served", True):
             continue
         subresources = set(version.get("subresources") or {})
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
         result.append(ResourceType(
             group=spec["group"],
             version=version["name"],
@@ -135,9 +140,10 @@ def from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
             short_names=tuple(names.get("shortNames") or ()),
             categories=tuple(names.get("categories") or ()),
             subresources=frozenset(subresources),
-            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+            schema=schema,
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             custom=True,
+            rules=cel_rules.compile_schema(schema),
         ))
     return result
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from remediator.sandbox import (
     builtin_strategies,
+    cel_rules,
     defaults,
     discovery,
     errors,
@@ -534,6 +535,7 @@ class ObjectStore:
         causes += object_meta.problems(obj["metadata"])
         if resource.schema is not None and not causes:
             obj, field_errors = _admit_changed_sections(resource.schema, obj, old)
+            field_errors += cel_rules.validate_object(resource.rules, obj, old, field_errors)
             causes = [(e.field, e.reason, e.message) for e in field_errors]
         if resource.kind == "CustomResourceDefinition" and not causes:
             causes = _crd_problems(obj)
@@ -687,9 +689,10 @@ class ObjectStore:
         self._remove(self._type_of(ns_key), ("", name), ns_obj)
 
     def _establish_crd(self, crd: Object) -> Object:
-        for resource in resources.from_crd(crd):
+        served = resources.from_crd(crd)
+        for resource in served:
             self.registry.remove_group_resource(resource.group, resource.plural)
-        for resource in resources.from_crd(crd):
+        for resource in served:
             self.registry.add(resource)
         names = crd["spec"]["names"]
         status = crd.setdefault("status", {})
@@ -752,6 +755,11 @@ def _crd_problems(crd: Object) -> list[tuple[str, str, str]]:
         problems.append(("metadata.name", "FieldValueInvalid",
                          f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."'
                          "+spec.group"))
+    for position, version in enumerate(spec.get("versions") or []):
+        schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
+        if isinstance(schema, dict):
+            at = f"spec.versions[{position}].schema.openAPIV3Schema"
+            problems += [(e.field, e.reason, e.message) for e in cel_rules.rule_problems(schema, at)]
     return problems
 
 
