@@ -25,11 +25,11 @@ SERVER_VERSION = {
 
 AGGREGATED_MEDIA_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 JSON_MEDIA_TYPE = "application/json"
-VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                     "eviction": ["create"]}
+                     "eviction": ["create"], "token": ["create"]}
 # Subresources that answer with another kind than their resource's: (group, version, kind).
-SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction")}
+SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction"),
+                     "token": ("authentication.k8s.io", "v1", "TokenRequest")}
 
 
 def serve(registry: resources.ResourceRegistry, path: str, accept: str) -> dict[str, Any] | None:
@@ -72,7 +72,7 @@ def resource_list(registry: resources.ResourceRegistry, group: str, version: str
             "singularName": resource.singular,
             "namespaced": resource.namespaced,
             "kind": resource.kind,
-            "verbs": VERBS,
+            "verbs": list(resource.verbs),
         }
         if resource.short_names:
             entry["shortNames"] = list(resource.short_names)
@@ -133,7 +133,7 @@ def _discovered(registry: resources.ResourceRegistry, group: str, version: str) 
             "responseKind": {"group": group, "version": version, "kind": resource.kind},
             "scope": "Namespaced" if resource.namespaced else "Cluster",
             "singularResource": resource.singular,
-            "verbs": VERBS,
+            "verbs": list(resource.verbs),
         }
         if resource.short_names:
             entry["shortNames"] = list(resource.short_names)

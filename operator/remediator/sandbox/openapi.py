@@ -30,6 +30,9 @@ _BUILTIN_PACKAGES = {
     "batch": "io.k8s.api.batch",
     "policy": "io.k8s.api.policy",
     "coordination.k8s.io": "io.k8s.api.coordination",
+    "rbac.authorization.k8s.io": "io.k8s.api.rbac",
+    "authentication.k8s.io": "io.k8s.api.authentication",
+    "authorization.k8s.io": "io.k8s.api.authorization",
     "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
 }
 _PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json")

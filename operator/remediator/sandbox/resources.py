@@ -8,6 +8,8 @@ from typing import Any
 
 from remediator.sandbox import cel_rules
 
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
 
 @dataclasses.dataclass(frozen=True)
 class ResourceType:
@@ -30,6 +32,8 @@ class ResourceType:
     custom: bool = False
     # The schema's x-kubernetes-validations, compiled once when the CRD is stored.
     rules: cel_rules.Node | None = dataclasses.field(default=None, compare=False)
+    # What can be done with it: reviews and TokenRequest-like kinds are only created, never stored.
+    verbs: tuple[str, ...] = ALL_VERBS
 
     @property
     def api_version(self) -> str:
@@ -70,6 +74,7 @@ def _builtin(
     subresources: Iterable[str] = (),
     categories: tuple[str, ...] = (),
     has_generation: bool = True,
+    verbs: tuple[str, ...] = ALL_VERBS,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -82,6 +87,7 @@ def _builtin(
         categories=categories,
         subresources=frozenset(subresources),
         has_generation=has_generation,
+        verbs=verbs,
     )
 
 
@@ -97,7 +103,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "configmaps", "ConfigMap", short=("cm",), has_generation=False),
     _builtin("", "v1", "services", "Service", short=("svc",), subresources=("status",),
              categories=("all",), has_generation=False),
-    _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",), has_generation=False),
+    _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",), subresources=("token",),
+             has_generation=False),
     _builtin("apps", "v1", "deployments", "Deployment", short=("deploy",),
              subresources=("status", "scale"), categories=("all",)),
     _builtin("apps", "v1", "replicasets", "ReplicaSet", short=("rs",),
@@ -114,6 +121,23 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("events.k8s.io", "v1", "events", "Event", short=("ev",), has_generation=False),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
              namespaced=False, short=("crd", "crds"), subresources=("status",)),
+    _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", has_generation=False),
+    _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", has_generation=False),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False,
+             has_generation=False),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False,
+             has_generation=False),
+    _builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False,
+             verbs=("create",)),
+    _builtin("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", namespaced=False, verbs=("create",)),
+    _builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+             namespaced=False, verbs=("create",)),
+    _builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", namespaced=False,
+             verbs=("create",)),
+    _builtin("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False,
+             verbs=("create",)),
+    _builtin("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview",
+             verbs=("create",)),
 )
 
 

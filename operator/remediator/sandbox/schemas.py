@@ -30,6 +30,7 @@ __all__ = [
     "validate",
     "validate_crd_schema_structural",
     "validate_object_name",
+    "validate_path_segment_name",
 ]
 
 _META_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
@@ -118,6 +119,16 @@ def validate_object_name(name: str) -> list[FieldError]:
     if not _DNS1123_SUBDOMAIN.fullmatch(name):
         messages.append(_DNS1123_SUBDOMAIN_MESSAGE)
     return [field_errors.invalid(field, name, message) for message in messages]
+
+
+def validate_path_segment_name(name: str) -> list[FieldError]:
+    """The errors of a name that only has to be a URL path segment (ValidatePathSegmentName: RBAC kinds)."""
+    field = "metadata.name"
+    if not name:
+        return [field_errors.required(field, "name or generateName is required")]
+    if name in (".", ".."):
+        return [field_errors.invalid(field, name, f"may not be '{name}'")]
+    return [field_errors.invalid(field, name, f"may not contain '{c}'") for c in "/%" if c in name]
 
 
 def invalid_status(*, kind: str, group: str, name: str, errors: Sequence[FieldError]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp.web
 
 from remediator.sandbox import (
+    access,
+    authn,
     discovery,
     errors,
     field_validation,
@@ -49,8 +51,11 @@ def json_response(obj: Any, status: int = 200) -> aiohttp.web.Response:
 class Sandbox:
     """An embedded Kubernetes API server: store, discovery, and the REST verbs."""
 
-    def __init__(self, object_store: store.ObjectStore | None = None) -> None:
+    def __init__(self, object_store: store.ObjectStore | None = None, *,
+                 authenticator: authn.Authenticator | None = None) -> None:
         self.store = object_store or store.ObjectStore()
+        # Who sends each request and whether it may proceed; with no authenticator, everyone is the admin.
+        self.access = access.AccessControl(self.store, authenticator)
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         # How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about a minute).
@@ -59,6 +64,19 @@ class Sandbox:
     # -- entry point --------------------------------------------------------------------------
 
     async def handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        attributes = None
+        try:
+            user, attributes = self.access.admit(request)
+        except errors.ApiError as e:
+            response: aiohttp.web.StreamResponse = json_response(e.status(), status=e.code)
+        else:
+            request[access.USER] = user
+            access.CURRENT_USER.set(user)
+            response = await self._serve(request)
+        self.access.record(request, attributes, response.status)
+        return response
+
+    async def _serve(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         try:
             checked = health.serve(request.path, request.query, lambda: self.closing)
             if checked is not None:
@@ -111,6 +129,12 @@ class Sandbox:
             return json_response(obj)
         body = await _read_json(request, resource) if method in ("POST", "PUT", "PATCH") else None
         dry_run = _dry_run(request)
+        if method == "POST":
+            answer = self.access.serve(resource, api, body, request[access.USER])
+            if answer is not None:
+                return json_response(answer, status=201)
+        if "create" in resource.verbs and len(resource.verbs) == 1:
+            raise errors.method_not_allowed()  # a review or token request is only ever created
         if method == "POST" and api.name is None:
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")

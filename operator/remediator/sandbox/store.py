@@ -530,8 +530,11 @@ class ObjectStore:
                                  kind=resource.kind, group=resource.group)
 
     def _admit(self, resource: resources.ResourceType, obj: Object, old: Object | None = None) -> Object:
-        causes = [(e.field, e.reason, e.message)
-                  for e in schemas.validate_object_name(obj["metadata"].get("name", ""))]
+        name = obj["metadata"].get("name", "")
+        # RBAC objects are named by path segment rules (`system:discovery`), everything else as DNS subdomains.
+        name_errors = schemas.validate_path_segment_name(name) if resource.group == "rbac.authorization.k8s.io" \
+            else schemas.validate_object_name(name)
+        causes = [(e.field, e.reason, e.message) for e in name_errors]
         causes += object_meta.problems(obj["metadata"])
         if resource.schema is not None and not causes:
             obj, field_errors = _admit_changed_sections(resource.schema, obj, old)

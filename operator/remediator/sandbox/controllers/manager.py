@@ -19,6 +19,7 @@ from collections.abc import Callable
 from remediator.sandbox import errors, resources, selectors, store
 from remediator.sandbox.controllers import (
     cluster,
+    clusterroles,
     daemonsets,
     deployments,
     events,
@@ -46,6 +47,7 @@ DAEMONSETS: ResourceKey = ("apps", "daemonsets")
 JOBS: ResourceKey = ("batch", "jobs")
 NAMESPACES: ResourceKey = ("", "namespaces")
 SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
+CLUSTER_ROLES: ResourceKey = ("rbac.authorization.k8s.io", "clusterroles")
 # (owner group, owner kind) → the owner's resource, for ownerReferences of what controllers create.
 OWNER_KINDS: dict[tuple[str, str], ResourceKey] = {
     ("apps", "Deployment"): DEPLOYMENTS,
@@ -71,6 +73,7 @@ class Simulations:
     jobs: bool = True  # Jobs run pods and complete or fail
     events: bool = True  # the simulated controllers record Events (ScalingReplicaSet, SuccessfulCreate...)
     serviceaccounts: bool = True  # every namespace gets its `default` ServiceAccount
+    clusterroles: bool = True  # aggregated ClusterRoles get the rules of those their selectors match
 
     def reconcilers(self) -> dict[ResourceKey, Reconcile]:
         """The reconcile function of every switched-on controller, by the resource it watches."""
@@ -82,6 +85,7 @@ class Simulations:
             (self.daemonsets, DAEMONSETS, daemonsets.reconcile),
             (self.jobs, JOBS, jobs.reconcile),
             (self.serviceaccounts, NAMESPACES, serviceaccounts.reconcile),
+            (self.clusterroles, CLUSTER_ROLES, clusterroles.reconcile),
         ]
         return {key: reconcile for enabled, key, reconcile in switched if enabled}
 
