@@ -6,7 +6,6 @@ https://kubernetes.io/docs/reference/access-authn-authz/rbac/
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,7 +13,8 @@ import pytest
 
 from remediator.sandbox import runner
 
-from .support import CONFIGMAPS, DEPLOYMENTS, MERGE, NO_CONTROLLERS, template
+from .auth_support import as_token, as_user
+from .support import CONFIGMAPS, DEPLOYMENTS, MERGE, template
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
@@ -22,28 +22,6 @@ SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 WHOAMI = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 SERVICEACCOUNTS = "/api/v1/namespaces/default/serviceaccounts"
-
-
-@pytest.fixture()
-async def sandbox() -> AsyncIterator[runner.RunningSandbox]:
-    """A sandbox with authentication and RBAC on, and no workload controllers."""
-    async with runner.running(simulations=NO_CONTROLLERS, auth=True) as running:
-        yield running
-
-
-@pytest.fixture()
-async def admin(sandbox: runner.RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with as_token(sandbox, sandbox.admin_token) as client:
-        yield client
-
-
-def as_token(sandbox: runner.RunningSandbox, token: str | None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=sandbox.url, headers=headers, timeout=10, verify=sandbox.client_ssl())
-
-
-def as_user(sandbox: runner.RunningSandbox, username: str, *groups: str) -> httpx.AsyncClient:
-    return as_token(sandbox, sandbox.token_for(username, groups))
 
 
 async def apply(admin: httpx.AsyncClient, *objects: dict[str, Any]) -> None:
@@ -84,20 +62,20 @@ def group(name: str) -> dict[str, str]:
 # -- authentication -----------------------------------------------------------------------------------
 
 
-async def test_no_token_or_an_unknown_token_is_401(sandbox: runner.RunningSandbox) -> None:
+async def test_no_token_or_an_unknown_token_is_401(secured: runner.RunningSandbox) -> None:
     """Anonymous requests are off: no credentials, or bad ones, are Unauthorized."""
     for token in (None, "not-a-token", "a.b.c"):
-        async with as_token(sandbox, token) as client:
+        async with as_token(secured, token) as client:
             response = await client.get(CONFIGMAPS)
         assert response.status_code == 401
         assert response.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                    "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 
 
-async def test_the_kubeconfig_token_is_the_admin_in_system_masters(sandbox: runner.RunningSandbox,
+async def test_the_kubeconfig_token_is_the_admin_in_system_masters(secured: runner.RunningSandbox,
                                                                    admin: httpx.AsyncClient) -> None:
     """`kubectl auth whoami`'s SelfSubjectReview; cluster-admin is bound to system:masters by default."""
-    assert sandbox.kubeconfig()["users"][0]["user"]["token"] == sandbox.admin_token
+    assert secured.kubeconfig()["users"][0]["user"]["token"] == secured.admin_token
     response = await admin.post(WHOAMI, json={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
     assert response.status_code == 201
     assert response.json()["status"]["userInfo"] == {"username": "sandbox-admin",
@@ -105,7 +83,7 @@ async def test_the_kubeconfig_token_is_the_admin_in_system_masters(sandbox: runn
     assert (await admin.post(CONFIGMAPS, json={"metadata": {"name": "c"}})).status_code == 201
 
 
-async def test_a_service_account_token_from_token_request(sandbox: runner.RunningSandbox,
+async def test_a_service_account_token_from_token_request(secured: runner.RunningSandbox,
                                                           admin: httpx.AsyncClient) -> None:
     """TokenRequest issues a token authenticating as the ServiceAccount, until the account is deleted.
 
@@ -117,7 +95,7 @@ async def test_a_service_account_token_from_token_request(sandbox: runner.Runnin
     assert response.status_code == 201
     issued = response.json()
     assert issued["kind"] == "TokenRequest" and issued["spec"]["expirationSeconds"] == 3600
-    async with as_token(sandbox, issued["status"]["token"]) as robot:
+    async with as_token(secured, issued["status"]["token"]) as robot:
         me = (await robot.post(WHOAMI, json={})).json()["status"]["userInfo"]
         assert me["username"] == "system:serviceaccount:default:robot"
         assert me["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]
@@ -199,11 +177,11 @@ async def test_the_rbac_documentation_examples(admin: httpx.AsyncClient, subject
     assert response.json()["status"]["allowed"] is allowed
 
 
-async def test_a_denied_request_is_403_worded_like_kube_apiserver(sandbox: runner.RunningSandbox,
+async def test_a_denied_request_is_403_worded_like_kube_apiserver(secured: runner.RunningSandbox,
                                                                   admin: httpx.AsyncClient) -> None:
     """The message names the resource, the user, the verb, the group and the namespace or cluster scope."""
     await apply(admin, *DOC_POLICY)
-    async with as_user(sandbox, "jane") as jane:
+    async with as_user(secured, "jane") as jane:
         assert (await jane.get("/api/v1/namespaces/default/pods")).status_code == 200
         response = await jane.get(f"{CONFIGMAPS}/settings")
         assert response.status_code == 403
@@ -220,13 +198,13 @@ async def test_a_denied_request_is_403_worded_like_kube_apiserver(sandbox: runne
                                               'cannot list resource "clusterroles" in API group '
                                               '"rbac.authorization.k8s.io" at the cluster scope')
     await apply(admin, binding("dangling", "Role", "missing", [user("jane")]))
-    async with as_user(sandbox, "jane") as jane:
+    async with as_user(secured, "jane") as jane:
         response = await jane.delete(f"{CONFIGMAPS}/settings")
         assert response.json()["message"].endswith(
             'in the namespace "default": RBAC: role.rbac.authorization.k8s.io "missing" not found')
 
 
-async def test_a_subresource_rule_allows_the_subresource_only(sandbox: runner.RunningSandbox,
+async def test_a_subresource_rule_allows_the_subresource_only(secured: runner.RunningSandbox,
                                                               admin: httpx.AsyncClient) -> None:
     """`deployments/scale` lets a ServiceAccount scale a Deployment, not edit it."""
     await apply(admin, *DOC_POLICY)
@@ -235,7 +213,7 @@ async def test_a_subresource_rule_allows_the_subresource_only(sandbox: runner.Ru
     assert (await admin.post(DEPLOYMENTS, json=deployment)).status_code == 201
     await admin.post(SERVICEACCOUNTS, json={"metadata": {"name": "autoscaler"}})
     token = (await admin.post(f"{SERVICEACCOUNTS}/autoscaler/token", json={})).json()["status"]["token"]
-    async with as_token(sandbox, token) as autoscaler:
+    async with as_token(secured, token) as autoscaler:
         scaled = await autoscaler.patch(f"{DEPLOYMENTS}/web/scale", json={"spec": {"replicas": 3}}, headers=MERGE)
         assert scaled.status_code == 200, scaled.text
         edited = await autoscaler.patch(f"{DEPLOYMENTS}/web", json={"spec": {"replicas": 4}}, headers=MERGE)
@@ -244,7 +222,7 @@ async def test_a_subresource_rule_allows_the_subresource_only(sandbox: runner.Ru
 
 
 async def test_an_aggregated_cluster_role_gets_the_rules_of_those_it_selects(
-        sandbox: runner.RunningSandbox, admin: httpx.AsyncClient) -> None:
+        secured: runner.RunningSandbox, admin: httpx.AsyncClient) -> None:
     """https://kubernetes.io/docs/reference/access-authn-authz/rbac/#aggregated-clusterroles"""
     label = {"rbac.example.com/aggregate-to-monitoring": "true"}
     await apply(admin,
@@ -254,11 +232,11 @@ async def test_an_aggregated_cluster_role_gets_the_rules_of_those_it_selects(
                                                "verbs": ["get", "list", "watch"]}], namespace=None,
                      metadata={"labels": label}),
                 binding("monitor", "ClusterRole", "monitoring", [user("mon")], namespace=None))
-    await sandbox.controllers.settle()
+    await secured.controllers.settle()
     stored = (await admin.get(f"{RBAC}/clusterroles/monitoring")).json()
     assert stored["rules"] == [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"],
                                 "verbs": ["get", "list", "watch"]}]
-    async with as_user(sandbox, "mon") as mon:
+    async with as_user(secured, "mon") as mon:
         assert (await mon.get("/api/v1/namespaces/default/services")).status_code == 200
         assert (await mon.get(CONFIGMAPS)).status_code == 403
     # the default user-facing roles are aggregated the same way
@@ -269,7 +247,7 @@ async def test_an_aggregated_cluster_role_gets_the_rules_of_those_it_selects(
 # -- impersonation ----------------------------------------------------------------------------------
 
 
-async def test_impersonation_needs_the_impersonate_verb(sandbox: runner.RunningSandbox,
+async def test_impersonation_needs_the_impersonate_verb(secured: runner.RunningSandbox,
                                                         admin: httpx.AsyncClient) -> None:
     """https://kubernetes.io/docs/reference/access-authn-authz/authentication/#user-impersonation"""
     await apply(admin, *DOC_POLICY)
@@ -279,7 +257,7 @@ async def test_impersonation_needs_the_impersonate_verb(sandbox: runner.RunningS
     assert response.status_code == 403 and 'User "jane" cannot list' in response.json()["message"]
     me = (await admin.post(WHOAMI, json={}, headers={**as_jane, "Impersonate-Group": "manager"})).json()
     assert me["status"]["userInfo"] == {"username": "jane", "groups": ["manager", "system:authenticated"]}
-    async with as_user(sandbox, "dave") as dave:
+    async with as_user(secured, "dave") as dave:
         response = await dave.get(CONFIGMAPS, headers=as_jane)
         assert response.status_code == 403
         assert response.json()["message"] == ('users "jane" is forbidden: User "dave" cannot impersonate resource '
@@ -289,11 +267,11 @@ async def test_impersonation_needs_the_impersonate_verb(sandbox: runner.RunningS
 # -- reviews ----------------------------------------------------------------------------------------
 
 
-async def test_self_reviews_are_allowed_to_every_authenticated_user(sandbox: runner.RunningSandbox,
+async def test_self_reviews_are_allowed_to_every_authenticated_user(secured: runner.RunningSandbox,
                                                                     admin: httpx.AsyncClient) -> None:
     """system:basic-user: SelfSubjectAccessReview and SelfSubjectRulesReview for oneself."""
     await apply(admin, *DOC_POLICY)
-    async with as_user(sandbox, "jane") as jane:
+    async with as_user(secured, "jane") as jane:
         review = await jane.post(SSAR, json={"spec": {"resourceAttributes": {
             "verb": "list", "resource": "pods", "namespace": "default"}}})
         assert review.status_code == 201
@@ -305,14 +283,14 @@ async def test_self_reviews_are_allowed_to_every_authenticated_user(sandbox: run
         assert rules["incomplete"] is False
 
 
-async def test_the_request_log_records_who_did_what(sandbox: runner.RunningSandbox, admin: httpx.AsyncClient) -> None:
+async def test_the_request_log_records_who_did_what(secured: runner.RunningSandbox, admin: httpx.AsyncClient) -> None:
     """Every request's user, verb, resource, subresource, namespace and name (the audit log's fields)."""
     await admin.post(CONFIGMAPS, json={"metadata": {"name": "c"}})
     await admin.get(f"{DEPLOYMENTS}/web/scale")
-    async with as_token(sandbox, None) as nobody:
+    async with as_token(secured, None) as nobody:
         await nobody.get(CONFIGMAPS)
     records = [(r.user, r.verb, r.api_group, r.resource, r.subresource, r.namespace, r.name, r.code)
-               for r in sandbox.sandbox.access.log]
+               for r in secured.sandbox.access.log]
     assert records[-3:] == [
         ("sandbox-admin", "create", "", "configmaps", "", "default", "", 201),
         ("sandbox-admin", "get", "apps", "deployments", "scale", "default", "web", 404),

@@ -6,14 +6,12 @@ https://kubernetes.io/docs/reference/kubectl/generated/kubectl_auth/
 from __future__ import annotations
 
 import pathlib
-from collections.abc import AsyncIterator
 
 import pytest
 import yaml
 
 from remediator.sandbox import runner
 
-from .support import NO_CONTROLLERS
 from .test_kubectl import Kubectl
 
 POLICY = [
@@ -31,32 +29,26 @@ POLICY = [
 
 
 @pytest.fixture()
-async def sandbox() -> AsyncIterator[runner.RunningSandbox]:
-    async with runner.running(simulations=NO_CONTROLLERS, auth=True) as running:
-        yield running
-
-
-@pytest.fixture()
-async def admin(sandbox: runner.RunningSandbox, tmp_path: pathlib.Path) -> Kubectl:
+async def admin_kubectl(secured: runner.RunningSandbox, tmp_path: pathlib.Path) -> Kubectl:
     """kubectl with the kubeconfig `remediator sandbox --auth` writes (the admin's token)."""
-    kubectl = Kubectl(sandbox.write_kubeconfig(tmp_path / "admin.kubeconfig"), tmp_path / "admin")
+    kubectl = Kubectl(secured.write_kubeconfig(tmp_path / "admin.kubeconfig"), tmp_path / "admin")
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump_all(POLICY))
     await kubectl("apply", "-f", str(policy))
     return kubectl
 
 
-async def test_whoami_shows_the_admin(admin: Kubectl) -> None:
-    run = await admin("auth", "whoami")
+async def test_whoami_shows_the_admin(admin_kubectl: Kubectl) -> None:
+    run = await admin_kubectl("auth", "whoami")
     assert run.stdout.split() == ["ATTRIBUTE", "VALUE", "Username", "sandbox-admin",
                                   "Groups", "[system:masters", "system:authenticated]"]
 
 
-async def test_can_i_list_as_a_service_account_with_its_token(sandbox: runner.RunningSandbox, admin: Kubectl,
+async def test_can_i_list_as_a_service_account_with_its_token(secured: runner.RunningSandbox, admin_kubectl: Kubectl,
                                                               tmp_path: pathlib.Path) -> None:
     """`kubectl create token` (TokenRequest), then kubectl with that token: whoami and `can-i --list`."""
-    token = (await admin("create", "token", "deployer")).stdout.strip()
-    deployer = Kubectl(sandbox.write_kubeconfig(tmp_path / "sa.kubeconfig", token=token), tmp_path / "sa")
+    token = (await admin_kubectl("create", "token", "deployer")).stdout.strip()
+    deployer = Kubectl(secured.write_kubeconfig(tmp_path / "sa.kubeconfig", token=token), tmp_path / "sa")
     whoami = await deployer("auth", "whoami")
     assert "system:serviceaccount:default:deployer" in whoami.stdout
     listed = await deployer("auth", "can-i", "--list")
@@ -74,12 +66,12 @@ async def test_can_i_list_as_a_service_account_with_its_token(sandbox: runner.Ru
                                      'group "" in the namespace "default"')
 
 
-async def test_can_i_answers_yes_or_no_with_impersonation(admin: Kubectl) -> None:
+async def test_can_i_answers_yes_or_no_with_impersonation(admin_kubectl: Kubectl) -> None:
     """`kubectl auth can-i --as` impersonates (the admin may), then asks SelfSubjectAccessReview."""
     sa = "system:serviceaccount:default:deployer"
-    assert (await admin("auth", "can-i", "patch", "deployments", "--as", sa)).stdout.strip() == "yes"
-    refused = await admin("auth", "can-i", "delete", "deployments", "--as", sa, check=False)
+    assert (await admin_kubectl("auth", "can-i", "patch", "deployments", "--as", sa)).stdout.strip() == "yes"
+    refused = await admin_kubectl("auth", "can-i", "delete", "deployments", "--as", sa, check=False)
     assert (refused.code, refused.stdout.strip()) == (1, "no")
-    assert (await admin("auth", "can-i", "get", "configmaps/settings", "--as", sa)).stdout.strip() == "yes"
-    other = await admin("auth", "can-i", "get", "configmaps/other", "--as", sa, check=False)
+    assert (await admin_kubectl("auth", "can-i", "get", "configmaps/settings", "--as", sa)).stdout.strip() == "yes"
+    other = await admin_kubectl("auth", "can-i", "get", "configmaps/other", "--as", sa, check=False)
     assert other.stdout.strip() == "no"

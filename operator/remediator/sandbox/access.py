@@ -25,8 +25,19 @@ import aiohttp.web
 
 from remediator.sandbox import authn, errors, paths, rbac, rbac_defaults, resources, store
 
-# The identity of the request being served, for admission (request.userInfo); None outside requests.
-CURRENT_USER: contextvars.ContextVar[authn.UserInfo | None] = contextvars.ContextVar("sandbox_user", default=None)
+
+@dataclasses.dataclass
+class RequestContext:
+    """The request being served, as admission needs it: who, what, and the warnings to answer with."""
+
+    attributes: rbac.Attributes
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    # audit annotations (key → value) for the request log
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# The request being served by the current task; None outside requests (the controllers' writes).
+CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("sandbox_request", default=None)
 # Where the server keeps the request's UserInfo on the aiohttp request.
 USER = aiohttp.web.RequestKey("remediator.sandbox.user", authn.UserInfo)
 LOG_SIZE = 100_000
@@ -49,6 +60,7 @@ class RequestRecord:
     name: str
     path: str
     code: int
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 class AccessControl:
@@ -94,13 +106,14 @@ class AccessControl:
             self._policy = (version, _policy_of(self.store))
         return self._policy[1]
 
-    def record(self, request: aiohttp.web.BaseRequest, attributes: rbac.Attributes | None, code: int) -> None:
+    def record(self, request: aiohttp.web.BaseRequest, attributes: rbac.Attributes | None, code: int,
+               annotations: Mapping[str, str] | None = None) -> None:
         user = attributes.user if attributes is not None else authn.UserInfo("")
         if attributes is None:
             attributes = rbac.request_attributes(user, request.method, request.path, request.query)
         self.log.append(RequestRecord(user.username, user.groups, attributes.verb, attributes.api_group,
                                       attributes.resource, attributes.subresource, attributes.namespace,
-                                      attributes.name, request.path, code))
+                                      attributes.name, request.path, code, dict(annotations or {})))
 
     # -- reviews and tokens -------------------------------------------------------------------
 

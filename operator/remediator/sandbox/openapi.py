@@ -31,6 +31,7 @@ _BUILTIN_PACKAGES = {
     "policy": "io.k8s.api.policy",
     "coordination.k8s.io": "io.k8s.api.coordination",
     "rbac.authorization.k8s.io": "io.k8s.api.rbac",
+    "admissionregistration.k8s.io": "io.k8s.api.admissionregistration",
     "authentication.k8s.io": "io.k8s.api.authentication",
     "authorization.k8s.io": "io.k8s.api.authorization",
     "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",

@@ -20,7 +20,9 @@ import aiohttp.web
 
 from remediator.sandbox import (
     access,
+    admission,
     authn,
+    builtin_validation,
     discovery,
     errors,
     field_validation,
@@ -56,6 +58,7 @@ class Sandbox:
         self.store = object_store or store.ObjectStore()
         # Who sends each request and whether it may proceed; with no authenticator, everyone is the admin.
         self.access = access.AccessControl(self.store, authenticator)
+        self.admission = admission.ValidatingAdmission(self.store)
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         # How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about a minute).
@@ -64,16 +67,20 @@ class Sandbox:
     # -- entry point --------------------------------------------------------------------------
 
     async def handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        attributes = None
+        attributes = context = None
         try:
             user, attributes = self.access.admit(request)
         except errors.ApiError as e:
             response: aiohttp.web.StreamResponse = json_response(e.status(), status=e.code)
         else:
             request[access.USER] = user
-            access.CURRENT_USER.set(user)
+            context = access.RequestContext(attributes)
+            access.CURRENT.set(context)
             response = await self._serve(request)
-        self.access.record(request, attributes, response.status)
+            if not response.prepared:  # admission's warnings (a watch has sent its headers already)
+                for warning in context.warnings:
+                    response.headers.add("Warning", field_validation.warning_header(warning))
+        self.access.record(request, attributes, response.status, context.annotations if context else None)
         return response
 
     async def _serve(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -318,6 +325,9 @@ class Sandbox:
                       scale: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         current = self.store.get(resource, namespace, name)
         replicas = (scale.get("spec") or {}).get("replicas")
+        not_int32 = builtin_validation.decode_problem(replicas, "ScaleSpec", "spec.replicas")
+        if not_int32 is not None:
+            raise errors.bad_request(f'Scale in version "v1" cannot be handled as a Scale: {not_int32}')
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale.autoscaling", name, [(
                 "spec.replicas", "FieldValueInvalid",

@@ -18,6 +18,7 @@ from typing import Any
 
 from remediator.sandbox import (
     builtin_strategies,
+    builtin_validation,
     cel_rules,
     defaults,
     discovery,
@@ -132,6 +133,9 @@ class Watch:
 
 
 Listener = Callable[[resources.ResourceType, WatchEvent], None]
+# Validating admission: (resource, operation, new, old, subresource, dry run) of a write about to be made,
+# after validation; raises errors.ApiError to refuse it.
+AdmissionCheck = Callable[[resources.ResourceType, str, Object | None, Object | None, str | None, bool], None]
 
 
 class ObjectStore:
@@ -153,6 +157,7 @@ class ObjectStore:
         self._by_uid: dict[str, tuple[resources.ResourceType, ObjectKey]] = {}
         self._dependents: dict[str, set[str]] = collections.defaultdict(set)
         self.listeners: list[Listener] = []
+        self.admission_checks: list[AdmissionCheck] = []
         ns_type = self.resource_type("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
             self.create(ns_type, {"metadata": {"name": name}})
@@ -283,6 +288,7 @@ class ObjectStore:
         meta["creationTimestamp"] = format_time(self.clock())
         if not resource.custom:
             defaults.apply(resource.group, resource.kind, obj)
+            _check_counts(resource, obj)
             if resource.key == ("batch", "jobs"):
                 defaults.prepare_job_for_create(obj)
             elif resource.key == ("", "pods"):
@@ -295,6 +301,7 @@ class ObjectStore:
         if resource.kind == "Namespace":
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj["status"] = {"phase": "Active"}
+        self._check_admission(resource, "CREATE", obj, None, None, dry_run)
         if dry_run:
             return obj
         self._commit(resource, key, obj, old=None)
@@ -379,12 +386,15 @@ class ObjectStore:
         new["kind"] = resource.kind
         if not resource.custom:
             defaults.apply(resource.group, resource.kind, new)
+            if subresource is None:
+                _check_counts(resource, new)
             frozen = immutable_fields.problems(resource.group, resource.kind, old, new) if subresource is None else []
             if frozen:
                 raise errors.invalid(group_kind(resource), name, frozen, kind=resource.kind, group=resource.group)
         if not resource.custom:
             self._prepare_builtin(resource, new, old)
         new = self._admit(resource, new, old)
+        self._check_admission(resource, "UPDATE", new, old, subresource, dry_run)
         if new == old:
             return old
         if bump_generation and resource.has_generation and self._spec_changed(resource, old, new):
@@ -431,6 +441,7 @@ class ObjectStore:
                 raise errors.conflict(resource.group_resource, name, kind=resource.plural, group=resource.group,
                                       because=f"Precondition failed: {field} in precondition: {wanted}, "
                                       f"{field} in object meta: {stored}")
+        self._check_admission(resource, "DELETE", None, old, None, dry_run)
         key = (meta.get("namespace", ""), name)
         finalizers = list(meta.get("finalizers") or [])
         if propagation == "Foreground" and self._live_dependents(meta["uid"]) \
@@ -528,6 +539,11 @@ class ObjectStore:
             raise errors.invalid(group_kind(resource), (obj.get("metadata") or {}).get("name", ""),
                                  [(p.field, p.reason, p.message) for p in problems],
                                  kind=resource.kind, group=resource.group)
+
+    def _check_admission(self, resource: resources.ResourceType, operation: str, new: Object | None,
+                         old: Object | None, subresource: str | None, dry_run: bool) -> None:
+        for check in self.admission_checks:
+            check(resource, operation, new, old, subresource, dry_run)
 
     def _admit(self, resource: resources.ResourceType, obj: Object, old: Object | None = None) -> Object:
         name = obj["metadata"].get("name", "")
@@ -741,6 +757,18 @@ def _admit_changed_sections(schema: Mapping[str, Any], obj: Object, old: Object 
     for key in unchanged:
         admitted[key] = old[key]  # stored objects are never mutated, so sharing the section is safe
     return admitted, field_errors
+
+
+def _check_counts(resource: resources.ResourceType, obj: Object) -> None:
+    """400 for a workload count that is not an int32, 422 for a negative one (see builtin_validation)."""
+    try:
+        found = builtin_validation.problems(resource.group, resource.kind, obj)
+    except builtin_validation.DecodeError as e:
+        raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                 f"{resource.kind}: {e}") from None
+    if found:
+        raise errors.invalid(group_kind(resource), obj["metadata"].get("name", ""),
+                             [(e.field, e.reason, e.message) for e in found], kind=resource.kind, group=resource.group)
 
 
 def _crd_problems(crd: Object) -> list[tuple[str, str, str]]:
