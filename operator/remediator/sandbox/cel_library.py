@@ -154,6 +154,8 @@ class Expression:
     variables: frozenset[str]
     # variable → the field paths it is read through; absent when read as a whole
     selections: Mapping[str, tuple[tuple[str, ...], ...]]
+    # variable → the paths only tested for presence (`has(self.status)`): a placeholder will do
+    tested: Mapping[str, tuple[tuple[str, ...], ...]] = dataclasses.field(default_factory=dict)
 
     def uses(self, variable: str) -> bool:
         return variable in self.variables
@@ -169,7 +171,7 @@ class Expression:
 
     def _projected(self, name: str, value: Any) -> Any:
         paths = self.selections.get(name)
-        return value if paths is None else project(value, paths)
+        return value if paths is None else project(value, paths, self.tested.get(name, ()))
 
 
 class EvaluationError(Exception):
@@ -197,11 +199,12 @@ def compile_expression(source: str, declared: Iterable[str]) -> Expression:
             raise CompileError(_issue(source, name, f"undeclared reference to '{name}' (in container '')"))
     variables = frozenset(program.variables()) & set(declared)
     selections = {}
+    tested = {}
     for variable in variables:
-        paths = _selections(names, variable)
-        if paths is not None:
-            selections[variable] = paths
-    return Expression(source=source, program=program, variables=variables, selections=selections)
+        found = _selections(names, variable)
+        if found is not None:
+            selections[variable], tested[variable] = found
+    return Expression(source=source, program=program, variables=variables, selections=selections, tested=tested)
 
 
 def describe_error(error: Exception) -> str:
@@ -223,8 +226,9 @@ def describe_error(error: Exception) -> str:
     return text
 
 
-def project(value: Any, paths: Sequence[tuple[str, ...]]) -> Any:
-    """`value` with only the fields on `paths` (each kept whole below the path's end)."""
+def project(value: Any, paths: Sequence[tuple[str, ...]], tested: Sequence[tuple[str, ...]] = ()) -> Any:
+    """`value` with only the fields on `paths` (each kept whole below the path's end), and those on
+    `tested` present (as null when nothing else reads them: `has()` only looks at the key)."""
     if not isinstance(value, dict):
         return value
     projected: dict[str, Any] = {}
@@ -243,6 +247,21 @@ def project(value: Any, paths: Sequence[tuple[str, ...]]) -> Any:
                 whole.add(path[:depth + 1])
                 break
             target = target.setdefault(key, {})
+    for path in tested:
+        source, target = value, projected
+        for depth, key in enumerate(path):
+            if any(path[:i] in whole for i in range(1, depth + 1)) or not isinstance(source, dict) \
+                    or key not in source:
+                break
+            source = source[key]
+            if depth == len(path) - 1:
+                target.setdefault(key, None)
+            elif not isinstance(source, dict):
+                target[key] = source  # has() on a field of a non-object fails as it would on the real value
+                whole.add(path[:depth + 1])
+                break
+            else:
+                target = target.setdefault(key, {})
     return projected
 
 
@@ -267,9 +286,14 @@ def _identifiers(source: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
-def _selections(tokens: list[tuple[str, str, int]], variable: str) -> tuple[tuple[str, ...], ...] | None:
-    """The field paths through which `variable` is read, or None when it is read as a whole."""
-    paths = []
+Paths = tuple[tuple[str, ...], ...]
+
+
+def _selections(tokens: list[tuple[str, str, int]], variable: str) -> tuple[Paths, Paths] | None:
+    """The field paths through which `variable` is read and those only tested by `has()`;
+    None when it is read as a whole."""
+    paths: list[tuple[str, ...]] = []
+    tested: list[tuple[str, ...]] = []
     for position, (kind, text, _) in enumerate(tokens):
         if kind != "ident" or text != variable or (position and tokens[position - 1][1] == "."):
             continue
@@ -281,8 +305,10 @@ def _selections(tokens: list[tuple[str, str, int]], variable: str) -> tuple[tupl
             cursor += 2
         if not path:
             return None
-        paths.append(tuple(path))
-    return tuple(paths)
+        in_has = (position >= 2 and tokens[position - 1][1] == "(" and tokens[position - 2][1] == "has"
+                  and cursor < len(tokens) and tokens[cursor][1] == ")")
+        (tested if in_has else paths).append(tuple(path))
+    return tuple(paths), tuple(tested)
 
 
 def _comprehension_variables(source: str) -> set[str]:
