@@ -224,3 +224,21 @@ async def test_kubectl_prints_the_warning(secured: runner.RunningSandbox, admin:
     assert "configmap/bare created" in run.stdout
     assert ("Warning: Validation failed for ValidatingAdmissionPolicy 'labels' with binding 'labels-binding': "
             "configmaps should be labelled") in run.stderr
+
+
+async def test_a_policy_that_does_not_compile_or_a_binding_without_actions_is_refused(
+        admin: httpx.AsyncClient) -> None:
+    """Expressions are compiled when the policy is written; a binding needs its actions and its policy's name."""
+    response = await admin.post(POLICIES, json={"metadata": {"name": "typo"}, "spec": {
+        "matchConstraints": {"resourceRules": CONFIGMAP_RULES},
+        "validations": [{"expression": "object.data.size( > 0"}, {"expression": "objekt.data.size() > 0"}]}})
+    assert response.status_code == 422
+    causes = response.json()["details"]["causes"]
+    assert [c["field"] for c in causes] == ["spec.validations[0].expression", "spec.validations[1].expression"]
+    assert causes[0]["message"].startswith('Invalid value: "object.data.size( > 0": compilation failed: ERROR: '
+                                           "<input>:1:")
+    assert "undeclared reference to 'objekt'" in causes[1]["message"]
+    response = await admin.post(BINDINGS, json={"metadata": {"name": "b"}, "spec": {"policyName": "p"}})
+    assert response.status_code == 422
+    assert response.json()["message"] == ('ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io "b" is '
+                                          "invalid: spec.validationActions: Required value")

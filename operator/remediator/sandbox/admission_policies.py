@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from remediator.sandbox import authn, cel_library, errors, resources, selectors
+from remediator.sandbox import authn, cel_library, errors, field_errors, resources, selectors
 
 GROUP = "admissionregistration.k8s.io"
 VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
@@ -315,6 +315,54 @@ def _namespace_object(request: Request, lookup: Lookup) -> Any:
     if not request.resource.namespaced or not request.namespace:
         return None
     return lookup.namespace(request.namespace)
+
+
+# -- validating the objects themselves ---------------------------------------------------------------
+
+ACTIONS = ("Deny", "Warn", "Audit")
+FAILURE_POLICIES = ("Fail", "Ignore")
+
+
+def policy_problems(policy: Object) -> list[field_errors.FieldError]:
+    """Why kube-apiserver refuses a ValidatingAdmissionPolicy: a required list missing, an unknown
+    failurePolicy, or an expression that does not compile (`compilation failed: ERROR: ...`)."""
+    spec = policy.get("spec") or {}
+    problems: list[field_errors.FieldError] = []
+    if not spec.get("validations") and not spec.get("auditAnnotations"):
+        problems.append(field_errors.required("spec.validations",
+                                              "validations or auditAnnotations must contain at least one item"))
+    failure_policy = spec.get("failurePolicy")
+    if failure_policy is not None and failure_policy not in FAILURE_POLICIES:
+        problems.append(field_errors.not_supported("spec.failurePolicy", failure_policy, FAILURE_POLICIES))
+    if not (spec.get("matchConstraints") or {}).get("resourceRules"):
+        problems.append(field_errors.required("spec.matchConstraints.resourceRules", ""))
+    for section, key in (("matchConditions", "expression"), ("variables", "expression"),
+                         ("validations", "expression"), ("validations", "messageExpression")):
+        for position, entry in enumerate(spec.get(section) or []):
+            source = (entry or {}).get(key) if isinstance(entry, Mapping) else None
+            if not source:
+                if key == "expression":
+                    problems.append(field_errors.required(f"spec.{section}[{position}].{key}", ""))
+                continue
+            compiled = _expression(str(source))
+            if isinstance(compiled, str):
+                problems.append(field_errors.invalid(f"spec.{section}[{position}].{key}", str(source), compiled))
+    return problems
+
+
+def binding_problems(binding: Object) -> list[field_errors.FieldError]:
+    """Why kube-apiserver refuses a ValidatingAdmissionPolicyBinding: no policyName, no or unknown actions."""
+    spec = binding.get("spec") or {}
+    problems: list[field_errors.FieldError] = []
+    if not spec.get("policyName"):
+        problems.append(field_errors.required("spec.policyName", ""))
+    actions = spec.get("validationActions") or []
+    if not actions:
+        problems.append(field_errors.required("spec.validationActions", ""))
+    for position, action in enumerate(actions):
+        if action not in ACTIONS:
+            problems.append(field_errors.not_supported(f"spec.validationActions[{position}]", action, ACTIONS))
+    return problems
 
 
 # -- compiling ----------------------------------------------------------------------------------------

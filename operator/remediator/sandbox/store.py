@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from remediator.sandbox import (
+    admission_policies,
     builtin_strategies,
     builtin_validation,
     cel_rules,
@@ -558,6 +559,10 @@ class ObjectStore:
             causes = [(e.field, e.reason, e.message) for e in field_errors]
         if resource.kind == "CustomResourceDefinition" and not causes:
             causes = _crd_problems(obj)
+        if resource.group == admission_policies.GROUP and not causes:
+            found = admission_policies.policy_problems(obj) if resource.kind == "ValidatingAdmissionPolicy" \
+                else admission_policies.binding_problems(obj)
+            causes = [(e.field, e.reason, e.message) for e in found]
         if causes:
             raise errors.invalid(group_kind(resource), obj["metadata"].get("name", ""), causes,
                                  kind=resource.kind, group=resource.group)
