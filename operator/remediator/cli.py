@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import logging
 import pathlib
 import signal
@@ -33,13 +34,33 @@ def build_parser() -> argparse.ArgumentParser:
                      help="act only on targets in these namespaces (repeatable; default: any served namespace)")
     run.add_argument("--allow-kind", action="append", default=None, metavar="KIND",
                      help="act only on targets of these kinds, e.g. Deployment (repeatable; default: all)")
+    run.add_argument("--allow-http-host", action="append", default=None, metavar="GLOB",
+                     help="hosts httpCheck and notify may reach, e.g. '*.example.com' (repeatable; default: any). "
+                          "Link-local and metadata addresses only when named exactly")
+    run.add_argument("--allow-database-host", action="append", default=None, metavar="GLOB",
+                     help="database hosts the database step may connect to (repeatable; default: any)")
+    run.add_argument("--allow-job-image", action="append", default=None, metavar="GLOB",
+                     help="images a job (or a migration rollback job) may run, e.g. 'ghcr.io/acme/*' "
+                          "(repeatable; default: any)")
+    run.add_argument("--allow-job-service-account", action="append", default=None, metavar="NAME",
+                     help="ServiceAccounts a job may run as (repeatable; default: only 'default')")
+    run.add_argument("--allow-unrestricted-jobs", action="store_true",
+                     help="let a job ask to run without the restricted security context (default: never)")
     run.add_argument("--approval-severities", default="P0,P1,P2,P3", metavar="LIST",
                      help="severities at which destructive steps (rollback, job, database terminate, scale to 0) "
                           "wait for approval; 'none' to switch off (default: all)")
     run.add_argument("--cooldown", default="10m", metavar="DURATION",
                      help="default cooldown per target and action kind (default: 10m)")
-    run.add_argument("--rate-limit", type=int, default=None, metavar="N",
-                     help="at most N workload actions per minute across all incidents (default: unlimited)")
+    run.add_argument("--max-cooldown", default="1h", metavar="DURATION",
+                     help="no cooldown lasts longer, whatever an Incident or a stamp on a target says (default: 1h)")
+    run.add_argument("--max-replicas", type=int, default=1000, metavar="N",
+                     help="a scale step that plans more replicas than this fails (default: 1000)")
+    run.add_argument("--api-timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="read timeout of every Kubernetes API call; watches end server-side before it "
+                          "(default: 30)")
+    run.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N[/DURATION]",
+                     help="at most N workload actions per minute (or per DURATION: 10/30s) across all incidents "
+                          "(default: unlimited)")
     run.add_argument("--liveness", metavar="URL",
                      help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--peering", metavar="NAME",
@@ -95,6 +116,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
     from remediator.api.durations import parse_duration
     from remediator.api.severities import normalise_severity
     from remediator.config import OperatorConfig
+    from remediator.engine import allow_lists
 
     severities = args.approval_severities.strip()
     return OperatorConfig(
@@ -104,8 +126,33 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         approval_severities=frozenset() if severities.lower() == "none" else frozenset(
             normalise_severity(s.strip()) for s in severities.split(",") if s.strip()),
         cooldown=parse_duration(args.cooldown),
-        actions_per_minute=args.rate_limit,
+        max_cooldown=parse_duration(args.max_cooldown),
+        max_replicas=args.max_replicas,
+        api_timeout_seconds=args.api_timeout,
+        allowed_http_hosts=frozenset(h.lower() for h in args.allow_http_host) if args.allow_http_host else None,
+        allowed_database_hosts=frozenset(h.lower() for h in args.allow_database_host)
+        if args.allow_database_host else None,
+        jobs=allow_lists.JobPolicy(
+            images=frozenset(args.allow_job_image or ["*"]),
+            service_accounts=frozenset(args.allow_job_service_account or ["default"]),
+            unrestricted=args.allow_unrestricted_jobs),
+        rate_limit_actions=args.rate_limit[0] if args.rate_limit else None,
+        rate_limit_window=args.rate_limit[1] if args.rate_limit else datetime.timedelta(minutes=1),
     )
+
+
+def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:
+    """`N` (actions per minute) or `N/DURATION`, e.g. 10/30s."""
+    from remediator.api.durations import parse_duration
+
+    count, _, window = text.partition("/")
+    try:
+        actions, per = int(count), parse_duration(window) if window else datetime.timedelta(minutes=1)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected N or N/DURATION such as 10/30s, got {text!r}") from e
+    if actions < 1 or per <= datetime.timedelta():
+        raise argparse.ArgumentTypeError(f"expected at least 1 action in a positive window, got {text!r}")
+    return actions, per
 
 
 def _crds(output: pathlib.Path | None) -> int:

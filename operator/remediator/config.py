@@ -7,7 +7,7 @@ import datetime
 import pathlib
 
 from remediator.api.severities import Severity
-from remediator.engine import guards, incidents
+from remediator.engine import allow_lists, guards, incidents, rollbacks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,11 +20,26 @@ class OperatorConfig:
     allowed_kinds: frozenset[str] | None = None
     approval_severities: frozenset[Severity] = frozenset(Severity)
     cooldown: datetime.timedelta = guards.DEFAULT_COOLDOWN
-    actions_per_minute: int | None = None
+    max_cooldown: datetime.timedelta = guards.DEFAULT_MAX_COOLDOWN
+    max_replicas: int = incidents.DEFAULT_MAX_REPLICAS
+    rate_limit_actions: int | None = None
+    rate_limit_window: datetime.timedelta = datetime.timedelta(minutes=1)
+    api_timeout_seconds: float = 30.0
+    allowed_http_hosts: frozenset[str] | None = None
+    allowed_database_hosts: frozenset[str] | None = None
+    jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
 
     def policy(self) -> incidents.Policy:
         return incidents.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
-                                approval=guards.ApprovalPolicy(self.approval_severities), cooldown=self.cooldown)
+                                approval=guards.ApprovalPolicy(self.approval_severities), cooldown=self.cooldown,
+                                max_cooldown=max(self.max_cooldown, self.cooldown), max_replicas=self.max_replicas,
+                                jobs=self.jobs)
+
+    def rollback_policy(self) -> rollbacks.Policy:
+        return rollbacks.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
+                                jobs=self.jobs)
 
     def rate_limit(self) -> guards.RateLimit | None:
-        return None if self.actions_per_minute is None else guards.RateLimit(self.actions_per_minute)
+        if self.rate_limit_actions is None:
+            return None
+        return guards.RateLimit(self.rate_limit_actions, self.rate_limit_window)

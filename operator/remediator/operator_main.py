@@ -9,6 +9,7 @@ import pathlib
 import kopf
 
 from remediator import GROUP, config
+from remediator.actions import retries
 from remediator.engine import guards
 from remediator.handlers import incident_queue
 
@@ -27,7 +28,7 @@ class OperatorOptions:
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
 
 
-def operator_settings() -> kopf.OperatorSettings:
+def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSettings:
     """Kopf settings: all bookkeeping under the remediator.dev/ prefix, in annotations.
 
     Kopf's progress and diff-base live in annotations (not in an undeclared status field,
@@ -42,7 +43,9 @@ def operator_settings() -> kopf.OperatorSettings:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.networking.request_timeout = 30
+    # Every call has connect and read timeouts; a watch is ended by the server (timeoutSeconds) first.
+    settings.networking.connect_timeout = min(5.0, api_timeout_seconds)
+    settings.networking.request_timeout = api_timeout_seconds
     settings.queueing.error_delays = (1, 2, 5, 10, 30)
     return settings
 
@@ -65,8 +68,9 @@ async def run(options: OperatorOptions) -> None:
     objects = logging.getLogger("kopf.objects")
     objects.setLevel(logging.INFO)
     objects.addFilter(_quiet_watch_handler)
+    retries.set_request_timeout(operator_config.api_timeout_seconds)
     await kopf.operator(
-        settings=operator_settings(),
+        settings=operator_settings(operator_config.api_timeout_seconds),
         clusterwide=options.all_namespaces,
         namespaces=options.namespaces,
         standalone=options.peering is None,

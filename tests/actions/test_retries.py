@@ -22,7 +22,7 @@ def flaky(*failures: BaseException) -> Callable[[], str]:
     """A client method that fails with each of `failures` in turn, then answers "ok"."""
     remaining = list(failures)
 
-    def method() -> str:
+    def method(**options: Any) -> str:
         if remaining:
             raise remaining.pop(0)
         return "ok"
@@ -76,4 +76,12 @@ async def test_arguments_reach_the_method() -> None:
         return args, kwargs
 
     assert await retries.call(method, "web", "default", _preload_content=False) == (
-        ("web", "default"), {"_preload_content": False})
+        ("web", "default"), {"_preload_content": False, "_request_timeout": retries.REQUEST_TIMEOUT})
+
+
+async def test_every_call_has_connect_and_read_timeouts_unless_the_caller_sets_its_own() -> None:
+    def method(**kwargs: Any) -> Any:
+        return kwargs["_request_timeout"]
+
+    assert await retries.call(method) == (5.0, 30.0)
+    assert await retries.call(method, _request_timeout=(1, 2)) == (1, 2)

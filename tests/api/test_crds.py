@@ -16,7 +16,7 @@ from remediator.api.keyrotations import KeyRotationStatus
 from remediator.api.resources import RESOURCE_KINDS, ResourceKind
 from remediator.api.rollbacks import RollbackRequestStatus
 from remediator.api.runbooks import RunbookStatus
-from remediator.api.steps import StepState, StepStatus
+from remediator.api.steps import Step, StepState, StepStatus
 from remediator.api.timelines import TimelineEntry
 
 from .openapi import pruned_fields, schema_errors
@@ -311,6 +311,10 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             acknowledged_at=AT,
             mitigated_at=AT,
             resolved_at=AT,
+            runbook_steps=[Step.model_validate({"name": "scale-out", "requiresApproval": True, "scale": {
+                "target": {"kind": "Deployment", "name": "web"}, "by": 2, "maxReplicas": 10}})],
+            steps_digest="0" * 64,
+            ignored_approval="all",
         ),
     ),
     (

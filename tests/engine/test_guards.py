@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
+
 from remediator.api.severities import Severity
 from remediator.api.steps import Step
-from remediator.engine import guards
+from remediator.engine import guards, plans
 
 NOW = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
 WEB = {"kind": "Deployment", "name": "web"}
@@ -17,34 +19,72 @@ def step(**kind: Any) -> Step:
     return Step.model_validate({"name": "mitigate", **kind})
 
 
+def scale_plan(scale: Step, replicas: int = 3) -> plans.Plan:
+    return plans.scale(scale, {"spec": {"replicas": replicas}}, "Deployment", "web", {}, max_replicas=1000)
+
+
 def test_a_rollback_waits_for_approval_until_the_incident_is_annotated() -> None:
     rollback = step(rollback={"target": WEB})
-    verdict, approver = guards.approval(rollback, Severity.P1, guards.ApprovalPolicy(), {})
+    plan = plans.rollback(rollback, "inc-mitigate")
+    verdict, approver = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(), {})
     assert verdict.outcome == guards.Outcome.WAIT and verdict.reason == "AwaitingApproval"
     assert "remediator.dev/approve=mitigate" in verdict.message
+    assert "roll back deployment/web to the previous revision" in verdict.message
 
-    verdict, approver = guards.approval(rollback, Severity.P1, guards.ApprovalPolicy(),
+    verdict, approver = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(),
                                         {"remediator.dev/approve": "mitigate",
                                          "remediator.dev/approved-by": "alice@example.com"})
     assert verdict.proceeds and approver == "alice@example.com"
-    verdict, approver = guards.approval(rollback, Severity.P1, guards.ApprovalPolicy(),
+    verdict, approver = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(),
                                         {"remediator.dev/approve": "all"})
     assert verdict.proceeds and approver == "unknown"
 
 
 def test_approving_another_step_does_not_approve_this_one() -> None:
-    verdict, _ = guards.approval(step(requiresApproval=True, restart={"target": WEB}), Severity.P3,
+    restart = step(requiresApproval=True, restart={"target": WEB})
+    verdict, _ = guards.approval(restart, plans.rollout_restart("Deployment", "web", "now"), Severity.P3,
                                  guards.ApprovalPolicy(), {"remediator.dev/approve": "other-step"})
     assert verdict.outcome == guards.Outcome.WAIT
 
 
-def test_only_destructive_steps_need_approval_by_policy() -> None:
+@pytest.mark.parametrize(("change", "waits"), [
+    ({"replicas": 0}, True),
+    ({"by": -100}, True),
+    ({"by": -3}, True),
+    ({"by": -2}, False),
+    ({"factor": 0.5, "maxReplicas": 0}, True),
+    ({"factor": 2, "maxReplicas": 0}, True),
+    ({"by": -5, "minReplicas": 1}, False),
+    ({"by": 2}, False),
+], ids=lambda v: str(v))
+def test_a_scale_to_zero_waits_for_approval_however_the_step_spells_it(change: dict[str, Any], waits: bool) -> None:
     policy = guards.ApprovalPolicy(severities=frozenset({Severity.P0}))
-    scale_to_zero = step(scale={"target": WEB, "replicas": 0})
-    scale_up = step(scale={"target": WEB, "by": 2})
-    assert guards.approval(scale_to_zero, Severity.P0, policy, {})[0].outcome == guards.Outcome.WAIT
-    assert guards.approval(scale_to_zero, Severity.P2, policy, {})[0].proceeds
-    assert guards.approval(scale_up, Severity.P0, policy, {})[0].proceeds
+    scale = step(scale={"target": WEB, **change})
+    assert guards.approval(scale, scale_plan(scale), Severity.P0, policy, {})[0].proceeds is not waits
+    assert guards.approval(scale, scale_plan(scale), Severity.P2, policy, {})[0].proceeds, "not at this severity"
+
+
+def test_a_workload_already_at_zero_is_not_stopped_by_scaling_it_to_zero() -> None:
+    scale = step(scale={"target": WEB, "replicas": 0})
+    assert not scale_plan(scale, replicas=0).destructive
+
+
+def test_deleting_every_pod_at_once_is_destructive_and_one_at_a_time_is_not() -> None:
+    pods = [{"uid": u, "terminating": False} for u in "abc"]
+    def plan(max_unavailable: int | str) -> plans.Plan:
+        restart = step(restart={"target": WEB, "mode": "deletePods", "selector": {"matchLabels": {"app": "web"}},
+                                "maxUnavailable": max_unavailable})
+        return plans.delete_pods(restart, pods, "Deployment", "web", "app=web", {})
+    assert plan(3).destructive and plan("100%").destructive and plan(5).destructive
+    assert not plan(1).destructive and not plan("50%").destructive
+
+
+def test_a_cooldown_stamp_never_holds_longer_than_the_policy_allows() -> None:
+    """A hand-written stamp dated 9999 from an incident that never existed."""
+    for forged in ("9999-12-31T00:00:00Z nobody/forged", "9999-12-31T00:00:00 nobody/forged"):
+        verdict = guards.cooldown("scale", "default/second", {guards.cooldown_annotation("scale"): forged},
+                                  "deployment/web", NOW, longest=datetime.timedelta(minutes=30))
+        assert verdict.retry_at == NOW + datetime.timedelta(minutes=30)
 
 
 def test_targets_outside_the_allow_lists_are_refused() -> None:

@@ -10,94 +10,7 @@ import pytest
 
 from remediator.engine import guards, incidents, intents
 
-T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
-WEB = {"kind": "Deployment", "name": "web"}
-
-
-class Cluster:
-    """Answers intents like the I/O layer would, against in-memory workloads."""
-
-    def __init__(self, replicas: int = 2, annotations: dict[str, str] | None = None) -> None:
-        self.replicas = replicas
-        self.annotations = dict(annotations or {})
-        self.generation = 1
-        self.acted: list[intents.Intent] = []
-        self.http: list[int] = []
-        self.fail_scale: list[str] = []
-        self.incidents: dict[str, dict[str, Any]] = {}  # "namespace/name" → Incident object, for lock holders
-
-    def workload(self) -> dict[str, Any]:
-        return {"kind": "Deployment", "metadata": {"name": "web", "annotations": dict(self.annotations),
-                                                   "generation": self.generation},
-                "spec": {"replicas": self.replicas},
-                "status": {"observedGeneration": self.generation, "replicas": self.replicas,
-                           "updatedReplicas": self.replicas, "availableReplicas": self.replicas}}
-
-    def answer(self, intent: intents.Intent) -> intents.Result:
-        if not intents.is_observation(intent):
-            self.acted.append(intent)
-        if isinstance(intent, intents.ObserveTarget):
-            return intents.done(self.workload())
-        if isinstance(intent, intents.ClaimTarget):
-            self.annotations[guards.LOCK_ANNOTATION] = intent.holder
-            self.annotations[guards.cooldown_annotation(intent.cooldown_action)] = guards.format_cooldown(
-                intent.cooldown_until, intent.holder)
-            return intents.done(self.workload())
-        if isinstance(intent, intents.ObserveHolder):
-            return intents.done(self.incidents.get(f"{intent.namespace}/{intent.name}"))
-        if isinstance(intent, intents.ReleaseTargets):
-            self.annotations.pop(guards.LOCK_ANNOTATION, None)
-            return intents.done()
-        if isinstance(intent, intents.ScaleTo):
-            if self.fail_scale:
-                return intents.failed(self.fail_scale.pop(0), "the API said no")
-            self.replicas = intent.replicas
-            return intents.done()
-        if isinstance(intent, intents.RolloutRestart):
-            self.generation += 1
-            return intents.done()
-        if isinstance(intent, intents.ProbeHttp):
-            return intents.done({"status": self.http.pop(0) if self.http else 200, "body": "ok"})
-        raise AssertionError(f"unexpected intent {intent!r}")
-
-
-def incident(*steps: dict[str, Any], annotations: dict[str, str] | None = None, **spec: Any) -> incidents.Incident:
-    return incidents.Incident(uid="uid-1", name="inc", namespace="shop", generation=1, created_at=T0,
-                              spec={"severity": "P1", "summary": "web is down", "steps": list(steps), **spec},
-                              status={}, annotations=annotations or {})
-
-
-def run(obj: incidents.Incident, cluster: Cluster, now: datetime.datetime = T0,
-        policy: incidents.Policy | None = None, rate_limit: guards.Verdict = guards.PROCEED,
-        ) -> tuple[incidents.Incident, incidents.Decision]:
-    """One reconciliation: decide and answer intents until the engine waits or is done.
-
-    As the handler does, the results gathered are forgotten afterwards: only the status persists.
-    """
-    results: dict[intents.Intent, intents.Result] = {}
-    for _ in range(100):
-        decision = incidents.decide(obj, incidents.World(results=dict(results), rate_limit=rate_limit), now,
-                                    policy or incidents.Policy())
-        obj = dataclasses.replace(obj, status=decision.status.model_dump(by_alias=True, mode="json",
-                                                                          exclude_none=True))
-        if decision.intent is None:
-            return obj, decision
-        result = cluster.answer(decision.intent)
-        if isinstance(decision.intent, intents.ClaimTarget):
-            # As the handler does: the claim answers with the workload as it left it.
-            results[intents.ObserveTarget(decision.intent.step, decision.intent.kind, decision.intent.name)] = result
-            continue
-        results[decision.intent] = result
-    raise AssertionError("no conclusion")
-
-
-def step_state(obj: incidents.Incident, name: str) -> dict[str, Any]:
-    return next(s for s in obj.status["steps"] if s["name"] == name)
-
-
-def condition(obj: incidents.Incident, condition_type: str) -> tuple[str, str] | None:
-    found = [c for c in obj.status.get("conditions", []) if c["type"] == condition_type]
-    return (found[0]["status"], found[0]["reason"]) if found else None
+from .support import RESOLVED, T0, WEB, Cluster, condition, incident, run, step_state
 
 
 def test_steps_run_in_order_and_the_incident_resolves_with_a_timeline() -> None:
@@ -190,7 +103,10 @@ def test_a_step_that_outlives_its_timeout_fails_with_reason_timeout() -> None:
     obj, _ = run(incident({"name": "verify", "timeout": "30s",
                            "httpCheck": {"url": "http://web/healthz", "interval": "10s"}}), cluster)
     obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=31))
-    assert step_state(obj, "verify")["state"] == "Failed" and "timed out" in step_state(obj, "verify")["message"]
+    state = step_state(obj, "verify")
+    assert state["state"] == "Failed"
+    assert state["message"].startswith("attempt 1 timed out after 30s: ") and "500" in state["message"], \
+        "the timeline says what the step was waiting for"
 
 
 def test_an_http_check_needs_consecutive_passes() -> None:
@@ -228,10 +144,10 @@ def test_a_rollback_waits_for_approval_and_records_who_approved() -> None:
 
     approved = dataclasses.replace(obj, annotations={"remediator.dev/approve": "undo",
                                                      "remediator.dev/approved-by": "alice"})
-    decision = incidents.decide(approved, incidents.World(), T0, incidents.Policy())
-    assert step_state(approved, "undo")["state"] == "AwaitingApproval"
-    assert decision.status.steps[0].approved_by == "alice"
-    assert "approved by alice" in [e.message for e in decision.entries]
+    obj, _ = run(approved, cluster)
+    assert step_state(obj, "undo")["state"] == "Succeeded" and step_state(obj, "undo")["approvedBy"] == "alice"
+    assert [type(i).__name__ for i in cluster.acted] == ["ClaimTarget", "EnsureRollbackRequest", "ReleaseTargets"]
+    assert "approved by alice" in [e["message"] for e in obj.status["timeline"]]
 
 
 def test_a_second_incident_waits_while_the_first_holds_the_target() -> None:
@@ -245,10 +161,6 @@ def test_a_second_incident_waits_while_the_first_holds_the_target() -> None:
     del cluster.annotations[guards.LOCK_ANNOTATION]
     obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=3))
     assert cluster.replicas == 4 and obj.status["phase"] == "Resolved"
-
-
-RESOLVED = {"type": "Resolved", "status": "True", "reason": "StepsSucceeded",
-            "lastTransitionTime": "2026-11-22T02:00:00Z"}
 
 
 @pytest.mark.parametrize("holder", [None, {"status": {"conditions": [RESOLVED]}}], ids=["deleted", "resolved"])

@@ -124,3 +124,28 @@ async def test_a_conflict_on_the_rollback_requests_status_after_the_rollback_rol
     rolled_back = await web(client)
     assert image_of(rolled_back) == "shop:1.1"
     assert rolled_back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4", "rolled back once"
+
+
+async def test_a_hung_api_call_times_out_and_the_incident_still_scales_once(
+        kmock_sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
+    """A sandbox whose connection hung made a PATCH wait for 10 minutes: every call has a read timeout."""
+    mock: Any = kmock_sandbox.handler  # type: ignore[attr-defined]
+    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    before = await web(client)
+
+    async def hung(request: kmock.Request) -> object:
+        await asyncio.sleep(3600)
+        return NotImplemented
+
+    request = f"patch {DEPLOYMENT}/scale"
+    hang = mock[request][0:1] << hung
+    await start_operator("--api-timeout", "2")
+    started = time.monotonic()
+    await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "busy", "namespace": "default"},
+                        "spec": {"severity": "P2", "summary": "web is overloaded", "steps": [
+                            {"name": "scale-out", "scale": {"target": {"kind": "Deployment", "name": "web"},
+                                                            "by": 2}}]}})
+    await wait_for(lambda: resolved(client), timeout=30)
+    assert len(hang) == 1, "the scale write hung once"
+    assert time.monotonic() - started < 20, "the hung call was given up after its read timeout"
+    assert (await web(client))["spec"]["replicas"] == before["spec"]["replicas"] + 2

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp.web
 import httpx
 import pytest
+from tests.local_servers import serving
 
 from remediator import manifests
 from remediator.sandbox import runner
@@ -44,13 +45,8 @@ async def health_url(sandbox: runner.RunningSandbox) -> AsyncIterator[str]:
 
     app = aiohttp.web.Application()
     app.router.add_get("/api/health", health)
-    app_runner = aiohttp.web.AppRunner(app)
-    await app_runner.setup()
-    site = aiohttp.web.TCPSite(app_runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/api/health"
-    await app_runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/api/health"
 
 
 def bad_deploy_incident(health_url: str) -> dict[str, Any]:
@@ -147,6 +143,8 @@ async def test_a_failing_migration_rollback_leaves_the_app_stopped_and_escalates
     incident = example_object("bad-migration/incident.yaml", "Incident")
     step_of(incident, "undo")["rollback"]["migrationJob"]["args"] = ["fail"]  # the sandbox's switch: the Job exits 1
     await client.apply(incident)
+    # A person approves what the operator has planned: an approval given before that counts for nothing.
+    await wait_for(lambda: phase_is(client, "orders-bad-migration", "AwaitingApproval"))
     await approve(sandbox, "orders-bad-migration", "all")
 
     await wait_for(lambda: phase_is(client, "orders-bad-migration", "Failed"), timeout=40)

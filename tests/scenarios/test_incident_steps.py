@@ -5,55 +5,21 @@ from __future__ import annotations
 
 import base64
 import pathlib
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import aiohttp.web
 import httpx
 import pytest
 
 from remediator import manifests
 from remediator.sandbox import runner
 
+from .conftest import FakeService
 from .support import apply_example, current, example, example_object, step_of, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
 WEB = {"kind": "Deployment", "name": "web"}
-
-
-class FakeService:
-    """A local HTTP server standing in for the app's health endpoint and a chat webhook."""
-
-    def __init__(self) -> None:
-        self.health_statuses: list[int] = []
-        self.messages: list[dict[str, Any]] = []
-        self.url = ""
-
-    async def health(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        status = self.health_statuses.pop(0) if self.health_statuses else 200
-        return aiohttp.web.Response(status=status, text="ok" if status == 200 else "broken")
-
-    async def webhook(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        self.messages.append(await request.json())
-        return aiohttp.web.Response(text="ok")
-
-
-@pytest.fixture()
-async def service() -> AsyncIterator[FakeService]:
-    fake = FakeService()
-    app = aiohttp.web.Application()
-    app.router.add_get("/healthz", fake.health)
-    app.router.add_post("/hooks/incidents", fake.webhook)
-    app_runner = aiohttp.web.AppRunner(app)
-    await app_runner.setup()
-    site = aiohttp.web.TCPSite(app_runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    await app_runner.cleanup()
 
 
 def incident(name: str, *steps: dict[str, Any], **spec: Any) -> dict[str, Any]:

@@ -83,6 +83,14 @@ class Connection:
         return f"{user}{host}{port}/{params.get('dbname') or ''}"
 
     @property
+    def hosts(self) -> list[str]:
+        """Every host (and hostaddr) libpq may connect to: `host` may list several; none means localhost."""
+        params = _params(self.conninfo)
+        named = [h.strip() for h in str(params.get("host") or "localhost").split(",") if h.strip()]
+        addresses = [a.strip() for a in str(params.get("hostaddr") or "").split(",") if a.strip()]
+        return named + addresses
+
+    @property
     def password(self) -> str | None:
         return _params(self.conninfo).get("password") or None
 

@@ -20,6 +20,14 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # What a failed client call raises: an answer from the API server, or no answer at all.
 API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, ConnectionError)
 DELAYS = (0.1, 0.3, 1.0, 2.0)
+# (connect, read) seconds for every API call: a hung connection fails the call instead of the incident.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
+
+def set_request_timeout(read_seconds: float) -> None:
+    """Set the read timeout of every later API call (`remediator run --api-timeout`)."""
+    global REQUEST_TIMEOUT
+    REQUEST_TIMEOUT = (min(5.0, read_seconds), read_seconds)
 # A Retry-After beyond this is the server asking for more patience than one step should show.
 MAX_RETRY_AFTER = 10.0
 
@@ -48,7 +56,9 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a client method off the event loop and return its result, retrying transient failures.
 
     Raises ApiException (or the connection error) when the failure is not transient or persists.
+    Every call has connect and read timeouts (REQUEST_TIMEOUT unless the caller sets its own).
     """
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     for delay in DELAYS:
         try:
             return await asyncio.to_thread(method, *args, **kwargs)

@@ -35,10 +35,19 @@ async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str
 
 async def read_incident(api: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
     """The Incident as stored now, or None when it is gone."""
+    return await _read(api, "incidents", namespace, name)
+
+
+async def read_runbook(api: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Runbook as stored now, or None when there is none of that name."""
+    return await _read(api, "runbooks", namespace, name)
+
+
+async def _read(api: kubernetes.client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     custom = kubernetes.client.CustomObjectsApi(api)
     try:
         obj: Any = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
-                                      "incidents", name)
+                                      plural, name)
     except ApiException as e:
         if e.status == 404:
             return None

@@ -28,7 +28,7 @@ _SCALE_PATCHERS = {
     "Deployment": "patch_namespaced_deployment_scale",
     "StatefulSet": "patch_namespaced_stateful_set_scale",
 }
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTARTED_AT = intents.RESTARTED_AT_ANNOTATION
 # (error, kind, name, namespace) -> Result: `failure` for Incidents; rollouts.failure raises on 5xx/429.
 OnError = Callable[[ApiException, str, str, str], intents.Result]
 

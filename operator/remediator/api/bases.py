@@ -13,6 +13,10 @@ from pydantic.alias_generators import to_camel
 
 from remediator.api.errors import FieldRuleError
 
+# Kubernetes counts (replicas, limits) are int32: larger numbers are refused by the API server.
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+
 
 class SpecModel(BaseModel):
     """A part of a spec: camelCase JSON, snake_case Python, unknown fields refused."""

@@ -5,7 +5,7 @@ from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from remediator.api.bases import SpecModel, one_of_required, require_exactly_one
+from remediator.api.bases import INT32_MAX, SpecModel, one_of_required, require_exactly_one
 from remediator.api.durations import PositiveDuration
 from remediator.api.patterns import SqlName
 from remediator.api.references import ConnectionSecretRef
@@ -122,7 +122,7 @@ class DatabaseStep(SpecModel):
     """statement_timeout of the operator's own session."""
     lock_timeout: PositiveDuration = "5s"
     """lock_timeout of the operator's own session, so first aid never queues behind the problem."""
-    max_terminations: int = Field(default=50, ge=1)
+    max_terminations: int = Field(default=50, ge=1, le=INT32_MAX)
     """At most this many backends are cancelled or terminated by one run."""
     terminate_long_running: LongRunningQueries | None = None
     """pg_terminate_backend the backends of long-running queries."""

@@ -4,7 +4,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from remediator.api.bases import SpecModel
+from remediator.api.bases import INT32_MAX, SpecModel
 from remediator.api.durations import PositiveDuration
 from remediator.api.errors import FieldRuleError
 from remediator.api.patterns import Matches
@@ -24,7 +24,7 @@ class HttpCheck(SpecModel):
     """The HTTP status a healthy answer has."""
     body_contains: str | None = Field(default=None, min_length=1)
     """A healthy answer's body contains this text (GET only)."""
-    success_threshold: int = Field(default=1, ge=1)
+    success_threshold: int = Field(default=1, ge=1, le=INT32_MAX)
     """Healthy answers needed in a row."""
     interval: PositiveDuration = "5s"
     """Time between requests."""

@@ -26,6 +26,11 @@ class IncidentConditionType(StrEnum):
     RESOLVED = "Resolved"
     ESCALATED = "Escalated"
     FAILED = "Failed"
+    DEGRADED = "Degraded"
+
+
+# An incident is a runbook, not a program: the bound keeps every object far below etcd's limit.
+MAX_STEPS = 50
 
 
 class AlertSource(SpecModel):
@@ -54,8 +59,8 @@ class IncidentSpec(SpecModel):
     """More about the incident."""
     runbook_ref: ObjectReference | None = None
     """A Runbook whose steps run before this Incident's own steps."""
-    steps: list[Step] = Field(default_factory=list, json_schema_extra=list_map("name"))
-    """Remediation steps, run in order; may be empty only with a runbookRef."""
+    steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS, json_schema_extra=list_map("name"))
+    """Remediation steps, run in order (at most 50); may be empty only with a runbookRef."""
     dry_run: bool = False
     """Plan and record every step without acting."""
     escalate_after: PositiveDuration | None = None
@@ -96,3 +101,9 @@ class IncidentStatus(StatusModel):
     """When the remediation steps finished successfully."""
     resolved_at: AwareDatetime | None = None
     """When the incident was verified and resolved."""
+    runbook_steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS)
+    """The referenced Runbook's steps, copied when the incident started (they run before spec.steps)."""
+    steps_digest: str | None = Field(default=None, max_length=64)
+    """A digest of spec.steps and spec.runbookRef when the incident started: later changes are refused."""
+    ignored_approval: str | None = Field(default=None, max_length=1024)
+    """The approve annotation the Incident arrived with, ignored until it changes."""

@@ -5,6 +5,8 @@ from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
+from remediator.api.bases import INT32_MAX
+
 QUANTITY = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -26,8 +28,8 @@ def _quantity(value: Any) -> int | str:
 
 def _count_or_percent(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise ValueError(f"must be at least 1 ({value})")
+        if not 1 <= value <= INT32_MAX:
+            raise ValueError(f"must be at least 1 and at most {INT32_MAX} ({value})")
         return value
     if isinstance(value, str) and _PERCENT.fullmatch(value):
         return value
@@ -44,6 +46,6 @@ Quantity = Annotated[
 CountOrPercent = Annotated[
     int | str,
     PlainValidator(_count_or_percent),
-    WithJsonSchema({"x-kubernetes-int-or-string": True, "minimum": 1, "pattern": PERCENT}),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "minimum": 1, "maximum": INT32_MAX, "pattern": PERCENT}),
 ]
 """A count of at least 1, or a percentage from "1%" to "100%"."""

@@ -4,7 +4,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from remediator.api.bases import SpecModel, one_of_required
+from remediator.api.bases import INT32_MAX, SpecModel, one_of_required
 from remediator.api.errors import FieldRuleError
 from remediator.api.intorstrings import Quantity
 from remediator.api.patterns import DNSSubdomain, EnvVarName
@@ -61,11 +61,14 @@ class JobTemplate(SpecModel):
     """Names of Secrets whose every key becomes an environment variable."""
     resources: ResourceRequirements | None = None
     """Compute resources of the container."""
-    backoff_limit: int = Field(default=0, ge=0)
+    backoff_limit: int = Field(default=0, ge=0, le=INT32_MAX)
     """Retries of a failed pod before the Job fails; 0 because migrations are rarely safe to rerun."""
-    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    active_deadline_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Seconds the Job may run before it is stopped and fails."""
     service_account_name: DNSSubdomain | None = None
-    """ServiceAccount the pod runs as; the namespace's default when unset."""
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    """ServiceAccount the pod runs as; the namespace's default when unset (the operator's allow-list decides)."""
+    unrestricted: bool = False
+    """Run without the restricted security context (non-root, no privilege escalation, no capabilities,
+    RuntimeDefault seccomp); only where the operator allows it (--allow-unrestricted-jobs)."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """Seconds a finished Job is kept before Kubernetes deletes it."""

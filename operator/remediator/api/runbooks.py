@@ -83,7 +83,7 @@ class RunbookSpec(SpecModel):
     """Alerts that create an Incident from this Runbook; none: only Incidents that reference it use it."""
     defaults: RunbookDefaults = Field(default_factory=RunbookDefaults)
     """Settings of the Incidents created from this Runbook."""
-    steps: list[Step] = Field(min_length=1, json_schema_extra=list_map("name"))
+    steps: list[Step] = Field(min_length=1, max_length=50, json_schema_extra=list_map("name"))
     """Remediation steps, run in order."""
 
     @model_validator(mode="after")

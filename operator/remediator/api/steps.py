@@ -65,6 +65,8 @@ class Step(SpecModel):
     """Wait for a person to approve before the step acts."""
     on_failure: OnFailure = OnFailure.ABORT
     """abort, continue or escalate when the step fails after its retries."""
+    optional: bool = False
+    """The incident may resolve without this step: its failure is recorded (Degraded) and later steps run."""
     timeout: PositiveDuration | None = None
     """How long one attempt may take."""
     retries: int = Field(default=0, ge=0, le=10)

@@ -5,7 +5,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from remediator.api.bases import SpecModel, one_of_required, require_exactly_one
+from remediator.api.bases import INT32_MAX, INT32_MIN, SpecModel, one_of_required, require_exactly_one
 from remediator.api.durations import PositiveDuration
 from remediator.api.errors import FieldRuleError
 from remediator.api.intorstrings import CountOrPercent
@@ -23,17 +23,17 @@ class ScaleStep(SpecModel):
 
     target: ScalableTarget
     """The Deployment or StatefulSet to scale."""
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """Set the replica count to this number."""
-    by: int | None = None
+    by: int | None = Field(default=None, ge=INT32_MIN, le=INT32_MAX)
     """Add this many replicas (negative: remove); not zero."""
-    factor: float | None = Field(default=None, gt=0)
+    factor: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Multiply the replica count by this (rounded up)."""
-    min_replicas: int | None = Field(default=None, ge=0)
+    min_replicas: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """Never scale below this many replicas."""
-    max_replicas: int | None = Field(default=None, ge=0)
+    max_replicas: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """Never scale above this many replicas."""
-    max_factor: float | None = Field(default=None, ge=1)
+    max_factor: float | None = Field(default=None, ge=1, allow_inf_nan=False)
     """Largest allowed ratio between the new and the current replica count, either way."""
 
     @model_validator(mode="after")
@@ -92,7 +92,7 @@ class RollbackFields(SpecModel):
 
     target: DeploymentTarget
     """The Deployment to roll back."""
-    to_revision: int | None = Field(default=None, ge=1)
+    to_revision: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Revision to return to; the previous one when unset."""
     stop_application: bool = False
     """Scale the Deployment to zero first and restore its replica count after."""

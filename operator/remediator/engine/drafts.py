@@ -77,8 +77,12 @@ class Draft(Generic[StatusT]):
         self.entries.append(TimelineEntry(time=self.now, type=event_type, reason=reason,
                                           message=message[:MAX_MESSAGE], step=step))
 
+    def bound(self) -> None:
+        """Keep the status within its size budget (kinds whose status can grow override this)."""
+
     def decision(self, intent: IntentT | None = None,
                  requeue_after: datetime.timedelta | None = None) -> Decision[StatusT, IntentT]:
+        self.bound()
         self.status.timeline, self.status.timeline_folded = timelines.append(
             self.status.timeline, self.status.timeline_folded, self.entries)
         self.status.observed_generation = self.generation

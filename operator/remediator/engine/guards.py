@@ -11,16 +11,21 @@ import dataclasses
 import datetime
 import enum
 from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from remediator import GROUP
 from remediator.api.severities import Severity
 from remediator.api.steps import Step
+
+if TYPE_CHECKING:  # plans imports the allow-lists, which use the Verdict defined here
+    from remediator.engine.plans import Plan
 
 APPROVE_ANNOTATION = f"{GROUP}/approve"
 APPROVED_BY_ANNOTATION = f"{GROUP}/approved-by"
 LOCK_ANNOTATION = f"{GROUP}/lock"
 COOLDOWN_ANNOTATION_PREFIX = f"{GROUP}/cooldown."
 DEFAULT_COOLDOWN = datetime.timedelta(minutes=10)
+DEFAULT_MAX_COOLDOWN = datetime.timedelta(hours=1)
 
 
 class Outcome(enum.Enum):
@@ -48,31 +53,23 @@ PROCEED = Verdict(Outcome.PROCEED)
 class ApprovalPolicy:
     """Which destructive steps wait for approval at which severities (besides `requiresApproval`).
 
-    Default: at every severity, a rollback, a job, a database terminate/cancel/kill, and a scale to 0
-    wait for a person. An empty set of severities switches the policy off.
+    Default: at every severity, a destructive plan (see engine/plans.py: a rollback, a job, a database
+    terminate/cancel/kill, a scale to 0, deleting every pod at once) waits for a person. An empty set of
+    severities switches the policy off.
     """
 
     severities: frozenset[Severity] = frozenset(Severity)
 
 
-def is_destructive(step: Step) -> bool:
-    """Whether a step can lose work or data: roll back, run a job, kill sessions, scale to zero."""
-    if step.rollback is not None or step.job is not None:
-        return True
-    if step.database is not None:
-        return step.database.operation in ("terminate_long_running", "cancel_long_running", "terminate_idle",
-                                           "kill_blockers")
-    return step.scale is not None and step.scale.replicas == 0
-
-
-def approval(step: Step, severity: Severity, policy: ApprovalPolicy,
+def approval(step: Step, plan: Plan, severity: Severity, policy: ApprovalPolicy,
              annotations: Mapping[str, str]) -> tuple[Verdict, str | None]:
     """Wait for `remediator.dev/approve: "<step>"` (or "all", or a comma list) when approval is needed.
 
-    Returns the verdict and, when approved, who approved (the `remediator.dev/approved-by` annotation,
-    or "unknown" when nobody signed).
+    Whether a step is destructive is the plan's verdict (what will happen), never the spec's
+    spelling. Returns the verdict and, when approved, who approved (the `remediator.dev/approved-by`
+    annotation, or "unknown" when nobody signed).
     """
-    needed = step.requires_approval or (severity in policy.severities and is_destructive(step))
+    needed = step.requires_approval or (severity in policy.severities and plan.destructive)
     if not needed:
         return PROCEED, None
     approved = {name.strip() for name in annotations.get(APPROVE_ANNOTATION, "").split(",") if name.strip()}
@@ -80,16 +77,21 @@ def approval(step: Step, severity: Severity, policy: ApprovalPolicy,
         return PROCEED, annotations.get(APPROVED_BY_ANNOTATION) or "unknown"
     why = "it is marked requiresApproval" if step.requires_approval else f"it is destructive at {severity.value}"
     return Verdict(Outcome.WAIT, "AwaitingApproval",
-                   f"waiting for approval ({why}): annotate the Incident {APPROVE_ANNOTATION}={step.name} "
-                   "or =all"), None
+                   f"waiting for approval to {plan.text} ({why}): annotate the Incident "
+                   f"{APPROVE_ANNOTATION}={step.name} or =all"), None
 
 
-def allowed(namespace: str, kind: str, namespaces: Collection[str] | None, kinds: Collection[str] | None) -> Verdict:
-    """Refuse targets outside the operator's namespace and kind allow-lists (None: everything allowed)."""
+def allowed(namespace: str, kind: str | None, namespaces: Collection[str] | None,
+            kinds: Collection[str] | None) -> Verdict:
+    """Refuse steps outside the operator's namespace and kind allow-lists (None: everything allowed).
+
+    `kind`: the kind of object the step acts on or creates (None: a step that touches no object kind,
+    such as an httpCheck; the namespace list still applies).
+    """
     if namespaces is not None and namespace not in namespaces:
         return Verdict(Outcome.REFUSE, "NamespaceNotAllowed",
                        f"namespace {namespace} is not on the operator's namespace allow-list")
-    if kinds is not None and kind not in kinds:
+    if kinds is not None and kind is not None and kind not in kinds:
         return Verdict(Outcome.REFUSE, "KindNotAllowed", f"kind {kind} is not on the operator's kind allow-list")
     return PROCEED
 
@@ -116,8 +118,14 @@ def format_cooldown(until: datetime.datetime, holder: str) -> str:
 
 
 def cooldown(action: str, holder: str, annotations: Mapping[str, str], target: str,
-             now: datetime.datetime) -> Verdict:
-    """No second `action` on a target inside the cooldown another incident started there."""
+             now: datetime.datetime, longest: datetime.timedelta = DEFAULT_MAX_COOLDOWN,
+             seen_since: datetime.datetime | None = None) -> Verdict:
+    """No second `action` on a target inside the cooldown another incident started there.
+
+    A stamp is only an annotation anyone may write: it never holds longer than `longest` (the longest
+    cooldown the policy allows) from when this step first saw it (`seen_since`, else now), so a stamp
+    dated 9999 cannot block a target for ever.
+    """
     value = annotations.get(cooldown_annotation(action), "")
     until_text, _, by = value.partition(" ")
     if not until_text or by == holder:
@@ -126,10 +134,14 @@ def cooldown(action: str, holder: str, annotations: Mapping[str, str], target: s
         until = datetime.datetime.fromisoformat(until_text.replace("Z", "+00:00"))
     except ValueError:
         return PROCEED
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=datetime.UTC)
+    until = min(until, (seen_since or now) + longest)
     if now >= until:
         return PROCEED
     return Verdict(Outcome.WAIT, "CoolingDown",
-                   f"{target} had a {action} by incident {by}; cooling down until {until_text}", retry_at=until)
+                   f"{target} had a {action} by incident {by}; cooling down until "
+                   f"{until.strftime('%Y-%m-%dT%H:%M:%SZ')}", retry_at=until)
 
 
 @dataclasses.dataclass(frozen=True)

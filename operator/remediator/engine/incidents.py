@@ -29,10 +29,26 @@ from remediator.api.incidents import IncidentSpec, IncidentStatus
 from remediator.api.severities import default_escalate_after
 from remediator.api.steps import OnFailure, Step, StepState, StepStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, guards, http_checks, intents, phases, pod_restarts, rollouts, scaling
+from remediator.engine import (
+    allow_lists,
+    drafts,
+    guards,
+    http_checks,
+    intents,
+    phases,
+    plans,
+    pod_restarts,
+    rollouts,
+    step_lists,
+)
 
 TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
 POLL = datetime.timedelta(seconds=2)
+DEFAULT_MAX_REPLICAS = 1000
+RUNBOOK_RECHECK = datetime.timedelta(seconds=30)
+# etcd takes objects up to 1.5 MiB; an Incident's status stays far below, whatever its steps report.
+MAX_STATUS_BYTES = 200 * 1024
+MAX_RESULT_BYTES = 16 * 1024
 Decision = drafts.Decision[IncidentStatus, intents.Intent]
 
 
@@ -64,6 +80,9 @@ class Policy:
     kinds: frozenset[str] | None = None
     approval: guards.ApprovalPolicy = dataclasses.field(default_factory=guards.ApprovalPolicy)
     cooldown: datetime.timedelta = guards.DEFAULT_COOLDOWN
+    max_cooldown: datetime.timedelta = guards.DEFAULT_MAX_COOLDOWN  # no cooldown (spec or stamp) lasts longer
+    max_replicas: int = DEFAULT_MAX_REPLICAS  # no scale plans more replicas than this
+    jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +91,7 @@ class World:
 
     results: Mapping[intents.Intent, intents.Result] = dataclasses.field(default_factory=dict)
     rate_limit: guards.Verdict = guards.PROCEED
+    rate_slots: frozenset[str] = frozenset()  # steps that took a rate-limit slot in this reconciliation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,17 +116,18 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
     if _finished(status):
         return draft.decision()
     context = _Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
+    frozen = _frozen_steps(context)
+    if not isinstance(frozen, list):
+        return _waiting(context, frozen, _check_escalation(context))
+    context.steps = frozen
     if not is_condition_true(status.conditions, "Acknowledged"):
         _acknowledge(context)
     escalation_at = _check_escalation(context)
-    for step in spec.steps:
+    for step in context.steps:
         if draft.step(step.name).state not in TERMINAL_STEP_STATES:
             progress = _advance(context, step)
-            if isinstance(progress, _Wait):
-                waits = [t for t in (progress.until, escalation_at) if t is not None]
-                return draft.decision(requeue_after=max(min(waits) - now, datetime.timedelta()) if waits else None)
             if progress is not None:
-                return draft.decision(progress)
+                return _waiting(context, progress, escalation_at)
         if draft.step(step.name).state == StepState.FAILED and _on_failure(step) != OnFailure.CONTINUE:
             break  # later steps never run after a step that aborts or escalates
     release = _release(context)
@@ -114,6 +135,55 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         return draft.decision(release)
     _conclude(context)
     return draft.decision()
+
+
+def _waiting(context: _Context, progress: intents.Intent | _Wait,
+             escalation_at: datetime.datetime | None) -> Decision:
+    """The decision for an incident that asks for an intent, or waits (for time, or for a change)."""
+    if not isinstance(progress, _Wait):
+        return context.draft.decision(progress)
+    waits = [t for t in (progress.until, escalation_at) if t is not None]
+    return context.draft.decision(
+        requeue_after=max(min(waits) - context.now, datetime.timedelta()) if waits else None)
+
+
+def _frozen_steps(context: _Context) -> list[Step] | intents.Intent | _Wait:
+    """The steps this incident runs: fixed when it is acknowledged, refused when edited afterwards."""
+    spec, draft, incident = context.spec, context.draft, context.incident
+    status = draft.status
+    current = step_lists.digest(incident.spec)
+    if is_condition_true(status.conditions, "Acknowledged"):
+        if status.steps_digest is None:
+            status.steps_digest = current  # acknowledged by an operator version that kept no digest
+        if status.steps_digest != current:
+            message = ("spec.steps or spec.runbookRef changed after the incident started; nothing more is done "
+                       "until they are restored")
+            draft.condition("Ready", False, "StepsChanged", message,
+                            entry=(EventType.WARNING, "StepsChanged", message, None))
+            return _Wait(None)
+        if any(c.type == "Ready" and c.reason == "StepsChanged" for c in status.conditions):
+            draft.condition("Ready", False, "Remediating", "the steps are as acknowledged again",
+                            entry=(EventType.NORMAL, "StepsRestored", "the steps are as acknowledged again", None))
+        return [*status.runbook_steps, *spec.steps]
+    runbook_steps: list[Step] = []
+    if spec.runbook_ref is not None:
+        observe = intents.ObserveRunbook(incident.namespace, spec.runbook_ref.name)
+        looked = context.result(observe)
+        if looked is None:
+            return observe
+        if not looked.succeeded or looked.value is None:
+            message = f"Runbook {spec.runbook_ref.name} not found in namespace {incident.namespace}"
+            draft.condition("Ready", False, "RunbookNotFound", message,
+                            entry=(EventType.WARNING, "RunbookNotFound", message, None))
+            return _Wait(context.now + RUNBOOK_RECHECK)
+        runbook_steps, error = step_lists.from_runbook(looked.value, spec.steps)
+        if error is not None:
+            draft.condition("Ready", False, "InvalidRunbook", error,
+                            entry=(EventType.WARNING, "InvalidRunbook", error, None))
+            return _Wait(context.now + RUNBOOK_RECHECK)
+    status.runbook_steps = runbook_steps
+    status.steps_digest = current
+    return [*runbook_steps, *spec.steps]
 
 
 class _Draft(drafts.Draft[IncidentStatus]):
@@ -135,6 +205,30 @@ class _Draft(drafts.Draft[IncidentStatus]):
         self.status.steps = [updated if s.name == name else s for s in self.status.steps]
         return updated
 
+    def bound(self) -> None:
+        # The status must fit in the object whatever the steps report: the largest results of finished steps
+        # give way first (a running step's result holds its intent, which must stay whole).
+        results = sorted((s for s in self.status.steps if s.state in TERMINAL_STEP_STATES),
+                         key=lambda s: -_size(s.result))
+        while results and _size(self.status) > MAX_STATUS_BYTES:
+            largest = results.pop(0)
+            self.update_step(largest.name, result=bounded_result(largest.result, 0))
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, pydantic.BaseModel):
+        return len(value.model_dump_json(by_alias=True, exclude_none=True))
+    return len(json.dumps(value, default=str))
+
+
+def bounded_result(result: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """A step result of at most `limit` bytes of JSON: a larger one keeps only its small fields and says so."""
+    size = _size(result)
+    if size <= limit:
+        return dict(result)
+    kept = {k: v for k, v in result.items() if _size(v) <= 256}
+    return {**kept, "truncated": True, "bytes": size}
+
 
 @dataclasses.dataclass
 class _Context:
@@ -145,6 +239,7 @@ class _Context:
     now: datetime.datetime
     policy: Policy
     dry_run: bool
+    steps: list[Step] = dataclasses.field(default_factory=list)  # frozen when acknowledged
 
     def result(self, intent: intents.Intent) -> intents.Result | None:
         return self.world.results.get(intent)
@@ -164,12 +259,19 @@ def _acknowledge(context: _Context) -> None:
     status.detected_at = status.detected_at or (
         spec.source.starts_at if spec.source and spec.source.starts_at else context.incident.created_at)
     status.acknowledged_at = context.now
-    for step in spec.steps:
+    for step in context.steps:
         draft.step(step.name)
     draft.condition("Acknowledged", True, "OperatorAcknowledged", f"{spec.severity.value}: {spec.summary}",
                     entry=(EventType.NORMAL, "Acknowledged",
                            f"{spec.severity.value} incident acknowledged: {spec.summary}", None))
-    draft.condition("Ready", False, "Remediating", f"running {len(spec.steps)} step(s)")
+    draft.condition("Ready", False, "Remediating", f"running {len(context.steps)} step(s)")
+    approval = context.incident.annotations.get(guards.APPROVE_ANNOTATION)
+    if approval is not None:
+        # Whoever creates an Incident must not approve it in the same breath.
+        status.ignored_approval = approval
+        draft.add(EventType.WARNING, "ApprovalIgnored",
+                  f"the Incident arrived with {guards.APPROVE_ANNOTATION}={approval}: approvals present at creation "
+                  f"are ignored; remove the annotation and approve again")
 
 
 def _check_escalation(context: _Context) -> datetime.datetime | None:
@@ -196,14 +298,16 @@ def release_on_deletion(incident: Incident) -> intents.ReleaseTargets | None:
     """The locks a deleted Incident may still hold: those its status records, and every target its
     steps would lock (a claim can land just before a deletion, with no status write after it).
     Releasing is conditional on the lock naming this incident, so the extra targets cost nothing."""
+    steps: list[Step] = []
     try:
-        claimed = _claimed(IncidentStatus.model_validate(dict(incident.status or {})))
+        status = IncidentStatus.model_validate(dict(incident.status or {}))
+        claimed, steps = _claimed(status), list(status.runbook_steps)
     except pydantic.ValidationError:
         claimed = set()
     try:
-        steps = IncidentSpec.model_validate(dict(incident.spec or {})).steps
+        steps += IncidentSpec.model_validate(dict(incident.spec or {})).steps
     except pydantic.ValidationError:
-        steps = []
+        pass
     lockable = {t for t in (_target(step) for step in steps if step.wait_for_rollout is None) if t is not None}
     targets = tuple(sorted(claimed | lockable))
     return intents.ReleaseTargets(incident.holder, targets) if targets else None
@@ -225,13 +329,13 @@ def _release(context: _Context) -> intents.ReleaseTargets | None:
 
 
 def _conclude(context: _Context) -> None:
-    draft, spec = context.draft, context.spec
+    draft, steps = context.draft, context.steps
     states = {s.name: s.state for s in draft.status.steps}
-    stopping = [s for s in spec.steps if states.get(s.name) == StepState.FAILED
+    stopping = [s for s in steps if states.get(s.name) == StepState.FAILED
                 and _on_failure(s) != OnFailure.CONTINUE]
     if stopping:
         step = stopping[0]
-        for later in spec.steps:
+        for later in steps:
             if draft.step(later.name).state not in TERMINAL_STEP_STATES:
                 draft.update_step(later.name, state=StepState.SKIPPED, finished_at=context.now,
                                   message=f"not run: step {step.name} failed")
@@ -248,28 +352,46 @@ def _conclude(context: _Context) -> None:
                         entry=(EventType.NORMAL, "DryRunComplete",
                                "dry run complete: every step was planned, nothing was changed", None))
         return
+    failed = [s for s in steps if states.get(s.name) == StepState.FAILED]
+    required = [s.name for s in failed if not _optional(s)]
+    draft.condition("AwaitingApproval", False, "NothingAwaitingApproval", "no step is waiting for approval")
+    if required:
+        # onFailure: continue ran the later steps; it never turns a failed step into a success.
+        message = f"{len(required)} of {len(steps)} step(s) failed: {', '.join(required)}"
+        draft.condition("Mitigated", False, "StepsFailed", message)
+        draft.condition("Failed", True, "StepsFailed", message,
+                        entry=(EventType.WARNING, "IncidentFailed", f"remediation failed: {message}", None))
+        draft.condition("Ready", False, "StepsFailed", message)
+        return
     now = context.now
     draft.status.mitigated_at = draft.status.mitigated_at or now
     draft.status.resolved_at = draft.status.resolved_at or now
-    draft.condition("AwaitingApproval", False, "NothingAwaitingApproval", "no step is waiting for approval")
+    if failed:
+        optional = ", ".join(s.name for s in failed)
+        draft.condition("Degraded", True, "OptionalStepsFailed", f"optional step(s) failed: {optional}",
+                        entry=(EventType.WARNING, "Degraded", f"optional step(s) failed: {optional}", None))
     # Mitigated and Resolved happen together here: one timeline entry (one Event) says both.
-    draft.condition("Mitigated", True, "StepsSucceeded", "every remediation step finished")
-    verified = [s.name for s in spec.steps if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
+    draft.condition("Mitigated", True, "StepsSucceeded",
+                    "every required remediation step succeeded" if failed else "every remediation step succeeded")
+    verified = [s.name for s in steps if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
     if verified:
         draft.condition("Verified", True, "ChecksPassed", f"verified by {', '.join(verified)}")
     draft.condition("Resolved", True, "StepsSucceeded", "the incident is resolved",
-                    entry=(EventType.NORMAL, "Resolved", "every remediation step finished: incident resolved", None))
+                    entry=(EventType.NORMAL, "Resolved", "every remediation step succeeded: incident resolved", None))
     draft.condition("Ready", True, "Resolved", "the incident is resolved")
 
 
 # -- one step --------------------------------------------------------------------------------------------------
 
 
+def _optional(step: Step) -> bool:
+    """Whether the incident may succeed without this step (a notification may fail quietly)."""
+    return step.optional or (step.notify is not None and not step.notify.fail_on_error)
+
+
 def _on_failure(step: Step) -> OnFailure:
-    # A notification that may fail quietly never stops the incident.
-    if step.notify is not None and not step.notify.fail_on_error:
-        return OnFailure.CONTINUE
-    return step.on_failure
+    # An optional step never stops the incident.
+    return OnFailure.CONTINUE if _optional(step) else step.on_failure
 
 
 def _target(step: Step) -> tuple[str, str] | None:
@@ -288,29 +410,25 @@ def _advance(context: _Context, step: Step) -> _Progress:
     """Move one step as far as it can go now."""
     status = context.draft.step(step.name)
     if status.state == StepState.RUNNING:
-        if step.timeout and status.attempt_started_at and \
-                context.now >= status.attempt_started_at + parse_duration(step.timeout):
-            return _fail_attempt(context, step, "Timeout", f"attempt {status.attempts} timed out after {step.timeout}")
         if status.result.get("claimed"):
             # After a crash the lock may be gone (released just before the crash) or taken:
             # the recorded intent is only (re)issued while this incident holds the target.
             held = _hold_target(context, step)
             if held is not None or _is_terminal(context, step):
                 return held
-        return _continue(context, step)
+        progress = _continue(context, step)
+        if _is_terminal(context, step) or not _past_deadline(context, step):
+            return progress
+        return _time_out(context, step, progress)
     if status.retry_at is not None and context.now < status.retry_at:
         return _Wait(status.retry_at)
     target = _target(step)
-    if target is not None:
-        verdict = guards.allowed(context.incident.namespace, target[0], context.policy.namespaces,
-                                 context.policy.kinds)
-        if not verdict.proceeds:
-            _finish(context, step, StepState.FAILED, verdict.reason, verdict.message)
-            return None
-    if not context.dry_run:
-        held = _approval(context, step)
-        if held is not None:
-            return held
+    # Every step kind acts from the Incident's namespace: the namespace allow-list covers them all.
+    kind = target[0] if target is not None else "Job" if step.job is not None else None
+    verdict = guards.allowed(context.incident.namespace, kind, context.policy.namespaces, context.policy.kinds)
+    if not verdict.proceeds:
+        _finish(context, step, StepState.FAILED, verdict.reason, verdict.message)
+        return None
     observed: Mapping[str, Any] | None = None
     if target is not None:
         looked = _ask(context, step, intents.ObserveTarget(step.name, *target))
@@ -319,14 +437,113 @@ def _advance(context: _Context, step: Step) -> _Progress:
         observed = looked.value
     if context.dry_run and step.database is not None:
         return _dry_run_database(context, step)
-    if context.dry_run:
-        _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {_plan_text(step, observed)}")
+    plan = _plan(context, step, observed or {})
+    if not isinstance(plan, plans.Plan):
+        return plan
+    if plan.refused is not None:
+        _finish(context, step, StepState.FAILED, *plan.refused)
         return None
+    if context.dry_run:
+        _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {plan.text}")
+        return None
+    held = _approval(context, step, plan)
+    if held is not None:
+        return held
+    if step.job is not None and step.name not in context.world.rate_slots and not context.world.rate_limit.proceeds:
+        return _hold(context, step, context.world.rate_limit)  # a Job changes the cluster as a scale does
     if target is not None and observed is not None and step.wait_for_rollout is None:
         held = _claim(context, step, target, observed)
         if held is not None or _is_terminal(context, step):
             return held
-    return _start(context, step, observed)
+    return _start(context, step, plan)
+
+
+def _plan(context: _Context, step: Step, observed: Mapping[str, Any]) -> plans.Plan | _Progress:
+    """What the step will do; a retry's plan is the intent its first attempt recorded."""
+    status = context.draft.step(step.name)
+    previous = status.result if status.attempts else {}
+    kind, name = _target(step) or ("", "")
+    if step.scale is not None:
+        return plans.scale(step, observed, kind, name, previous, context.policy.max_replicas)
+    if step.restart is not None and step.restart.selector is not None:
+        selector = pod_restarts.selector_string(step.restart.selector)
+        listed = _ask(context, step, intents.ObservePods(step.name, selector))
+        if not isinstance(listed, intents.Result):
+            return listed
+        return plans.delete_pods(step, listed.value, kind, name, selector, previous)
+    if step.restart is not None:
+        restarted_at = str(previous.get("restartedAt") or context.now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return plans.rollout_restart(kind, name, restarted_at)
+    if step.rollback is not None:
+        return plans.rollback(step, f"{context.incident.name}-{step.name}")
+    if step.wait_for_rollout is not None:
+        return plans.wait_for_rollout(kind, name)
+    if step.http_check is not None:
+        return plans.http_check(step, previous)
+    if step.notify is not None:
+        return plans.notify()
+    if step.job is not None:
+        return plans.job(step, job_name(context.incident.name, step.name), context.policy.jobs)
+    if step.database is not None:
+        return plans.database(step)
+    _finish(context, step, StepState.FAILED, "UnsupportedStep",
+            f"step kind {step.kind!r} is not supported by this operator version")
+    return None
+
+
+def _past_deadline(context: _Context, step: Step) -> bool:
+    status = context.draft.step(step.name)
+    return bool(step.timeout and status.attempt_started_at
+                and context.now >= status.attempt_started_at + parse_duration(step.timeout))
+
+
+def _time_out(context: _Context, step: Step, progress: _Progress) -> _Progress:
+    """An attempt past its deadline ends its waiting, not the truth: it never starts (or repeats) an
+    action, it looks whether the recorded change is in place, and the timeline says what was changed."""
+    if isinstance(progress, intents.OBSERVATIONS):
+        return progress  # what is true decides, so look first
+    status = context.draft.step(step.name)
+    lead = f"attempt {status.attempts} timed out after {step.timeout}"
+    if isinstance(progress, intents.ScaleTo | intents.RolloutRestart):
+        observe = intents.ObserveTarget(step.name, progress.kind, progress.name)
+        looked = context.result(observe)
+        if looked is None:
+            return observe
+        workload = looked.value if looked.succeeded else None
+        if workload is not None and _in_place(progress, workload):
+            _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
+                    f"{_done_text(step, status)} (found in place after the attempt's deadline)")
+            return None
+        where = _target_text(step)
+        if isinstance(progress, intents.ScaleTo):
+            replicas = (workload or {}).get("spec", {}).get("replicas", "an unknown number of")
+            what = f"nothing was changed: {where} has {replicas} replicas, not {progress.replicas}"
+        else:
+            what = f"nothing was changed: {where} was not restarted"
+        return _fail_attempt(context, step, "Timeout", f"{lead}; {what}")
+    if isinstance(progress, _Wait) or progress is None:
+        return _fail_attempt(context, step, "Timeout", f"{lead}: {status.message}")
+    return _fail_attempt(context, step, "Timeout", f"{lead} before {_action_text(progress)}")
+
+
+def _in_place(action: intents.ScaleTo | intents.RolloutRestart, workload: Mapping[str, Any]) -> bool:
+    spec = workload.get("spec") or {}
+    if isinstance(action, intents.ScaleTo):
+        return bool(spec.get("replicas") == action.replicas)
+    annotations = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    return bool(annotations.get(intents.RESTARTED_AT_ANNOTATION) == action.restarted_at)
+
+
+def _action_text(action: intents.Intent) -> str:
+    if isinstance(action, intents.Notify):
+        return "the notification was sent"
+    if isinstance(action, intents.RunJob):
+        return f"job/{action.name} was created"
+    if isinstance(action, intents.EnsureRollbackRequest):
+        return f"RollbackRequest {action.name} was created"
+    if isinstance(action, intents.DeletePods):
+        return f"deleting pod(s) {', '.join(action.names)}"
+    return "its action was carried out; its outcome was not recorded"
 
 
 def _still_remediating(holder: Mapping[str, Any] | None) -> bool:
@@ -363,10 +580,17 @@ def _ask(context: _Context, step: Step, intent: intents.Intent) -> _Progress | i
     return result
 
 
-def _approval(context: _Context, step: Step) -> _Progress:
+def _approval(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
     status = context.draft.step(step.name)
-    verdict, approver = guards.approval(step, context.spec.severity, context.policy.approval,
-                                        context.incident.annotations)
+    annotations = context.incident.annotations
+    ignored = context.draft.status.ignored_approval
+    if ignored and annotations.get(guards.APPROVE_ANNOTATION) == ignored:
+        annotations = {k: v for k, v in annotations.items()
+                       if k not in (guards.APPROVE_ANNOTATION, guards.APPROVED_BY_ANNOTATION)}
+    elif ignored:
+        # Changed since creation: a new approval, or none. Emptied, not removed: the status is merge-patched.
+        context.draft.status.ignored_approval = ""
+    verdict, approver = guards.approval(step, plan, context.spec.severity, context.policy.approval, annotations)
     if not verdict.proceeds:
         if status.state != StepState.AWAITING_APPROVAL:
             context.draft.update_step(step.name, state=StepState.AWAITING_APPROVAL, message=verdict.message)
@@ -392,18 +616,25 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
     if current not in ("", holder):
         # A lock left by an incident that was deleted (or finished) while the operator was down.
         namespace, _, name = current.partition("/")
-        seen = context.result(intents.ObserveHolder(namespace, name))
-        if seen is None:
+        looked = context.result(intents.ObserveHolder(namespace, name))
+        if looked is None:
             return intents.ObserveHolder(namespace, name)
-        stale = seen.succeeded and not _still_remediating(seen.value)
+        stale = looked.succeeded and not _still_remediating(looked.value)
+    stamp = annotations.get(guards.cooldown_annotation(action), "")
+    seen = context.draft.step(step.name).result.get("cooldownSeen") or {}
+    since = _parse_time(seen["since"]) if seen.get("stamp") == stamp and seen.get("since") else context.now
     verdicts = [guards.lock(holder, annotations, label, context.now + POLL, stale=stale),
-                guards.cooldown(action, holder, annotations, label, context.now)]
-    if context.draft.step(step.name).state != StepState.RUNNING:
-        verdicts.append(context.world.rate_limit)  # a running step's action was already counted
+                guards.cooldown(action, holder, annotations, label, context.now, context.policy.max_cooldown, since)]
+    if context.draft.step(step.name).state != StepState.RUNNING and step.name not in context.world.rate_slots:
+        verdicts.append(context.world.rate_limit)  # a running step's action (or this claim) was already counted
     for verdict in verdicts:
         if not verdict.proceeds:
+            if verdict.reason == "CoolingDown" and seen.get("stamp") != stamp:
+                # The cap on a stamp counts from when it was first seen, not from every look at it.
+                context.draft.update_step(step.name, result={
+                    **context.draft.step(step.name).result, "cooldownSeen": {"stamp": stamp, "since": _format_time(
+                        context.now)}})
             return _hold(context, step, verdict)
-    stamp = annotations.get(guards.cooldown_annotation(action), "")
     if current == holder and stamp.endswith(f" {holder}"):
         return None
     if stale:
@@ -411,8 +642,10 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
                           f"{label} was still locked by incident {current}, which is no longer remediating",
                           step.name)
     cooldown = parse_duration(context.spec.cooldown) if context.spec.cooldown else context.policy.cooldown
+    cooldown = min(cooldown, context.policy.max_cooldown)
     claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown,
-                                str(metadata.get("resourceVersion") or ""))
+                                str(metadata.get("resourceVersion") or ""),
+                                takes_rate_slot=context.draft.step(step.name).state != StepState.RUNNING)
     claimed = _ask(context, step, claim)
     return None if isinstance(claimed, intents.Result) else claimed
 
@@ -425,8 +658,8 @@ def _hold(context: _Context, step: Step, verdict: guards.Verdict) -> _Wait:
     return _Wait(verdict.retry_at or context.now + POLL)
 
 
-def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) -> _Progress:
-    """Record the attempt's intent (absolute values) and return the action that carries it out."""
+def _start(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
+    """Record the attempt's intent (absolute values, the plan's) and return the action that carries it out."""
     status = context.draft.step(step.name)
     attempts = status.attempts + 1
     key = f"{context.incident.uid}/{step.name}/{attempts}"
@@ -435,47 +668,10 @@ def _start(context: _Context, step: Step, observed: Mapping[str, Any] | None) ->
     if target is not None:
         result["target"] = {"kind": target[0], "name": target[1]}
         result["claimed"] = step.wait_for_rollout is None
-    if step.scale is not None:
-        assert observed is not None
-        plan = scaling.plan_scale(step.scale, int((observed.get("spec") or {}).get("replicas", 1)))
-        result.update({"from": plan.current, "to": plan.desired, "requested": plan.requested})
-        if plan.limited_by:
-            result["limitedBy"] = plan.limited_by
-        message = f"scaling {plan.describe(*target)}" if target else ""
-    elif step.restart is not None and step.restart.selector is not None:
-        selector = pod_restarts.selector_string(step.restart.selector)
-        listed = _ask(context, step, intents.ObservePods(step.name, selector))
-        if not isinstance(listed, intents.Result):
-            return listed
-        # The pods to restart are fixed now: replacements are never deleted again, even after a crash.
-        snapshot = [pod["uid"] for pod in listed.value if not pod["terminating"]]
-        result.update({"mode": "deletePods", "selector": selector, "pods": snapshot})
-        message = f"restarting {len(snapshot)} pod(s) of {_target_text(step)}, {step.restart.max_unavailable} at a time"
-    elif step.restart is not None:
-        result["restartedAt"] = context.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"restarting {_target_text(step)}"
-    elif step.rollback is not None:
-        result["rollbackRequest"] = f"{context.incident.name}-{step.name}"
-        message = f"rolling back {_target_text(step)} through RollbackRequest {result['rollbackRequest']}"
-    elif step.wait_for_rollout is not None:
-        message = f"waiting for {_target_text(step)} to roll out"
-    elif step.http_check is not None:
-        result.update({"probes": 0, "consecutivePasses": 0})
-        message = f"checking {step.http_check.method} {step.http_check.url}"
-    elif step.notify is not None:
-        message = "sending the notification"
-    elif step.job is not None:
-        result["job"] = job_name(context.incident.name, step.name)
-        message = f"running job/{result['job']}"
-    elif step.database is not None:
-        message = f"running {step.database.operation} on the database"
-    else:
-        _finish(context, step, StepState.FAILED, "UnsupportedStep",
-                f"step kind {step.kind!r} is not supported by this operator version")
-        return None
+    result.update(plan.recorded)
     context.draft.update_step(step.name, state=StepState.RUNNING, attempts=attempts, idempotency_key=key,
                               started_at=status.started_at or context.now, attempt_started_at=context.now,
-                              retry_at=None, result=result, message=message)
+                              retry_at=None, result=result, message=plan.doing)
     return _continue(context, step)
 
 
@@ -486,13 +682,12 @@ def _continue(context: _Context, step: Step) -> _Progress:
     target = _target(step)
     if step.scale is not None and target is not None:
         scale = intents.ScaleTo(step.name, *target, int(result["to"]), status.idempotency_key or "")
-        done = f"scaled {_target_text(step)} from {result['from']} to {result['to']}"
-        return _after_action(context, step, scale, done)
+        return _after_action(context, step, scale, _done_text(step, status))
     if step.restart is not None and result.get("mode") == "deletePods":
         return _continue_pod_restart(context, step, status)
     if step.restart is not None and target is not None:
         restart = intents.RolloutRestart(step.name, *target, str(result["restartedAt"]))
-        return _after_action(context, step, restart, f"restarted {_target_text(step)}")
+        return _after_action(context, step, restart, _done_text(step, status))
     if step.notify is not None:
         notify = intents.Notify(step.name, step.notify.webhook_secret_ref.name, step.notify.webhook_secret_ref.key,
                                 _notification_text(context, step), status.idempotency_key or "")
@@ -507,7 +702,8 @@ def _continue(context: _Context, step: Step) -> _Progress:
         outcome = _ask(context, step, run)
         if not isinstance(outcome, intents.Result):
             return outcome
-        context.draft.update_step(step.name, result={"operation": step.database.operation, **(outcome.value or {})})
+        context.draft.update_step(step.name, result=bounded_result(
+            {"operation": step.database.operation, **(outcome.value or {})}, MAX_RESULT_BYTES))
         _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", database_summary(step, outcome.value or {}))
         return None
     if step.wait_for_rollout is not None and target is not None:
@@ -583,7 +779,8 @@ def _dry_run_database(context: _Context, step: Step) -> _Progress:
     if not outcome.succeeded:
         _finish(context, step, StepState.FAILED, outcome.reason, outcome.message)
         return None
-    context.draft.update_step(step.name, result={"operation": step.database.operation, **(outcome.value or {})})
+    context.draft.update_step(step.name, result=bounded_result(
+        {"operation": step.database.operation, **(outcome.value or {})}, MAX_RESULT_BYTES))
     _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {database_summary(step, outcome.value or {})}")
     return None
 
@@ -708,10 +905,13 @@ def _continue_http_check(context: _Context, step: Step, status: StepStatus) -> _
         if last and context.now < _parse_time(last) + parse_duration(check.interval):
             return _Wait(_parse_time(last) + parse_duration(check.interval))
         return probe
+    if not answer.succeeded and answer.reason == allow_lists.HOST_NOT_ALLOWED:
+        _finish(context, step, StepState.FAILED, answer.reason, answer.message)  # no later probe can pass
+        return None
     passed, message = http_checks.judge(check, answer.value or {}) if answer.succeeded else (False, answer.message)
     passes = int(status.result.get("consecutivePasses", 0)) + 1 if passed else 0
     result = {**status.result, "probes": probes + 1, "consecutivePasses": passes, "lastStatus":
-              (answer.value or {}).get("status"), "lastProbeAt": context.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+              (answer.value or {}).get("status"), "lastProbeAt": _format_time(context.now)}
     context.draft.update_step(step.name, result=result, message=message)
     if passes >= check.success_threshold:
         _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
@@ -749,27 +949,11 @@ def _target_text(step: Step) -> str:
     return f"{target[0].lower()}/{target[1]}" if target else step.kind
 
 
-def _plan_text(step: Step, observed: Mapping[str, Any] | None) -> str:
-    if step.scale is not None and observed is not None:
-        kind, name = _target(step) or ("", "")
-        plan = scaling.plan_scale(step.scale, int((observed.get("spec") or {}).get("replicas", 1)))
-        return f"scale {plan.describe(kind, name)}"
-    if step.restart is not None:
-        return f"restart {_target_text(step)} ({step.restart.mode})"
-    if step.rollback is not None:
-        to = f"revision {step.rollback.to_revision}" if step.rollback.to_revision else "the previous revision"
-        return f"roll back {_target_text(step)} to {to}"
-    if step.wait_for_rollout is not None:
-        return f"wait for {_target_text(step)} to roll out"
-    if step.http_check is not None:
-        return f"check {step.http_check.method} {step.http_check.url} for {step.http_check.expected_status}"
-    if step.notify is not None:
-        return "send the notification"
-    if step.job is not None:
-        return f"run a job with {step.job.template.image}"
-    if step.database is not None:
-        return f"run {step.database.operation} on the database"
-    return f"run the {step.kind} step"
+def _done_text(step: Step, status: StepStatus) -> str:
+    """What a scale or rollout restart changed, from its recorded intent."""
+    if step.scale is not None:
+        return f"scaled {_target_text(step)} from {status.result['from']} to {status.result['to']}"
+    return f"restarted {_target_text(step)}"
 
 
 def _notification_text(context: _Context, step: Step) -> str:
@@ -785,6 +969,10 @@ def _human(duration: datetime.timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+def _format_time(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(text: str) -> datetime.datetime:

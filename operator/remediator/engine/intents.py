@@ -32,6 +32,14 @@ class ObserveHolder:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObserveRunbook:
+    """Read a Runbook (the value is None when it does not exist)."""
+
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimTarget:
     """Annotate a workload with this incident's lock and the action's cooldown stamp.
 
@@ -47,6 +55,8 @@ class ClaimTarget:
     # Not part of the identity: the claim is the same claim whenever it was computed.
     cooldown_until: datetime.datetime = dataclasses.field(compare=False)
     resource_version: str = dataclasses.field(default="", compare=False)
+    # The claim of a step about to act (not a re-claim after a crash) takes a slot of the rate limit.
+    takes_rate_slot: bool = dataclasses.field(default=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +77,10 @@ class ScaleTo:
     replicas: int
     # Tells one attempt of an Incident step from the next; a RollbackRequest scales once per step.
     idempotency_key: str = ""
+
+
+# The pod-template annotation `kubectl rollout restart` sets; the restart step sets it the same way.
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +201,13 @@ class Notify:
     idempotency_key: str
 
 
-Observation = ObserveTarget | ObserveHolder | ObservePods | ObserveRollbackRequest | ObserveJob | ProbeHttp
+Observation = (ObserveTarget | ObserveHolder | ObserveRunbook | ObservePods | ObserveRollbackRequest | ObserveJob
+               | ProbeHttp)
 Action = (ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest
           | Notify | RunDatabaseOperation)
 Intent = Observation | Action
-OBSERVATIONS = (ObserveTarget, ObserveHolder, ObservePods, ObserveRollbackRequest, ObserveJob, ProbeHttp)
+OBSERVATIONS = (ObserveTarget, ObserveHolder, ObserveRunbook, ObservePods, ObserveRollbackRequest, ObserveJob,
+                ProbeHttp)
 
 
 def is_observation(intent: Intent) -> bool:
@@ -207,9 +223,13 @@ def needs_intent_on_record(intent: Intent) -> bool:
     return not isinstance(intent, (*OBSERVATIONS, ClaimTarget, ReleaseTargets))
 
 
-def changes_workloads(intent: Intent) -> bool:
-    """Whether an intent counts against the operator-wide rate limit."""
-    return isinstance(intent, ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest)
+def takes_rate_slot(intent: Intent) -> bool:
+    """Whether carrying out this intent uses one of the operator-wide rate limit's slots.
+
+    A slot is taken when a step commits to act (its target's claim, or a Job's creation), before
+    anything is awaited: concurrent incidents judged by the same verdict could all act otherwise.
+    """
+    return isinstance(intent, RunJob) or (isinstance(intent, ClaimTarget) and intent.takes_rate_slot)
 
 
 @dataclasses.dataclass(frozen=True)

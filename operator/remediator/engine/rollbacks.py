@@ -43,7 +43,7 @@ from remediator.api.errors import validation_messages
 from remediator.api.jobs import JobTemplate
 from remediator.api.rollbacks import RollbackConditionType, RollbackRequestSpec, RollbackRequestStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, intents, phases, revisions
+from remediator.engine import allow_lists, drafts, guards, intents, phases, revisions
 from remediator.engine.drafts import MAX_MESSAGE
 
 ACCEPTED = RollbackConditionType.ACCEPTED.value
@@ -83,9 +83,13 @@ class RollbackRequest:
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
-    """Operator-wide rules: in a dry run the plan is recorded and nothing is changed."""
+    """Operator-wide rules: in a dry run the plan is recorded and nothing is changed; the allow-lists
+    (namespaces, kinds, what a migration Job may run) hold for RollbackRequests as for Incidents."""
 
     dry_run: bool = False
+    namespaces: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
 
 
 # -- what the engine asks for ---------------------------------------------------------------------
@@ -207,6 +211,14 @@ class _Rollback:
 
     def _accept(self) -> Decision | None:
         """Resolve the target revision and record the plan; a Decision when it stops here."""
+        verdicts = [guards.allowed(self.request.namespace, "Deployment", self.policy.namespaces, self.policy.kinds)]
+        if self.spec.migration_job is not None:
+            verdicts.append(guards.allowed(self.request.namespace, "Job", None, self.policy.kinds))
+            verdicts.append(allow_lists.job_allowed(self.spec.migration_job, self.policy.jobs))
+        for verdict in verdicts:
+            if not verdict.proceeds:
+                _refuse(self.draft, verdict.reason, verdict.message)
+                return self.draft.decision()
         read = self.world.deployment
         if read is None:
             return self.draft.decision(ReadDeployment(self.spec.target.name))

@@ -27,7 +27,7 @@ from remediator.actions import (
 from remediator.api.database_steps import DatabaseStep
 from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
-from remediator.engine import guards, incidents, intents
+from remediator.engine import allow_lists, guards, incidents, intents
 from remediator.handlers.incident_queue import IncidentQueue, Run
 from remediator.typedefs import Logger
 
@@ -131,18 +131,23 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
     incident = view_of(body)
     policy = config.policy()
     results: dict[intents.Intent, intents.Result] = {}
+    slots: set[str] = set()
     unsaved: list[Any] = []
     dirty = False
     for _ in range(MAX_MOVES):
-        world = incidents.World(results=dict(results), rate_limit=action_log.verdict(config.rate_limit(), now()))
+        world = incidents.World(results=dict(results), rate_limit=action_log.verdict(config.rate_limit(), now()),
+                                rate_slots=frozenset(slots))
         decision = incidents.decide(incident, world, now(), policy)
         status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
         incident = dataclasses.replace(incident, status=status)
         unsaved.extend(decision.entries)
         dirty = dirty or decision.changed
         intent = decision.intent
+        if intent is not None and intents.takes_rate_slot(intent):
+            action_log.record(now())  # now, before any await: the next verdict already counts it
+            slots.add(getattr(intent, "step", ""))
         if intent is not None and intents.is_observation(intent):
-            results[intent] = await _observe(api, incident.namespace, intent)
+            results[intent] = await _observe(api, incident.namespace, intent, config)
             continue
         if dirty and (intent is None or intents.needs_intent_on_record(intent)):
             faults.crash_point("before-status-write")
@@ -155,10 +160,8 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
                 return None
             return max(decision.requeue_after, MIN_REQUEUE)
         faults.crash_point("before-action")
-        result = await _act(api, body, incident.namespace, intent)
+        result = await _act(api, body, incident.namespace, intent, config)
         faults.crash_point("after-action")
-        if result.succeeded and intents.changes_workloads(intent):
-            action_log.record(now())
         if isinstance(intent, intents.ClaimTarget):
             # The target as the claim left it (our lock on it), or, after a conflict, as it is now.
             observe = intents.ObserveTarget(intent.step, intent.kind, intent.name)
@@ -193,11 +196,14 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
                        f"target will find their holder gone and take them over")
 
 
-async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent) -> intents.Result:
+async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent,
+                   config: OperatorConfig) -> intents.Result:
     if isinstance(intent, intents.ObserveTarget):
         return await workloads.observe(api, namespace, intent)
     if isinstance(intent, intents.ObserveHolder):
         return intents.done(await statuses.read_incident(api, intent.namespace, intent.name))
+    if isinstance(intent, intents.ObserveRunbook):
+        return intents.done(await statuses.read_runbook(api, intent.namespace, intent.name))
     if isinstance(intent, intents.ObserveJob):
         observed = await jobs.read_job(api, namespace, intent.name)
         return intents.done({"phase": observed.phase.value, "reason": observed.reason, "message": observed.message})
@@ -206,11 +212,11 @@ async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: int
     if isinstance(intent, intents.ObserveRollbackRequest):
         return await rollback_requests.observe(api, namespace, intent)
     assert isinstance(intent, intents.ProbeHttp)
-    return await http.probe(intent)
+    return await http.probe(intent, config.allowed_http_hosts)
 
 
 async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namespace: str,
-               intent: intents.Intent) -> intents.Result:
+               intent: intents.Intent, config: OperatorConfig) -> intents.Result:
     if isinstance(intent, intents.ClaimTarget):
         return await workloads.claim(api, namespace, intent)
     if isinstance(intent, intents.ReleaseTargets):
@@ -230,13 +236,16 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
                                                             step.connection_secret_ref.key)
         if isinstance(connection, intents.Result):
             return connection
+        verdict = allow_lists.database_hosts_allowed(connection.hosts, config.allowed_database_hosts)
+        if not verdict.proceeds:
+            return intents.failed(verdict.reason, verdict.message)
         return await database.run(connection, step, dry_run=intent.dry_run)
     if isinstance(intent, intents.DeletePods):
         return await pods.restart(api, namespace, intent)
     if isinstance(intent, intents.EnsureRollbackRequest):
         return await rollback_requests.ensure(api, body, intent)
     assert isinstance(intent, intents.Notify)
-    return await http.notify(api, namespace, intent)
+    return await http.notify(api, namespace, intent, config.allowed_http_hosts)
 
 
 WAKEUP_TICK = 0.2

@@ -50,7 +50,7 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> 
 async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> None:
     api = kube.api_client()
     request = view_of(body)
-    policy = rollbacks.Policy(dry_run=config.dry_run)
+    policy = config.rollback_policy()
     world = rollbacks.World()
     unsaved: list[Any] = []
     dirty = False
