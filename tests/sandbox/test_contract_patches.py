@@ -123,15 +123,19 @@ async def test_a_strategic_merge_patch_of_a_custom_resource_is_415(api: httpx.As
 
 
 @pytest.mark.usefixtures("web")
-async def test_server_side_apply_is_refused_with_415(api: httpx.AsyncClient) -> None:
-    """The sandbox does not implement server-side apply; it answers 415 as a server without it would.
+async def test_a_cbor_apply_is_refused_with_415(api: httpx.AsyncClient) -> None:
+    """Server-side apply in CBOR is answered 415 as a server without the CBOR feature answers it.
 
     https://kubernetes.io/docs/reference/using-api/server-side-apply/
     """
     response = await api.patch(f"{DEPLOYMENTS}/web", params={"fieldManager": "kubectl"},
-                               content=b'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"}}',
-                               headers={"Content-Type": "application/apply-patch+yaml"})
+                               content=b"\xa1\x64kind\x6aDeployment",
+                               headers={"Content-Type": "application/apply-patch+cbor"})
     assert response.status_code == 415
+    assert response.json()["message"] == (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, "
+        "application/apply-patch+yaml")
 
 
 @pytest.mark.usefixtures("web")

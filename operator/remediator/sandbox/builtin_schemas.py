@@ -76,6 +76,11 @@ def v3_schemas(names: Iterable[str]) -> dict[str, Any]:
     return {name: _published(name, V3_PREFIX) for root in names for name in _closure(root)}
 
 
+def v3_schema(name: str) -> Any:
+    """One definition as /openapi/v3 carries it (its references left as they are); None when unknown."""
+    return _published(name, V3_PREFIX) if name in _definitions() else None
+
+
 def v2_definitions() -> dict[str, Any]:
     """Every definition, as /openapi/v2 carries them."""
     return {name: _published(name, V2_PREFIX) for name in _definitions()}

@@ -31,6 +31,7 @@ from remediator.sandbox import (
     paths,
     resources,
     selectors,
+    server_side_apply,
     store,
     tables,
 )
@@ -134,6 +135,8 @@ class Sandbox:
                 return json_response(tables.object_table(resource, obj, self.store.clock(),
                                                          include=tables.include_object(query)))
             return json_response(obj)
+        if method == "PATCH" and server_side_apply.is_apply(request.headers.get("Content-Type", "")):
+            return await self._apply(request, resource, namespace, api)
         body = await _read_json(request, resource) if method in ("POST", "PUT", "PATCH") else None
         dry_run = _dry_run(request)
         if method == "POST":
@@ -166,7 +169,8 @@ class Sandbox:
                 return json_response(self._update_scale(resource, namespace, api.name, body, dry_run=dry_run))
             field_validation.check_body(request, resource, body, "UpdateOptions")
             updated = self.store.replace(resource, namespace, api.name, body, subresource=api.subresource,
-                                         require_resource_version=resource.custom, dry_run=dry_run)
+                                         require_resource_version=resource.custom, dry_run=dry_run,
+                                         field_manager=_field_manager(request))
             return json_response(updated)
         if method == "PATCH":
             return json_response(self._patch(request, resource, namespace, api, body, dry_run=dry_run))
@@ -319,7 +323,35 @@ class Sandbox:
         # The stored version is the base: a patch that sets another version is a stale write.
         patched.setdefault("metadata", {})
         return self.store.replace(resource, namespace, api.name, patched, subresource=api.subresource,
-                                  dry_run=dry_run)
+                                  dry_run=dry_run, field_manager=_field_manager(request))
+
+    async def _apply(self, request: aiohttp.web.BaseRequest, resource: resources.ResourceType,
+                     namespace: str | None, api: paths.ApiPath) -> aiohttp.web.Response:
+        """Server-side apply of the body to the named object, which it creates when absent (201)."""
+        assert api.name is not None
+        if request.headers.get("Content-Type", "").startswith(server_side_apply.APPLY_CBOR):
+            raise errors.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                  f"include: {_patch_media_types(resource)}")
+        if api.subresource is not None:
+            raise errors.method_not_allowed("the sandbox applies to the main resource only")
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            raise errors.invalid("PatchOptions.meta.k8s.io", "", [
+                ("fieldManager", "FieldValueRequired", "Required value: is required for apply patch")],
+                kind="PatchOptions", group="meta.k8s.io")
+        dry_run = _dry_run(request)
+        config = server_side_apply.parse_config(await request.read())
+        config.setdefault("metadata", {}).setdefault("name", api.name)
+        live = self.store.find(resource, namespace, api.name)
+        applied = server_side_apply.apply(live, config, resource=resource, manager=manager,
+                                          force=request.query.get("force") in ("true", "1"),
+                                          now=store.format_time(self.store.clock()))
+        managed = applied["metadata"].pop("managedFields")
+        if live is None:
+            created = self.store.create(resource, applied, namespace, dry_run=dry_run, managed_fields=managed)
+            return json_response(created, status=201)
+        return json_response(self.store.replace(resource, namespace, api.name, applied, dry_run=dry_run,
+                                                managed_fields=managed))
 
     def _update_scale(self, resource: resources.ResourceType, namespace: str | None, name: str,
                       scale: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
@@ -378,6 +410,22 @@ class Sandbox:
         self.store.close_watches()
         for task in list(self._watch_tasks):
             task.cancel()
+
+
+def _field_manager(request: aiohttp.web.BaseRequest) -> str:
+    """The fieldManager of a write, or kube-apiserver's default: the User-Agent up to its first `/`."""
+    named = request.query.get("fieldManager")
+    if named:
+        return named
+    agent = request.headers.get("User-Agent", "").split("/", 1)[0]
+    return "".join(ch for ch in agent if ch.isprintable())[:128]
+
+
+def _patch_media_types(resource: resources.ResourceType) -> str:
+    types = ["application/json-patch+json", "application/merge-patch+json"]
+    if not resource.custom:
+        types.append("application/strategic-merge-patch+json")
+    return ", ".join([*types, server_side_apply.APPLY_YAML])
 
 
 def _dry_run(request: aiohttp.web.BaseRequest) -> bool:

@@ -33,6 +33,7 @@ from remediator.sandbox import (
     resources,
     schemas,
     selectors,
+    server_side_apply,
 )
 
 Object = dict[str, Any]
@@ -231,7 +232,8 @@ class ObjectStore:
     # -- writes -------------------------------------------------------------------------------
 
     def create(self, resource: resources.ResourceType, body: Mapping[str, Any],
-               namespace: str | None = None, *, dry_run: bool = False) -> Object:
+               namespace: str | None = None, *, dry_run: bool = False,
+               managed_fields: Sequence[Object] | None = None) -> Object:
         """Store a new object: name/generateName, uid, timestamps, versions, built-in defaults; status
         dropped where the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace,
         422 invalid, 500 when the body carries a resourceVersion (as etcd3's store refuses it).
@@ -241,7 +243,8 @@ class ObjectStore:
             stored_body = view.to_storage(body)
             if resource.key == ("events.k8s.io", "events"):
                 self._raise_invalid(resource, stored_body, event_versions.strict_problems(stored_body))
-            return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run))
+            return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run,
+                                                 managed_fields=managed_fields))
         obj = copy.deepcopy(dict(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -282,6 +285,8 @@ class ObjectStore:
         for field in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
             meta.pop(field, None)
+        if managed_fields:  # a create by server-side apply
+            meta["managedFields"] = list(managed_fields)
         if "status" in resource.subresources and resource.kind not in ("Namespace",):
             obj.pop("status", None)
         # The uid comes first: a Job's generated selector is made of it (FillObjectMetaSystemFields).
@@ -319,6 +324,8 @@ class ObjectStore:
         require_resource_version: bool = False,
         bump_generation: bool = True,
         dry_run: bool = False,
+        field_manager: str | None = None,
+        managed_fields: Sequence[Object] | None = None,
     ) -> Object:
         """Update an object the way PUT (and every PATCH after applying the patch) does.
 
@@ -327,14 +334,15 @@ class ObjectStore:
         An update that changes nothing stores nothing and produces no event.
         bump_generation=False writes a change the server makes outside the update strategy, which
         leaves metadata.generation alone (the scheduler's pods/binding setting spec.nodeName).
-        With dry_run the result is returned but not stored.
+        With dry_run the result is returned but not stored. managedFields: those given (an apply),
+        else, on an object that has them, the write recorded as `field_manager`'s (server_side_apply).
         """
         if (viewed := self._view(resource)) is not None:
             view, stored = viewed
             return view.from_storage(self.replace(
                 stored, namespace, name, view.to_storage(body), subresource=subresource,
                 require_resource_version=require_resource_version, bump_generation=bump_generation,
-                dry_run=dry_run))
+                dry_run=dry_run, field_manager=field_manager, managed_fields=managed_fields))
         old = self.get(resource, namespace, name)
         new = copy.deepcopy(dict(body))
         new_meta = new.get("metadata")
@@ -385,6 +393,11 @@ class ObjectStore:
                         f"found new finalizers []string{{{listed}}}")], kind=resource.kind, group=resource.group)
         new["apiVersion"] = resource.api_version
         new["kind"] = resource.kind
+        managed = list(managed_fields) if managed_fields is not None else server_side_apply.record_update(
+            old, new, resource=resource, manager=field_manager, subresource=subresource,
+            now=format_time(self.clock()))
+        if managed is not None:
+            new["metadata"]["managedFields"] = managed
         if not resource.custom:
             defaults.apply(resource.group, resource.kind, new)
             if subresource is None:
