@@ -8,11 +8,14 @@ once an object has managedFields, ordinary writes are recorded too (operation Up
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 from typing import Any
 
 import httpx
+import kubernetes.client
+import kubernetes.dynamic
 import yaml
 from tests.sandbox.test_kubectl import Kubectl
 
@@ -172,3 +175,27 @@ async def test_applying_the_examples_twice_server_side_changes_nothing_the_secon
     second = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).stdout)
     assert second["metadata"]["generation"] == first["metadata"]["generation"] == 1
     assert second["spec"]["template"]["spec"]["containers"] == first["spec"]["template"]["spec"]["containers"]
+
+
+async def test_the_official_clients_create_then_apply_flow_is_idempotent(
+        kubernetes_client: kubernetes.client.ApiClient) -> None:
+    """The official client's e2e check: a Deployment created, then the same manifest server-side applied
+    (DynamicClient.server_side_apply, field manager python-client), reads back unchanged."""
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nginx-app", "labels": {
+        "app": "nginx"}}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "nginx"}}, "template": {
+            "metadata": {"labels": {"app": "nginx"}}, "spec": {"containers": [
+                {"name": "nginx", "image": "nginx:1.15.4", "ports": [{"containerPort": 80}]}]}}}}
+
+    def create_then_apply() -> kubernetes.client.V1Deployment:
+        apps = kubernetes.client.AppsV1Api(kubernetes_client)
+        apps.create_namespaced_deployment(namespace="default", body=manifest)
+        deployments = kubernetes.dynamic.DynamicClient(kubernetes_client).resources.get(
+            api_version="apps/v1", kind="Deployment")
+        deployments.server_side_apply(body=manifest, namespace="default", field_manager="python-client")
+        return apps.read_namespaced_deployment(name="nginx-app", namespace="default")
+
+    deployment = await asyncio.to_thread(create_then_apply)
+    assert deployment.spec.replicas == 3
+    [container] = deployment.spec.template.spec.containers
+    assert (container.name, container.image, container.ports[0].container_port) == ("nginx", "nginx:1.15.4", 80)
+    assert deployment.metadata.generation == 1
