@@ -287,12 +287,15 @@ async def test_the_request_log_records_who_did_what(secured: runner.RunningSandb
     """Every request's user, verb, resource, subresource, namespace and name (the audit log's fields)."""
     await admin.post(CONFIGMAPS, json={"metadata": {"name": "c"}})
     await admin.get(f"{DEPLOYMENTS}/web/scale")
+    async with as_user(secured, "jane") as jane:
+        await jane.delete(f"{CONFIGMAPS}/c")
     async with as_token(secured, None) as nobody:
         await nobody.get(CONFIGMAPS)
     records = [(r.user, r.verb, r.api_group, r.resource, r.subresource, r.namespace, r.name, r.code)
                for r in secured.sandbox.access.log]
-    assert records[-3:] == [
+    assert records[-4:] == [
         ("sandbox-admin", "create", "", "configmaps", "", "default", "", 201),
         ("sandbox-admin", "get", "apps", "deployments", "scale", "default", "web", 404),
+        ("jane", "delete", "", "configmaps", "", "default", "c", 403),
         ("", "list", "", "configmaps", "", "default", "", 401),
     ]

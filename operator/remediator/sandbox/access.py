@@ -46,9 +46,12 @@ IMPERSONATE_GROUP = "Impersonate-Group"
 IMPERSONATE_UID = "Impersonate-Uid"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class RequestRecord:
-    """One request as the sandbox's request log (kube-apiserver's audit log) records it."""
+    """One request as the sandbox's request log (kube-apiserver's audit log) records it.
+
+    Logged when the request arrives; `code` is 0 until the response is complete (an open watch).
+    """
 
     user: str
     groups: tuple[str, ...]
@@ -59,8 +62,8 @@ class RequestRecord:
     namespace: str
     name: str
     path: str
-    code: int
-    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    code: int = 0
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class AccessControl:
@@ -77,8 +80,9 @@ class AccessControl:
     def enabled(self) -> bool:
         return self.authenticator is not None
 
-    def admit(self, request: aiohttp.web.BaseRequest) -> tuple[authn.UserInfo, rbac.Attributes]:
-        """The request's user and attributes; raises ApiError 401 (who?) or 403 (not allowed)."""
+    def identify(self, request: aiohttp.web.BaseRequest) -> tuple[authn.UserInfo, rbac.Attributes]:
+        """The request's user (after impersonation) and attributes; raises ApiError 401 (who?), or 403
+        when impersonation is not allowed. Whether the request itself is allowed is `check`'s."""
         user = authn.ADMIN
         if self.authenticator is not None:
             found = self.authenticator.authenticate(request.headers.get("Authorization"), self._service_account_uid,
@@ -87,9 +91,7 @@ class AccessControl:
                 raise errors.ApiError(401, "Unauthorized")
             user = found
         user = self._impersonated(user, request.headers)
-        attributes = rbac.request_attributes(user, request.method, request.path, request.query)
-        self.check(attributes)
-        return user, attributes
+        return user, rbac.request_attributes(user, request.method, request.path, request.query)
 
     def check(self, attributes: rbac.Attributes) -> None:
         """Raise 403 Forbidden unless RBAC allows the request (always allowed with auth off)."""
@@ -106,14 +108,16 @@ class AccessControl:
             self._policy = (version, _policy_of(self.store))
         return self._policy[1]
 
-    def record(self, request: aiohttp.web.BaseRequest, attributes: rbac.Attributes | None, code: int,
-               annotations: Mapping[str, str] | None = None) -> None:
+    def record(self, request: aiohttp.web.BaseRequest, attributes: rbac.Attributes | None) -> RequestRecord:
+        """Log a request as it arrives (attributes None: it did not authenticate); the caller sets its code."""
         user = attributes.user if attributes is not None else authn.UserInfo("")
         if attributes is None:
             attributes = rbac.request_attributes(user, request.method, request.path, request.query)
-        self.log.append(RequestRecord(user.username, user.groups, attributes.verb, attributes.api_group,
-                                      attributes.resource, attributes.subresource, attributes.namespace,
-                                      attributes.name, request.path, code, dict(annotations or {})))
+        logged = RequestRecord(user.username, user.groups, attributes.verb, attributes.api_group,
+                               attributes.resource, attributes.subresource, attributes.namespace, attributes.name,
+                               request.path)
+        self.log.append(logged)
+        return logged
 
     # -- reviews and tokens -------------------------------------------------------------------
 

@@ -68,20 +68,25 @@ class Sandbox:
     # -- entry point --------------------------------------------------------------------------
 
     async def handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        attributes = context = None
         try:
-            user, attributes = self.access.admit(request)
+            user, attributes = self.access.identify(request)
         except errors.ApiError as e:
-            response: aiohttp.web.StreamResponse = json_response(e.status(), status=e.code)
-        else:
-            request[access.USER] = user
-            context = access.RequestContext(attributes)
-            access.CURRENT.set(context)
-            response = await self._serve(request)
-            if not response.prepared:  # admission's warnings (a watch has sent its headers already)
-                for warning in context.warnings:
-                    response.headers.add("Warning", field_validation.warning_header(warning))
-        self.access.record(request, attributes, response.status, context.annotations if context else None)
+            self.access.record(request, None).code = e.code
+            return json_response(e.status(), status=e.code)
+        logged = self.access.record(request, attributes)
+        try:
+            self.access.check(attributes)
+        except errors.ApiError as e:
+            logged.code = e.code
+            return json_response(e.status(), status=e.code)
+        request[access.USER] = user
+        context = access.RequestContext(attributes, annotations=logged.annotations)
+        access.CURRENT.set(context)
+        response = await self._serve(request)
+        if not response.prepared:  # admission's warnings (a watch has sent its headers already)
+            for warning in context.warnings:
+                response.headers.add("Warning", field_validation.warning_header(warning))
+        logged.code = response.status
         return response
 
     async def _serve(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
