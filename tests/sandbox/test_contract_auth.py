@@ -6,9 +6,12 @@ https://kubernetes.io/docs/reference/access-authn-authz/rbac/
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import kubernetes.client
+import kubernetes.utils
 import pytest
 
 from remediator.sandbox import runner
@@ -299,3 +302,24 @@ async def test_the_request_log_records_who_did_what(secured: runner.RunningSandb
         ("jane", "delete", "", "configmaps", "", "default", "c", 403),
         ("", "list", "", "configmaps", "", "default", "", 401),
     ]
+
+
+async def test_the_official_client_creates_reads_and_deletes_rbac_objects(
+        kubernetes_client: kubernetes.client.ApiClient) -> None:
+    """kubernetes.utils.create_from_dict with a Role (the client's own e2e flow), then RbacAuthorizationV1Api.
+
+    https://kubernetes.io/docs/reference/kubernetes-api/authorization-resources/role-v1/
+    """
+    role_manifest = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                     "metadata": {"name": "pod-reader", "namespace": "default"},
+                     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]}]}
+    await asyncio.to_thread(kubernetes.utils.create_from_dict, kubernetes_client, role_manifest)
+    rbac_api = kubernetes.client.RbacAuthorizationV1Api(kubernetes_client)
+    stored = await asyncio.to_thread(rbac_api.read_namespaced_role, name="pod-reader", namespace="default")
+    assert stored.metadata.name == "pod-reader" and stored.rules[0].resources[0] == "pods"
+    cluster_roles = await asyncio.to_thread(rbac_api.list_cluster_role)
+    assert {"cluster-admin", "admin", "edit", "view"} <= {r.metadata.name for r in cluster_roles.items}
+    await asyncio.to_thread(rbac_api.delete_namespaced_role, name="pod-reader", namespace="default", body={})
+    with pytest.raises(kubernetes.client.ApiException) as gone:
+        await asyncio.to_thread(rbac_api.read_namespaced_role, name="pod-reader", namespace="default")
+    assert gone.value.status == 404
