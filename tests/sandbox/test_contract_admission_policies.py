@@ -242,3 +242,16 @@ async def test_a_policy_that_does_not_compile_or_a_binding_without_actions_is_re
     assert response.status_code == 422
     assert response.json()["message"] == ('ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io "b" is '
                                           "invalid: spec.validationActions: Required value")
+
+
+async def test_server_side_apply_is_admitted_like_any_write(admin: httpx.AsyncClient) -> None:
+    """An apply (PATCH application/apply-patch+yaml) creating or changing an object goes through the policies."""
+    await bind(admin, "demo", {"matchConstraints": {"resourceRules": DEPLOYMENT_RULES},
+                               "validations": [{"expression": "object.spec.replicas <= 5", "message": "at most 5"}]})
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", **deployment("web", 6)}
+    response = await admin.patch(f"{DEPLOYMENTS}/web?fieldManager=gitops", json=body, headers=apply)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].endswith("denied request: at most 5")
+    body["spec"]["replicas"] = 2
+    assert (await admin.patch(f"{DEPLOYMENTS}/web?fieldManager=gitops", json=body, headers=apply)).status_code == 201

@@ -209,3 +209,14 @@ async def test_a_crd_whose_rule_does_not_compile_is_refused(api: httpx.AsyncClie
     assert "compilation failed: ERROR: <input>:1:13: Syntax error:" in cause["message"]
     response = await api.post(CRDS, json=gadget_crd([{"rule": "self.size < limit"}]))
     assert "undeclared reference to 'limit' (in container '')" in response.json()["message"]
+
+
+async def test_rules_hold_for_server_side_apply_too(api: httpx.AsyncClient) -> None:
+    """An apply creating or updating a custom object is validated by the same rules (transition rules included)."""
+    await with_rules(api, [], name_rules=[{"rule": "self == oldSelf", "message": "owner is immutable"}])
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    first = await api.patch(f"{GADGETS}/g?fieldManager=gitops", json=gadget(owner="alice"), headers=apply)
+    assert first.status_code == 201, first.text
+    response = await api.patch(f"{GADGETS}/g?fieldManager=gitops", json=gadget(owner="bob"), headers=apply)
+    assert response.status_code == 422
+    assert "spec.owner: Invalid value: \"string\": owner is immutable" in response.json()["message"]
