@@ -323,3 +323,9 @@ async def test_the_official_client_creates_reads_and_deletes_rbac_objects(
     with pytest.raises(kubernetes.client.ApiException) as gone:
         await asyncio.to_thread(rbac_api.read_namespaced_role, name="pod-reader", namespace="default")
     assert gone.value.status == 404
+
+
+async def test_a_review_is_only_ever_created(admin: httpx.AsyncClient) -> None:
+    """Reviews are not stored: reading or listing them is 405 MethodNotAllowed."""
+    assert (await admin.get(SSAR)).status_code == 405
+    assert (await admin.delete(f"{SSAR}/x")).status_code == 405

@@ -128,6 +128,8 @@ class Sandbox:
         method = request.method
         query = request.query
         namespace = api.namespace if resource.namespaced else None
+        if resource.verbs == ("create",) and method != "POST":
+            raise errors.method_not_allowed()  # a review is only ever created
         if method == "GET":
             if api.name is None:
                 if query.get("watch") in ("true", "1"):
@@ -148,8 +150,6 @@ class Sandbox:
             answer = self.access.serve(resource, api, body, request[access.USER])
             if answer is not None:
                 return json_response(answer, status=201)
-        if "create" in resource.verbs and len(resource.verbs) == 1:
-            raise errors.method_not_allowed()  # a review or token request is only ever created
         if method == "POST" and api.name is None:
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")
