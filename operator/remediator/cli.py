@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--approval-severities", default="P0,P1,P2,P3", metavar="LIST",
                      help="severities at which destructive steps (rollback, job, database terminate, scale to 0) "
                           "wait for approval; 'none' to switch off (default: all)")
+    run.add_argument("--allow-self-approval", action="store_true",
+                     help="let the requester of an incident (remediator.dev/requested-by) approve it too")
     run.add_argument("--cooldown", default="10m", metavar="DURATION",
                      help="default cooldown per target and action kind (default: 10m)")
     run.add_argument("--max-cooldown", default="1h", metavar="DURATION",
@@ -125,6 +127,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         allowed_kinds=frozenset(args.allow_kind) if args.allow_kind else None,
         approval_severities=frozenset() if severities.lower() == "none" else frozenset(
             normalise_severity(s.strip()) for s in severities.split(",") if s.strip()),
+        self_approval=args.allow_self_approval,
         cooldown=parse_duration(args.cooldown),
         max_cooldown=parse_duration(args.max_cooldown),
         max_replicas=args.max_replicas,

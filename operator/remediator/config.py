@@ -19,6 +19,7 @@ class OperatorConfig:
     allowed_namespaces: frozenset[str] | None = None
     allowed_kinds: frozenset[str] | None = None
     approval_severities: frozenset[Severity] = frozenset(Severity)
+    self_approval: bool = False
     cooldown: datetime.timedelta = guards.DEFAULT_COOLDOWN
     max_cooldown: datetime.timedelta = guards.DEFAULT_MAX_COOLDOWN
     max_replicas: int = incidents.DEFAULT_MAX_REPLICAS
@@ -31,7 +32,8 @@ class OperatorConfig:
 
     def policy(self) -> incidents.Policy:
         return incidents.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
-                                approval=guards.ApprovalPolicy(self.approval_severities), cooldown=self.cooldown,
+                                approval=guards.ApprovalPolicy(self.approval_severities, self.self_approval),
+                                cooldown=self.cooldown,
                                 max_cooldown=max(self.max_cooldown, self.cooldown), max_replicas=self.max_replicas,
                                 jobs=self.jobs)
 

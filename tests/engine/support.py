@@ -26,6 +26,9 @@ class Cluster:
         self.restarted_at: str | None = None
         self.rolling = False  # a rollout under way: no replica is updated yet
         self.database_report: dict[str, Any] = {}  # what a database step's operation reports
+        self.sessions: list[dict[str, Any]] = []  # the sessions a session-ending operation finds ({pid, backendStart})
+        self.terminated: list[int] = []
+        self.fail_database: list[str] = []
         self.incidents: dict[str, dict[str, Any]] = {}  # "namespace/name" → Incident object, for lock holders
         self.runbooks: dict[str, dict[str, Any]] = {}  # name → Runbook object
 
@@ -69,7 +72,16 @@ class Cluster:
         if isinstance(intent, intents.ObserveRollbackRequest):
             return intents.done({"status": {"phase": "Complete", "fromRevision": 2, "toRevision": 1}})
         if isinstance(intent, intents.RunDatabaseOperation):
-            return intents.done(self.database_report)
+            if not self.sessions:
+                return intents.done(self.database_report)
+            found = [s for s in self.sessions if s["pid"] not in self.terminated]
+            if intent.dry_run:
+                return intents.done({"dryRun": True, "targets": found})
+            if self.fail_database:
+                return intents.failed(self.fail_database.pop(0), "the connection broke")
+            chosen = [s for s in found if intent.only is None or (s["pid"], s["backendStart"]) in intent.only]
+            self.terminated += [s["pid"] for s in chosen]
+            return intents.done({"dryRun": False, "targets": chosen})
         if isinstance(intent, intents.ProbeHttp):
             return intents.done({"status": self.http.pop(0) if self.http else 200, "body": "ok"})
         raise AssertionError(f"unexpected intent {intent!r}")

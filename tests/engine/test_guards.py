@@ -122,3 +122,17 @@ def test_the_rate_limit_trips_in_an_alert_storm_and_reopens_when_the_window_pass
     assert (verdict.reason, verdict.retry_at) == ("RateLimited", NOW + datetime.timedelta(seconds=10))
     assert guards.rate_limit(limit, recent[1:], NOW).proceeds
     assert guards.rate_limit(None, recent, NOW).proceeds
+
+
+def test_the_requester_cannot_approve_their_own_destructive_step_unless_the_policy_allows_it() -> None:
+    rollback = step(rollback={"target": WEB})
+    plan = plans.rollback(rollback, "inc-mitigate")
+    own = {"remediator.dev/requested-by": "bob", "remediator.dev/approve": "all", "remediator.dev/approved-by": "bob"}
+    verdict, _ = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(), own)
+    assert verdict.outcome == guards.Outcome.WAIT and "bob requested this incident and cannot approve it" in \
+        verdict.message
+    verdict, approver = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(self_approval=True), own)
+    assert verdict.proceeds and approver == "bob"
+    verdict, approver = guards.approval(rollback, plan, Severity.P1, guards.ApprovalPolicy(),
+                                        {**own, "remediator.dev/approved-by": "alice"})
+    assert verdict.proceeds and approver == "alice"

@@ -265,3 +265,20 @@ def test_an_incident_that_arrives_approved_is_not_approved() -> None:
     obj, _ = run(dataclasses.replace(obj, annotations={"remediator.dev/approve": "stop",
                                                        "remediator.dev/approved-by": "alice"}), cluster)
     assert cluster.replicas == 0 and step_state(obj, "stop")["approvedBy"] == "alice"
+
+
+def test_a_retried_session_kill_signals_only_the_sessions_its_first_attempt_listed() -> None:
+    """A retry never plans again: a session that started matching meanwhile is not terminated."""
+    cluster = Cluster()
+    cluster.sessions = [{"pid": 101, "backendStart": "2026-11-22T02:00:00+00:00"}]
+    cluster.fail_database = ["ConnectionFailed"]
+    secret = {"connectionSecretRef": {"name": "db"}}
+    obj, _ = run(incident({"name": "kill", "retries": 1, "retryBackoff": "5s", "database": {
+        **secret, "terminateLongRunning": {"olderThan": "1m"}}}), cluster,
+        policy=incidents.Policy(approval=guards.ApprovalPolicy(frozenset())))
+    assert step_state(obj, "kill")["state"] == "Pending" and cluster.terminated == []
+    assert step_state(obj, "kill")["result"]["plannedTargets"] == [[101, "2026-11-22T02:00:00+00:00"]]
+    cluster.sessions.append({"pid": 202, "backendStart": "2026-11-22T03:00:01+00:00"})  # a newcomer
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=6),
+                 policy=incidents.Policy(approval=guards.ApprovalPolicy(frozenset())))
+    assert step_state(obj, "kill")["state"] == "Succeeded" and cluster.terminated == [101]

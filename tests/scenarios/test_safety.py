@@ -11,6 +11,7 @@ import datetime
 import pathlib
 from typing import Any
 
+import httpx
 import pytest
 
 from remediator import manifests
@@ -239,3 +240,22 @@ async def test_the_rate_limit_holds_an_alert_storm_to_n_actions_per_window(
     limited = [n for n in range(30) if "RateLimited" in [
         e["reason"] for e in (await status_of(client, f"storm-{n:02d}"))["timeline"]]]
     assert len(limited) >= 20, "the others waited, saying why"
+
+
+async def test_the_api_server_refuses_a_change_of_the_steps_or_runbook_ref_of_an_incident(
+        client: manifests.Client) -> None:
+    """Editing the steps mid-run was accepted; the CRD's transition rule refuses it (CEL, evaluated by the
+    sandbox as kube-apiserver does), and the same manifest applied again (GitOps) still passes."""
+    original = incident("frozen", {"name": "up", "scale": {"target": WEB, "by": 1}})
+    await client.apply(original)
+    await client.apply(original)  # a re-apply of the same steps is no change
+    for change in ({"steps": [{"name": "up", "scale": {"target": WEB, "by": 50}}]},
+                   {"runbookRef": {"name": "other"}},
+                   {"steps": []}):
+        edited = {**original, "spec": {**original["spec"], **change}}
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await client.apply(edited)
+        assert refused.value.response.status_code == 422
+        assert "steps and runbookRef cannot change once the Incident exists" in refused.value.response.text
+    stored = await client.get(API, "Incident", "default", "frozen")
+    assert stored is not None and [s["scale"] for s in stored["spec"]["steps"]] == [{"target": WEB, "by": 1}]

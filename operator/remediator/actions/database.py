@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import kubernetes.client
@@ -131,12 +132,14 @@ async def connection_from_secret(api: kubernetes.client.ApiClient, namespace: st
     return connection
 
 
-async def run(connection: Connection, step: DatabaseStep, *, dry_run: bool) -> intents.Result:
+async def run(connection: Connection, step: DatabaseStep, *, dry_run: bool,
+              only: Collection[tuple[int, str]] | None = None) -> intents.Result:
     """Run the step's one operation in a session of its own; done(value) with what was found or done.
 
     Fails with ConnectionFailed, AuthenticationFailed, Timeout (statement or lock timeout),
     PermissionDenied, ObjectNotFound, TooManyTargets, ReplicationLagging or DatabaseError.
-    In a dry run, targets are listed and nothing is changed.
+    In a dry run, targets are listed and nothing is changed. With `only` ((pid, backend start) pairs,
+    as a dry run listed them), a session-ending operation signals no session outside that list.
     """
     try:
         session = await _connect(connection, step)
@@ -144,6 +147,8 @@ async def run(connection: Connection, step: DatabaseStep, *, dry_run: bool) -> i
         return _connect_failure(connection, e)
     try:
         async with session:
+            if step.operation in SIGNALLING:
+                return await SIGNALLING[step.operation](session, step, dry_run, only)
             return await OPERATIONS[step.operation](session, step, dry_run)
     except psycopg.errors.QueryCanceled as e:
         return _failure(connection, "Timeout", f"statement_timeout ({step.statement_timeout}) reached", e)
@@ -214,8 +219,15 @@ async def _backends(session: psycopg.AsyncConnection[dict[str, Any]]) -> list[da
 
 
 async def _signal(session: psycopg.AsyncConnection[dict[str, Any]], step: DatabaseStep,
-                  targets: list[database_rules.Target], function: str, dry_run: bool) -> intents.Result:
-    """Cancel or terminate the targets (all, or none when there are more than maxTerminations)."""
+                  targets: list[database_rules.Target], function: str, dry_run: bool,
+                  only: Collection[tuple[int, str]] | None) -> intents.Result:
+    """Cancel or terminate the targets (all, or none when there are more than maxTerminations).
+
+    With `only`, just those of the targets that are in it: the sessions an earlier listing recorded.
+    """
+    if only is not None:
+        listed = set(only)
+        targets = [t for t in targets if (t.backend.pid, t.describe()["backendStart"]) in listed]
     problem = database_rules.too_many(targets, step.max_terminations)
     if problem is not None:
         return intents.failed("TooManyTargets", problem)
@@ -233,7 +245,7 @@ async def _signal(session: psycopg.AsyncConnection[dict[str, Any]], step: Databa
 
 
 async def _long_running(session: psycopg.AsyncConnection[dict[str, Any]], step: DatabaseStep,
-                        dry_run: bool) -> intents.Result:
+                        dry_run: bool, only: Collection[tuple[int, str]] | None) -> intents.Result:
     terminate = step.terminate_long_running is not None
     spec = step.terminate_long_running or step.cancel_long_running
     assert spec is not None
@@ -241,22 +253,22 @@ async def _long_running(session: psycopg.AsyncConnection[dict[str, Any]], step: 
         await _backends(session), older_than=_seconds(spec.older_than), states=[str(s) for s in spec.states],
         usernames=spec.usernames, application_names=spec.application_names)
     return await _signal(session, step, targets, "pg_terminate_backend" if terminate else "pg_cancel_backend",
-                         dry_run)
+                         dry_run, only)
 
 
 async def _terminate_idle(session: psycopg.AsyncConnection[dict[str, Any]], step: DatabaseStep,
-                          dry_run: bool) -> intents.Result:
+                          dry_run: bool, only: Collection[tuple[int, str]] | None) -> intents.Result:
     assert step.terminate_idle is not None
     targets = database_rules.idle(await _backends(session), idle_for=_seconds(step.terminate_idle.idle_for),
                                   include_idle_in_transaction=step.terminate_idle.include_idle_in_transaction)
-    return await _signal(session, step, targets, "pg_terminate_backend", dry_run)
+    return await _signal(session, step, targets, "pg_terminate_backend", dry_run, only)
 
 
 async def _kill_blockers(session: psycopg.AsyncConnection[dict[str, Any]], step: DatabaseStep,
-                         dry_run: bool) -> intents.Result:
+                         dry_run: bool, only: Collection[tuple[int, str]] | None) -> intents.Result:
     assert step.kill_blockers is not None
     targets = database_rules.blockers(await _backends(session), blocked_for=_seconds(step.kill_blockers.blocked_for))
-    return await _signal(session, step, targets, "pg_terminate_backend", dry_run)
+    return await _signal(session, step, targets, "pg_terminate_backend", dry_run, only)
 
 
 def relation(name: str) -> sql.Composable:
@@ -396,11 +408,13 @@ async def _health_check(session: psycopg.AsyncConnection[dict[str, Any]], step: 
                          "serverVersion": row["version"]})
 
 
-OPERATIONS = {
+SIGNALLING = {
     "terminate_long_running": _long_running,
     "cancel_long_running": _long_running,
     "terminate_idle": _terminate_idle,
     "kill_blockers": _kill_blockers,
+}
+OPERATIONS = {
     "vacuum_analyze": _vacuum_analyze,
     "analyze": _analyze,
     "reindex": _reindex,

@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, model_validator
 
 from remediator.api.bases import SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
@@ -48,8 +48,21 @@ class AlertSource(SpecModel):
     """When the alert started firing."""
 
 
+# What runs is fixed when the Incident is created: the API server refuses a change of the steps or the
+# runbookRef (the operator refuses it too, Ready=False StepsChanged, for clusters without the rule).
+FROZEN_STEPS_RULE: dict[str, JsonValue] = {
+    "rule": "has(self.runbookRef) == has(oldSelf.runbookRef) && (!has(self.runbookRef) || "
+            "self.runbookRef == oldSelf.runbookRef) && has(self.steps) == has(oldSelf.steps) && "
+            "(!has(self.steps) || self.steps == oldSelf.steps)",
+    "message": "steps and runbookRef cannot change once the Incident exists: create a new Incident",
+    "reason": "FieldValueForbidden",
+}
+
+
 class IncidentSpec(SpecModel):
     """An incident and the steps that remediate it."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [FROZEN_STEPS_RULE]})
 
     severity: SeverityField
     """P0 (most severe) to P3; SEV1 to SEV4 are accepted and read as P0 to P3."""

@@ -34,6 +34,7 @@ _PLAIN_KEYWORDS = frozenset(
         "x-kubernetes-preserve-unknown-fields",
         "x-kubernetes-list-type",
         "x-kubernetes-list-map-keys",
+        "x-kubernetes-validations",
     }
 )
 

@@ -53,6 +53,7 @@ class Target:
         """What the step result records: never the literals of the query."""
         return {
             "pid": self.backend.pid,
+            "backendStart": self.backend.backend_start.isoformat() if self.backend.backend_start else None,
             "user": self.backend.user,
             "application": self.backend.application,
             "state": self.backend.state,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # plans imports the allow-lists, which use the Verdict define
 
 APPROVE_ANNOTATION = f"{GROUP}/approve"
 APPROVED_BY_ANNOTATION = f"{GROUP}/approved-by"
+REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
 LOCK_ANNOTATION = f"{GROUP}/lock"
 COOLDOWN_ANNOTATION_PREFIX = f"{GROUP}/cooldown."
 DEFAULT_COOLDOWN = datetime.timedelta(minutes=10)
@@ -59,6 +60,7 @@ class ApprovalPolicy:
     """
 
     severities: frozenset[Severity] = frozenset(Severity)
+    self_approval: bool = False  # whether the requester may approve their own incident (four-eyes when not)
 
 
 def approval(step: Step, plan: Plan, severity: Severity, policy: ApprovalPolicy,
@@ -73,9 +75,13 @@ def approval(step: Step, plan: Plan, severity: Severity, policy: ApprovalPolicy,
     if not needed:
         return PROCEED, None
     approved = {name.strip() for name in annotations.get(APPROVE_ANNOTATION, "").split(",") if name.strip()}
-    if "all" in approved or step.name in approved:
-        return PROCEED, annotations.get(APPROVED_BY_ANNOTATION) or "unknown"
+    approver = annotations.get(APPROVED_BY_ANNOTATION) or "unknown"
+    own = approver == annotations.get(REQUESTED_BY_ANNOTATION) and not policy.self_approval
+    if ("all" in approved or step.name in approved) and not own:
+        return PROCEED, approver
     why = "it is marked requiresApproval" if step.requires_approval else f"it is destructive at {severity.value}"
+    if own and ("all" in approved or step.name in approved):
+        why += f"; {approver} requested this incident and cannot approve it too"
     return Verdict(Outcome.WAIT, "AwaitingApproval",
                    f"waiting for approval to {plan.text} ({why}): annotate the Incident "
                    f"{APPROVE_ANNOTATION}={step.name} or =all"), None

@@ -485,7 +485,7 @@ def _plan(context: _Context, step: Step, observed: Mapping[str, Any]) -> plans.P
     if step.job is not None:
         return plans.job(step, job_name(context.incident.name, step.name), context.policy.jobs)
     if step.database is not None:
-        return plans.database(step)
+        return plans.database(step, previous)
     _finish(context, step, StepState.FAILED, "UnsupportedStep",
             f"step kind {step.kind!r} is not supported by this operator version")
     return None
@@ -697,8 +697,18 @@ def _continue(context: _Context, step: Step) -> _Progress:
     if step.job is not None:
         return _continue_job(context, step, status)
     if step.database is not None:
-        run = intents.RunDatabaseOperation(step.name, step.database.model_dump_json(by_alias=True, exclude_none=True),
-                                           False, status.attempts)
+        step_json = step.database.model_dump_json(by_alias=True, exclude_none=True)
+        only = None
+        if step.database.operation in plans.DESTRUCTIVE_DATABASE_OPERATIONS:
+            # List the sessions first and record them: this attempt and every retry signal those, no others.
+            if "plannedTargets" not in result:
+                listed = _ask(context, step, intents.RunDatabaseOperation(step.name, step_json, True, 0))
+                if not isinstance(listed, intents.Result):
+                    return listed
+                planned = [[t["pid"], t["backendStart"]] for t in (listed.value or {}).get("targets", [])]
+                result = context.draft.update_step(step.name, result={**result, "plannedTargets": planned}).result
+            only = tuple((int(pid), str(start)) for pid, start in result["plannedTargets"])
+        run = intents.RunDatabaseOperation(step.name, step_json, False, status.attempts, only)
         outcome = _ask(context, step, run)
         if not isinstance(outcome, intents.Result):
             return outcome

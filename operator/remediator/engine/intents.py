@@ -161,6 +161,8 @@ class RunDatabaseOperation:
     step_json: str
     dry_run: bool
     attempt: int
+    # Sessions to signal: only these (pid, backend start) of the planned list, never a newer match.
+    only: tuple[tuple[int, str], ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

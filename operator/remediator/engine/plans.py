@@ -95,11 +95,13 @@ def job(step: Step, job_name: str, policy: allow_lists.JobPolicy) -> Plan:
                 recorded={"job": job_name}, refused=None if verdict.proceeds else (verdict.reason, verdict.message))
 
 
-def database(step: Step) -> Plan:
+def database(step: Step, previous: Mapping[str, Any]) -> Plan:
+    """A session-ending operation signals the sessions its first attempt listed, on every attempt."""
     assert step.database is not None
     operation = step.database.operation
+    recorded = {"plannedTargets": previous["plannedTargets"]} if "plannedTargets" in previous else {}
     return Plan(f"run {operation} on the database", f"running {operation} on the database",
-                destructive=operation in DESTRUCTIVE_DATABASE_OPERATIONS)
+                destructive=operation in DESTRUCTIVE_DATABASE_OPERATIONS, recorded=recorded)
 
 
 def wait_for_rollout(kind: str, name: str) -> Plan:

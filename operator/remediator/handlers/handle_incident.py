@@ -239,7 +239,7 @@ async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namesp
         verdict = allow_lists.database_hosts_allowed(connection.hosts, config.allowed_database_hosts)
         if not verdict.proceeds:
             return intents.failed(verdict.reason, verdict.message)
-        return await database.run(connection, step, dry_run=intent.dry_run)
+        return await database.run(connection, step, dry_run=intent.dry_run, only=intent.only)
     if isinstance(intent, intents.DeletePods):
         return await pods.restart(api, namespace, intent)
     if isinstance(intent, intents.EnsureRollbackRequest):

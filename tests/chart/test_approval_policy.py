@@ -1,0 +1,128 @@
+"""Who may approve is decided by Kubernetes: the chart's ValidatingAdmissionPolicy against a sandbox that
+authenticates users and evaluates admission policies (CEL over request.userInfo), as kube-apiserver does.
+
+alice and mallory may create and edit Incidents (RBAC); bob is also in the approver group sre-oncall.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from remediator.sandbox import runner
+
+from .rendering import render, values
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+API = "remediator.dev/v1alpha1"
+INCIDENTS = f"/apis/{API}/namespaces/default/incidents"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+EDITORS = {"alice": ("sre",), "mallory": ("sre",), "bob": ("sre", "sre-oncall")}
+
+
+@pytest.fixture()
+async def cluster() -> AsyncIterator[runner.RunningSandbox]:
+    crds = sorted((REPO / "crds").glob("*.yaml"))
+    async with runner.running(crd_paths=crds, auth=True) as sandbox:
+        async with user(sandbox, None) as admin:
+            (await admin.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                          "metadata": {"name": "remediator"}})).raise_for_status()
+            for document in render("approval-policy.yaml", "remediator", "remediator", values()):
+                await create(admin, document)
+            await create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                                 "metadata": {"name": "incident-editor"},
+                                 "rules": [{"apiGroups": ["remediator.dev"], "resources": ["incidents"],
+                                            "verbs": ["get", "list", "create", "patch", "update"]}]})
+            await create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                                 "metadata": {"name": "sre-edit-incidents"},
+                                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                             "name": "incident-editor"},
+                                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                               "name": "sre"}]})
+        yield sandbox
+
+
+def user(sandbox: runner.RunningSandbox, name: str | None) -> httpx.AsyncClient:
+    token = sandbox.admin_token if name is None else sandbox.token_for(name, EDITORS[name])
+    return httpx.AsyncClient(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                             verify=sandbox.client_ssl())
+
+
+async def create(client: httpx.AsyncClient, document: dict[str, Any]) -> None:
+    group_version = document["apiVersion"]
+    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    plural = {"ValidatingAdmissionPolicy": "validatingadmissionpolicies", "ConfigMap": "configmaps",
+              "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+              "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}[document["kind"]]
+    namespace = document["metadata"].get("namespace")
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+    (await client.post(path, json=document)).raise_for_status()
+
+
+def incident(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "Incident",
+            "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+            "spec": {"severity": "P0", "summary": "stop the bleeding", "steps": [
+                {"name": "stop", "scale": {"target": {"kind": "Deployment", "name": "web"}, "replicas": 0}}]}}
+
+
+async def as_user(sandbox: runner.RunningSandbox, name: str, method: str, path: str, body: dict[str, Any]
+                  ) -> httpx.Response:
+    async with user(sandbox, name) as client:
+        if method == "POST":
+            return await client.post(path, json=body)
+        return await client.patch(path, json=body, headers=MERGE)
+
+
+def approval(approve: str, approved_by: str) -> dict[str, Any]:
+    return {"metadata": {"annotations": {"remediator.dev/approve": approve, "remediator.dev/approved-by": approved_by}}}
+
+
+async def test_an_incident_is_created_in_its_requesters_own_name_and_never_approved(
+        cluster: runner.RunningSandbox) -> None:
+    forged = await as_user(cluster, "alice", "POST", INCIDENTS, incident("forged", {
+        "remediator.dev/requested-by": "the-cto"}))
+    assert forged.status_code == 403 and "requested-by must be your user name alice" in forged.text
+    pre_approved = await as_user(cluster, "alice", "POST", INCIDENTS, incident("pre-approved", {
+        "remediator.dev/requested-by": "alice", "remediator.dev/approve": "all",
+        "remediator.dev/approved-by": "the-cto"}))
+    assert pre_approved.status_code == 403 and "cannot be created approved" in pre_approved.text
+    created = await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {
+        "remediator.dev/requested-by": "alice"}))
+    assert created.status_code == 201, created.text
+    renamed = await as_user(cluster, "alice", "PATCH", f"{INCIDENTS}/outage", {
+        "metadata": {"annotations": {"remediator.dev/requested-by": "bob"}}})
+    assert renamed.status_code == 403 and "requested-by cannot change" in renamed.text
+
+
+@pytest.mark.parametrize(("approver", "signed", "refusal"), [
+    ("mallory", "mallory", "user mallory is not in an approver group"),
+    ("bob", "the-cto", "approved-by must be your user name bob"),
+    ("bob", "alice", "approved-by must be your user name bob"),
+])
+async def test_only_an_approver_may_approve_and_only_in_their_own_name(
+        cluster: runner.RunningSandbox, approver: str, signed: str, refusal: str) -> None:
+    await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {"remediator.dev/requested-by": "alice"}))
+    refused = await as_user(cluster, approver, "PATCH", f"{INCIDENTS}/outage", approval("all", signed))
+    assert refused.status_code == 403 and refusal in refused.text
+    approved = await as_user(cluster, "bob", "PATCH", f"{INCIDENTS}/outage", approval("stop", "bob"))
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["metadata"]["annotations"]["remediator.dev/approved-by"] == "bob"
+
+
+async def test_the_requester_cannot_approve_their_own_incident(cluster: runner.RunningSandbox) -> None:
+    """Four-eyes: bob is an approver, but not of the incident he asked for."""
+    await as_user(cluster, "bob", "POST", INCIDENTS, incident("own", {"remediator.dev/requested-by": "bob"}))
+    refused = await as_user(cluster, "bob", "PATCH", f"{INCIDENTS}/own", approval("all", "bob"))
+    assert refused.status_code == 403 and "four-eyes" in refused.text
+
+
+async def test_edits_that_are_not_approvals_pass(cluster: runner.RunningSandbox) -> None:
+    await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {"remediator.dev/requested-by": "alice"}))
+    labelled = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage",
+                             {"metadata": {"labels": {"team": "payments"}}})
+    assert labelled.status_code == 200, labelled.text
