@@ -6,12 +6,14 @@ alice and mallory may create and edit Incidents (RBAC); bob is also in the appro
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from tests.kubectl import KUBECTL, requires_kubectl
 
 from remediator.sandbox import runner
 
@@ -126,3 +128,26 @@ async def test_edits_that_are_not_approvals_pass(cluster: runner.RunningSandbox)
     labelled = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage",
                              {"metadata": {"labels": {"team": "payments"}}})
     assert labelled.status_code == 200, labelled.text
+
+
+@requires_kubectl
+async def test_kubectl_annotate_approves_as_the_signed_in_user_and_prints_the_refusal_otherwise(
+        cluster: runner.RunningSandbox, tmp_path: pathlib.Path) -> None:
+    """What an on-call engineer types: kubectl annotate, with their own kubeconfig."""
+    await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {"remediator.dev/requested-by": "alice"}))
+
+    async def annotate(name: str, signed: str) -> tuple[int, str]:
+        kubeconfig = cluster.write_kubeconfig(tmp_path / f"{name}.kubeconfig", token=cluster.token_for(
+            name, EDITORS[name]))
+        process = await asyncio.create_subprocess_exec(
+            str(KUBECTL), "--kubeconfig", str(kubeconfig), "annotate", "inc", "outage",
+            "remediator.dev/approve=stop", f"remediator.dev/approved-by={signed}", "--overwrite",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await process.communicate()
+        return process.returncode or 0, output.decode()
+
+    code, output = await annotate("mallory", "mallory")
+    assert code != 0 and "user mallory is not in an approver group" in output
+    code, output = await annotate("bob", "bob")
+    assert code == 0, output
+    assert "incident.remediator.dev/outage annotated" in output
