@@ -259,3 +259,13 @@ async def test_the_api_server_refuses_a_change_of_the_steps_or_runbook_ref_of_an
         assert "steps and runbookRef cannot change once the Incident exists" in refused.value.response.text
     stored = await client.get(API, "Incident", "default", "frozen")
     assert stored is not None and [s["scale"] for s in stored["spec"]["steps"]] == [{"target": WEB, "by": 1}]
+
+
+async def test_an_incident_of_more_than_50_steps_is_refused_by_the_api_server(client: manifests.Client) -> None:
+    """A 500-step Incident made a 322 KB object and 502 Events; the CRD now allows at most 50 steps."""
+    steps = [{"name": f"s{n:03d}", "scale": {"target": WEB, "by": 1}} for n in range(500)]
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await client.apply(incident("huge", *steps))
+    assert refused.value.response.status_code == 422 and "spec.steps" in refused.value.response.text
+    assert await client.get(API, "Incident", "default", "huge") is None
+    await client.apply(incident("largest", *steps[:50]))

@@ -535,6 +535,7 @@ def _in_place(action: intents.ScaleTo | intents.RolloutRestart, workload: Mappin
 
 
 def _action_text(action: intents.Intent) -> str:
+    """What a timed-out attempt did not start (after a restart, it may have started it before)."""
     if isinstance(action, intents.Notify):
         return "the notification was sent"
     if isinstance(action, intents.RunJob):
@@ -543,7 +544,9 @@ def _action_text(action: intents.Intent) -> str:
         return f"RollbackRequest {action.name} was created"
     if isinstance(action, intents.DeletePods):
         return f"deleting pod(s) {', '.join(action.names)}"
-    return "its action was carried out; its outcome was not recorded"
+    if isinstance(action, intents.RunDatabaseOperation):
+        return "the database operation ran (if it ran before a restart, its outcome was not recorded)"
+    return "its action was carried out"
 
 
 def _still_remediating(holder: Mapping[str, Any] | None) -> bool:
