@@ -40,6 +40,31 @@ async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubect
         await process.wait()
 
 
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+async def test_remediator_sandbox_auth_serves_https_and_the_kubeconfig_is_the_admin(tmp_path: pathlib.Path) -> None:
+    """`remediator sandbox --auth`: kubectl with the written kubeconfig is sandbox-admin; without a token, 401."""
+    kubeconfig = tmp_path / "kubeconfig"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "remediator", "sandbox", "--auth", "--kubeconfig", str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert "sandbox listening on https://127.0.0.1:" in line
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        async with httpx.AsyncClient(base_url=server, verify=False) as client:
+            assert (await client.get("/api/v1/namespaces")).status_code == 401
+        kubectl = await asyncio.create_subprocess_exec(
+            str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env={"HOME": str(tmp_path)})
+        output, _ = await asyncio.wait_for(kubectl.communicate(), 30)
+        assert kubectl.returncode == 0, output.decode()
+        assert b"sandbox-admin" in output
+    finally:
+        process.terminate()
+        await process.wait()
+
+
 @pytest.mark.timeout(180)
 async def test_the_demo_remediates_the_example_incident_and_exits_zero() -> None:
     process = await asyncio.create_subprocess_exec(

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write a kubeconfig for kubectl and the operator")
     sandbox.add_argument("--crds", type=pathlib.Path, default=None,
                          help="register the CRDs in this directory at start (default: none)")
+    sandbox.add_argument("--auth", action="store_true",
+                         help="require bearer tokens and authorise requests by RBAC (the kubeconfig gets "
+                              "the admin's token)")
 
     crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
     crds.add_argument("--output", type=pathlib.Path, default=None,
@@ -92,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crds(args.output)
     if args.command == "sandbox":
         crd_paths = sorted(args.crds.glob("*.yaml")) if args.crds else []
-        return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths))
+        return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth))
     if args.command == "run":
         from remediator import operator_main
 
@@ -168,10 +171,11 @@ def _crds(output: pathlib.Path | None) -> int:
     return 0
 
 
-async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path]) -> None:
+async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path], *,
+                   auth: bool = False) -> None:
     from remediator.sandbox import runner
 
-    async with runner.running(host=host, port=port, crd_paths=crd_paths) as sandbox:
+    async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth) as sandbox:
         sandbox.write_kubeconfig(kubeconfig)
         print(f"sandbox listening on {sandbox.url}; kubeconfig written to {kubeconfig}", flush=True)
         await asyncio.Event().wait()
