@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import psycopg
+import psycopg.conninfo
 import pytest
+from tests.scenarios.support import events_of, wait_for
 
 from remediator import manifests
 from remediator.sandbox import runner
@@ -87,3 +90,55 @@ async def test_database_cpu_high_is_reported_mitigated_and_verified(
         for where in (str(status), caplog.text, str(events), operator.log):
             assert password not in where
     logging.getLogger(__name__).debug("database incident resolved")
+
+
+WRONG_PASSWORD = "s3cr3t/wr@ng:pw%"  # characters a URI must percent-encode: neither form may leak
+
+
+def uri_for(postgres: Server, failure: str) -> str:
+    """A libpq URI with a password in it that cannot connect: nothing listens on the port, or the
+    password is wrong (the `locked` role proves its password, see conftest)."""
+    if failure == "refused":
+        return f"postgresql://firstaid:{quote(PASSWORDS['firstaid'], safe='')}@127.0.0.1:1/postgres"
+    params = psycopg.conninfo.conninfo_to_dict(postgres.uri)
+    where = "&".join(f"{key}={quote(str(params[key]), safe='')}" for key in ("host", "port") if key in params)
+    return f"postgresql://locked:{quote(WRONG_PASSWORD, safe='')}@/postgres?{where}"
+
+
+@pytest.mark.parametrize(("failure", "message"), [
+    ("refused", "firstaid@127.0.0.1:1/postgres: cannot connect"),
+    ("wrong-password", "locked@"),
+])
+@pytest.mark.timeout(60)
+async def test_a_database_that_refuses_the_connection_leaves_no_password_anywhere(
+        postgres: Server, sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any,
+        failure: str, message: str) -> None:
+    uri = uri_for(postgres, failure)
+    await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders-db", "namespace": "default"},
+                        "stringData": {"uri": uri}})
+    operator = await start_operator("--verbose", "--approval-severities", "none")
+    await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "db-down", "namespace": "default"},
+                        "spec": {"severity": "P1", "summary": "orders database unreachable", "steps": [
+                            {"name": "verify", "database": {"connectionSecretRef": {"name": "orders-db", "key": "uri"},
+                                                            "healthCheck": {}}}]}})
+
+    async def failed_step() -> dict[str, Any] | None:
+        status = await incident_status(client, "db-down")
+        steps = status.get("steps") or []
+        return status if steps and steps[0]["state"] == "Failed" else None
+
+    status = await wait_for(failed_step, timeout=30)
+    assert isinstance(status, dict)
+    assert status["steps"][0]["message"].startswith(message), status["steps"][0]
+    if failure == "wrong-password":
+        assert "authentication failed" in status["steps"][0]["message"]
+
+    async def events_posted() -> list[dict[str, Any]] | None:
+        events = await events_of(sandbox, "db-down")
+        return events if any("[verify]" in e["message"] for e in events) else None
+
+    events = await wait_for(events_posted, timeout=5)
+    secrets = (uri, *PASSWORDS.values(), WRONG_PASSWORD, quote(WRONG_PASSWORD, safe=""))
+    for where, text in (("status", str(status)), ("events", str(events)), ("log", operator.log)):
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} is in the {where}"

@@ -35,7 +35,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
                           ) -> httpcore.AsyncNetworkStream:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:  # httpx maps httpcore's ConnectError (as httpcore's own backends raise), not OSError
+            raise httpcore.ConnectError(str(e)) from e
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         verdict = allow_lists.host_allowed(host, addresses, self._patterns)
         if not verdict.proceeds:

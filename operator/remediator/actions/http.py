@@ -29,7 +29,7 @@ async def probe(intent: intents.ProbeHttp, allowed_hosts: Collection[str] | None
     except httpx.TimeoutException:
         return intents.failed("Timeout", f"{intent.method} {intent.url} did not answer within "
                               f"{intent.timeout_seconds:g}s")
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
         return intents.failed("ConnectionFailed", f"{intent.method} {intent.url} failed: {type(e).__name__}")
     return intents.done({"status": response.status_code, "body": response.text[:BODY_LIMIT]})
 
@@ -68,6 +68,8 @@ async def notify(api: kubernetes.client.ApiClient, namespace: str, intent: inten
         # The webhook's host is part of a credential: the message names the Secret only.
         return intents.failed(allow_lists.HOST_NOT_ALLOWED, f"the webhook in secret {intent.secret_name} points "
                               "to a host that is not on the operator's egress allow-list")
+    except httpx.InvalidURL:  # not an HTTPError: left alone, it would fail the reconciliation again and again
+        return intents.failed("InvalidWebhookURL", f"the webhook URL in secret {intent.secret_name} is not a valid URL")
     except httpx.HTTPError as e:
         return intents.failed("NotificationFailed", f"the webhook in secret {intent.secret_name} failed: "
                               f"{type(e).__name__}")
