@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import logging
 import pathlib
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
+
+from remediator import log_formats
 
 if TYPE_CHECKING:
     from remediator.config import OperatorConfig
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--peering", metavar="NAME",
                      help="coordinate with other replicas through this KopfPeering (default: standalone)")
     run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument("--log-format", choices=log_formats.FORMATS, default="text",
+                     help="text: one escaped line per record; json: one JSON object per line (default: text)")
 
     sandbox = commands.add_parser("sandbox", help="run the embedded Kubernetes API server")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -99,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from remediator import operator_main
 
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log_formats.configure(args.log_format, verbose=args.verbose)
         settings = operator_main.OperatorOptions(
             namespaces=tuple(args.namespace),
             all_namespaces=args.all_namespaces or not args.namespace,
