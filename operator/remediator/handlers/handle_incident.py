@@ -11,23 +11,17 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator import API_VERSION, faults, kube
+from remediator import faults, kube
 from remediator.actions import (
-    database,
     events,
-    http,
-    jobs,
-    pods,
     retries,
-    rollback_requests,
     rollouts,
     statuses,
     workloads,
 )
-from remediator.api.database_steps import DatabaseStep
-from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
-from remediator.engine import allow_lists, guards, incidents, intents
+from remediator.engine import guards, incidents, intents
+from remediator.handlers import intent_table
 from remediator.handlers.incident_queue import IncidentQueue, Run
 from remediator.typedefs import Logger
 
@@ -147,7 +141,8 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
             action_log.record(now())  # now, before any await: the next verdict already counts it
             slots.add(getattr(intent, "step", ""))
         if intent is not None and intents.is_observation(intent):
-            results[intent] = await _observe(api, incident.namespace, intent, config)
+            results[intent] = await intent_table.carry_out(
+                intent_table.Where(api, body, incident.namespace, config), intent)
             continue
         if dirty and (intent is None or intents.needs_intent_on_record(intent)):
             faults.crash_point("before-status-write")
@@ -160,7 +155,7 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
                 return None
             return max(decision.requeue_after, MIN_REQUEUE)
         faults.crash_point("before-action")
-        result = await _act(api, body, incident.namespace, intent, config)
+        result = await intent_table.carry_out(intent_table.Where(api, body, incident.namespace, config), intent)
         faults.crash_point("after-action")
         if isinstance(intent, intents.ClaimTarget):
             # The target as the claim left it (our lock on it), or, after a conflict, as it is now.
@@ -194,58 +189,6 @@ async def release(body: Mapping[str, Any], logger: Logger) -> None:
     else:
         logger.warning(f"could not release the target locks ({result.message}); the next incident on a "
                        f"target will find their holder gone and take them over")
-
-
-async def _observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.Intent,
-                   config: OperatorConfig) -> intents.Result:
-    if isinstance(intent, intents.ObserveTarget):
-        return await workloads.observe(api, namespace, intent)
-    if isinstance(intent, intents.ObserveHolder):
-        return intents.done(await statuses.read_incident(api, intent.namespace, intent.name))
-    if isinstance(intent, intents.ObserveRunbook):
-        return intents.done(await statuses.read_runbook(api, intent.namespace, intent.name))
-    if isinstance(intent, intents.ObserveJob):
-        observed = await jobs.read_job(api, namespace, intent.name)
-        return intents.done({"phase": observed.phase.value, "reason": observed.reason, "message": observed.message})
-    if isinstance(intent, intents.ObservePods):
-        return await pods.observe(api, namespace, intent)
-    if isinstance(intent, intents.ObserveRollbackRequest):
-        return await rollback_requests.observe(api, namespace, intent)
-    assert isinstance(intent, intents.ProbeHttp)
-    return await http.probe(intent, config.allowed_http_hosts)
-
-
-async def _act(api: kubernetes.client.ApiClient, body: Mapping[str, Any], namespace: str,
-               intent: intents.Intent, config: OperatorConfig) -> intents.Result:
-    if isinstance(intent, intents.ClaimTarget):
-        return await workloads.claim(api, namespace, intent)
-    if isinstance(intent, intents.ReleaseTargets):
-        return await workloads.release(api, namespace, intent)
-    if isinstance(intent, intents.ScaleTo):
-        return await workloads.scale_to(api, namespace, intent)
-    if isinstance(intent, intents.RolloutRestart):
-        return await workloads.rollout_restart(api, namespace, intent)
-    if isinstance(intent, intents.RunJob):
-        meta = body["metadata"]
-        owner = intents.Owner(API_VERSION, "Incident", meta["name"], meta["uid"])
-        template = JobTemplate.model_validate_json(intent.template_json)
-        return await jobs.run_job(api, namespace, intent.name, template, owner)
-    if isinstance(intent, intents.RunDatabaseOperation):
-        step = DatabaseStep.model_validate_json(intent.step_json)
-        connection = await database.connection_from_secret(api, namespace, step.connection_secret_ref.name,
-                                                            step.connection_secret_ref.key)
-        if isinstance(connection, intents.Result):
-            return connection
-        verdict = allow_lists.database_hosts_allowed(connection.hosts, config.allowed_database_hosts)
-        if not verdict.proceeds:
-            return intents.failed(verdict.reason, verdict.message)
-        return await database.run(connection, step, dry_run=intent.dry_run, only=intent.only)
-    if isinstance(intent, intents.DeletePods):
-        return await pods.restart(api, namespace, intent)
-    if isinstance(intent, intents.EnsureRollbackRequest):
-        return await rollback_requests.ensure(api, body, intent)
-    assert isinstance(intent, intents.Notify)
-    return await http.notify(api, namespace, intent, config.allowed_http_hosts)
 
 
 WAKEUP_TICK = 0.2
