@@ -2,12 +2,9 @@
 
 kubectl reads these to decide whether a PATCH endpoint takes `fieldValidation` (then it leaves
 validation to the server instead of validating on the client) and, for `kubectl explain`, the
-schemas. Custom resources get their CRD's openAPIV3Schema; built-in kinds get an outline only,
-so kubectl computes their strategic merge patches from its compiled-in types, as it does when
-a server's document has no strategic-merge-patch body.
-
-Built-in kinds get Kubernetes' own schemas (builtin_schemas, from kubernetes-validate), so
-`kubectl explain` works for them; /openapi/v2 carries the same definitions for JSON clients.
+schemas. Custom resources get their CRD's openAPIV3Schema; built-in kinds get Kubernetes' own
+schemas (builtin_schemas, from kubernetes-validate), an outline only for a kind it lacks.
+/openapi/v2 carries the same definitions for JSON clients.
 """
 
 from __future__ import annotations
@@ -185,8 +182,8 @@ def _operation(resource: resources.ResourceType, action: str, operation_id: str,
 
 
 def _patch_body() -> dict[str, Any]:
-    # Built-ins leave out the strategic-merge-patch body: kubectl then takes the merge keys from its
-    # compiled-in types, since the outline schemas here do not carry them.
+    # The strategic-merge-patch body is left out: kubectl then takes the merge keys from its compiled-in
+    # types for built-ins, as against a server whose document does not list that patch type.
     return {"content": _content(_ref(f"{_META}.Patch"), _PATCH_TYPES), "required": True}
 
 
