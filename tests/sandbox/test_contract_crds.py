@@ -52,7 +52,7 @@ async def test_an_object_that_breaks_the_schema_is_422_with_the_field_path(api: 
     assert "validation rules were not checked because the object was invalid" in status["message"]
     assert status["details"]["name"] == "i" and status["details"]["kind"] == "Incident"
     assert status["details"]["group"] == "remediator.dev"
-    assert [c["field"] for c in status["details"]["causes"]][0] == "spec.severity"
+    assert status["details"]["causes"][0]["field"] == "spec.severity"
     assert status["details"]["causes"][0]["reason"] == "FieldValueNotSupported"
 
 
