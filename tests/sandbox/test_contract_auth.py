@@ -267,6 +267,23 @@ async def test_impersonation_needs_the_impersonate_verb(secured: runner.RunningS
                                               '"users" in API group "" at the cluster scope')
 
 
+async def test_impersonated_extra_needs_its_own_grant(secured: runner.RunningSandbox,
+                                                      admin: httpx.AsyncClient) -> None:
+    """`Impersonate-Extra-<key>` is authorised on `userextras/<key>` and shows in the user's info."""
+    headers = {"Impersonate-User": "jane", "Impersonate-Extra-Scopes": "view"}
+    me = (await admin.post(WHOAMI, json={}, headers=headers)).json()["status"]["userInfo"]
+    assert me["extra"] == {"scopes": ["view"]}
+    await apply(admin, role("impersonator", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}],
+                            namespace=None),
+                binding("impersonator", "ClusterRole", "impersonator", [user("dave")], namespace=None))
+    async with as_user(secured, "dave") as dave:
+        assert (await dave.post(WHOAMI, json={}, headers={"Impersonate-User": "jane"})).status_code == 201
+        response = await dave.post(WHOAMI, json={}, headers=headers)
+        assert response.json()["message"] == (
+            'userextras.authentication.k8s.io "view" is forbidden: User "dave" cannot impersonate resource '
+            '"userextras/scopes" in API group "authentication.k8s.io" at the cluster scope')
+
+
 # -- reviews ----------------------------------------------------------------------------------------
 
 

@@ -5,8 +5,8 @@ is forbidden; impersonation headers still change who the request is from (no aut
 as with kube-apiserver's AlwaysAllow). With it on, as kube-apiserver with a token file, ServiceAccount
 tokens, anonymous requests disabled and `--authorization-mode=RBAC`:
 - 401 Unauthorized without a token or with one the server did not issue;
-- `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid` need the `impersonate` verb on
-  users, groups, serviceaccounts or uids;
+- `Impersonate-User` / `-Group` / `-Uid` / `-Extra-<key>` need the `impersonate` verb on users, groups,
+  serviceaccounts, uids or userextras/<key>;
 - 403 Forbidden when no RBAC rule allows the request, worded as kube-apiserver words it.
 The reviews (SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 SelfSubjectReview) and TokenRequest (`serviceaccounts/<name>/token`) are answered here.
@@ -18,6 +18,7 @@ import collections
 import contextvars
 import dataclasses
 import datetime
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ LOG_SIZE = 100_000
 IMPERSONATE_USER = "Impersonate-User"
 IMPERSONATE_GROUP = "Impersonate-Group"
 IMPERSONATE_UID = "Impersonate-Uid"
+IMPERSONATE_EXTRA = "impersonate-extra-"
 
 
 @dataclasses.dataclass
@@ -225,8 +227,13 @@ class AccessControl:
         username = headers.get(IMPERSONATE_USER)
         groups = tuple(headers.getall(IMPERSONATE_GROUP, [])) if hasattr(headers, "getall") else ()
         uid = headers.get(IMPERSONATE_UID, "")
+        extra: dict[str, tuple[str, ...]] = {}
+        for header, value in headers.items():
+            if header.lower().startswith(IMPERSONATE_EXTRA):
+                key = urllib.parse.unquote(header[len(IMPERSONATE_EXTRA):]).lower()
+                extra[key] = (*extra.get(key, ()), value)
         if username is None:
-            if groups or uid:
+            if groups or uid or extra:
                 raise errors.ApiError(500, "Internal Server Error: requested impersonation of groups or a uid "
                                       "without impersonating a user")
             return user
@@ -238,11 +245,14 @@ class AccessControl:
         if uid:
             checks.append(rbac.Attributes(user, "impersonate", api_group="authentication.k8s.io", resource="uids",
                                           name=uid))
+        checks += [rbac.Attributes(user, "impersonate", api_group="authentication.k8s.io", resource="userextras",
+                                   subresource=key, name=value) for key, values in extra.items() for value in values]
         for attributes in checks:
             self.check(attributes)
         if account and not groups:
-            return authn.with_authenticated(authn.service_account_user(*account, uid))
-        return authn.with_authenticated(authn.UserInfo(username, groups, uid))
+            return authn.with_authenticated(dataclasses.replace(authn.service_account_user(*account, uid),
+                                                                extra=extra))
+        return authn.with_authenticated(authn.UserInfo(username, groups, uid, extra))
 
     def _service_account_uid(self, namespace: str, name: str) -> str | None:
         found = self.store.find(self.store.resource_type("", "v1", "serviceaccounts"), namespace, name)
