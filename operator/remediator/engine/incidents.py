@@ -1,4 +1,5 @@
-"""Deciding an Incident's next move: which step, which guard holds it, what to observe or do.
+"""Deciding an Incident's next move: its life cycle (which step, which guard holds it, retries, timeouts,
+escalation, how it ends). What each step kind plans and does is in engine/steps/, one module a kind.
 
 `decide` is a pure function of the Incident, what the I/O layer has answered so far (`World`),
 the time and the operator's policy. The state machine lives in the status, so the operator can
@@ -13,10 +14,7 @@ absolute change rather than a new delta.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,85 +25,19 @@ from remediator.api.durations import parse_duration
 from remediator.api.errors import validation_messages
 from remediator.api.incidents import IncidentSpec, IncidentStatus
 from remediator.api.severities import default_escalate_after
-from remediator.api.steps import OnFailure, Step, StepState, StepStatus
+from remediator.api.steps import OnFailure, Step, StepState
 from remediator.api.timelines import EventType
-from remediator.engine import (
-    allow_lists,
-    drafts,
-    guards,
-    http_checks,
-    intents,
-    phases,
-    plans,
-    pod_restarts,
-    rollouts,
-    step_lists,
-)
+from remediator.engine import guards, intents, plans, step_lists, step_runs, steps
+from remediator.engine.step_runs import DEFAULT_MAX_REPLICAS, Decision, Incident, Policy, World
 
-TERMINAL_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})
-POLL = datetime.timedelta(seconds=2)
-DEFAULT_MAX_REPLICAS = 1000
 RUNBOOK_RECHECK = datetime.timedelta(seconds=30)
-# etcd takes objects up to 1.5 MiB; an Incident's status stays far below, whatever its steps report.
-MAX_STATUS_BYTES = 200 * 1024
-MAX_RESULT_BYTES = 16 * 1024
-Decision = drafts.Decision[IncidentStatus, intents.Intent]
-
-
-@dataclasses.dataclass(frozen=True)
-class Incident:
-    """The engine's view of one Incident object."""
-
-    uid: str
-    name: str
-    namespace: str
-    generation: int
-    created_at: datetime.datetime
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    @property
-    def holder(self) -> str:
-        """How locks and cooldown stamps name this incident."""
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    """Operator-wide rules applied to every incident."""
-
-    dry_run: bool = False
-    namespaces: frozenset[str] | None = None
-    kinds: frozenset[str] | None = None
-    approval: guards.ApprovalPolicy = dataclasses.field(default_factory=guards.ApprovalPolicy)
-    cooldown: datetime.timedelta = guards.DEFAULT_COOLDOWN
-    max_cooldown: datetime.timedelta = guards.DEFAULT_MAX_COOLDOWN  # no cooldown (spec or stamp) lasts longer
-    max_replicas: int = DEFAULT_MAX_REPLICAS  # no scale plans more replicas than this
-    jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
-
-
-@dataclasses.dataclass(frozen=True)
-class World:
-    """What the I/O layer answered since the last persisted state, and the rate limiter's verdict now."""
-
-    results: Mapping[intents.Intent, intents.Result] = dataclasses.field(default_factory=dict)
-    rate_limit: guards.Verdict = guards.PROCEED
-    rate_slots: frozenset[str] = frozenset()  # steps that took a rate-limit slot in this reconciliation
-
-
-@dataclasses.dataclass(frozen=True)
-class _Wait:
-    until: datetime.datetime | None  # None: until something changes (e.g. an approval annotation)
-
-
-_Progress = intents.Intent | _Wait | None  # None: the step reached a terminal state
+__all__ = ["DEFAULT_MAX_REPLICAS", "Decision", "Incident", "Policy", "World", "decide", "release_on_deletion"]
 
 
 def decide(incident: Incident, world: World, now: datetime.datetime, policy: Policy) -> Decision:
     """The next move for an Incident; see the module docstring for the step life cycle."""
     status = IncidentStatus.model_validate(dict(incident.status or {}))
-    draft = _Draft(status, incident, now)
+    draft = step_runs.Draft(status, incident, now)
     try:
         spec = IncidentSpec.model_validate(dict(incident.spec or {}))
     except pydantic.ValidationError as e:
@@ -115,7 +47,7 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         return draft.decision()
     if _finished(status):
         return draft.decision()
-    context = _Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
+    context = step_runs.Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
     frozen = _frozen_steps(context)
     if not isinstance(frozen, list):
         return _waiting(context, frozen, _check_escalation(context))
@@ -124,7 +56,7 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         _acknowledge(context)
     escalation_at = _check_escalation(context)
     for step in context.steps:
-        if draft.step(step.name).state not in TERMINAL_STEP_STATES:
+        if draft.step(step.name).state not in step_runs.TERMINAL_STEP_STATES:
             progress = _advance(context, step)
             if progress is not None:
                 return _waiting(context, progress, escalation_at)
@@ -137,17 +69,17 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
     return draft.decision()
 
 
-def _waiting(context: _Context, progress: intents.Intent | _Wait,
+def _waiting(context: step_runs.Context, progress: intents.Intent | step_runs.Wait,
              escalation_at: datetime.datetime | None) -> Decision:
     """The decision for an incident that asks for an intent, or waits (for time, or for a change)."""
-    if not isinstance(progress, _Wait):
+    if not isinstance(progress, step_runs.Wait):
         return context.draft.decision(progress)
     waits = [t for t in (progress.until, escalation_at) if t is not None]
     return context.draft.decision(
         requeue_after=max(min(waits) - context.now, datetime.timedelta()) if waits else None)
 
 
-def _frozen_steps(context: _Context) -> list[Step] | intents.Intent | _Wait:
+def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | step_runs.Wait:
     """The steps this incident runs: fixed when it is acknowledged, refused when edited afterwards."""
     spec, draft, incident = context.spec, context.draft, context.incident
     status = draft.status
@@ -160,7 +92,7 @@ def _frozen_steps(context: _Context) -> list[Step] | intents.Intent | _Wait:
                        "until they are restored")
             draft.condition("Ready", False, "StepsChanged", message,
                             entry=(EventType.WARNING, "StepsChanged", message, None))
-            return _Wait(None)
+            return step_runs.Wait(None)
         if any(c.type == "Ready" and c.reason == "StepsChanged" for c in status.conditions):
             draft.condition("Ready", False, "Remediating", "the steps are as acknowledged again",
                             entry=(EventType.NORMAL, "StepsRestored", "the steps are as acknowledged again", None))
@@ -175,74 +107,15 @@ def _frozen_steps(context: _Context) -> list[Step] | intents.Intent | _Wait:
             message = f"Runbook {spec.runbook_ref.name} not found in namespace {incident.namespace}"
             draft.condition("Ready", False, "RunbookNotFound", message,
                             entry=(EventType.WARNING, "RunbookNotFound", message, None))
-            return _Wait(context.now + RUNBOOK_RECHECK)
+            return step_runs.Wait(context.now + RUNBOOK_RECHECK)
         runbook_steps, error = step_lists.from_runbook(looked.value, spec.steps)
         if error is not None:
             draft.condition("Ready", False, "InvalidRunbook", error,
                             entry=(EventType.WARNING, "InvalidRunbook", error, None))
-            return _Wait(context.now + RUNBOOK_RECHECK)
+            return step_runs.Wait(context.now + RUNBOOK_RECHECK)
     status.runbook_steps = runbook_steps
     status.steps_digest = current
     return [*runbook_steps, *spec.steps]
-
-
-class _Draft(drafts.Draft[IncidentStatus]):
-    """An Incident status being edited, with per-step helpers."""
-
-    def __init__(self, status: IncidentStatus, incident: Incident, now: datetime.datetime) -> None:
-        super().__init__(status, incident.generation, now, phases.incident_phase)
-
-    def step(self, name: str) -> StepStatus:
-        for step_status in self.status.steps:
-            if step_status.name == name:
-                return step_status
-        step_status = StepStatus(name=name)
-        self.status.steps.append(step_status)
-        return step_status
-
-    def update_step(self, name: str, **changes: Any) -> StepStatus:
-        updated = self.step(name).model_copy(update=changes)
-        self.status.steps = [updated if s.name == name else s for s in self.status.steps]
-        return updated
-
-    def bound(self) -> None:
-        # The status must fit in the object whatever the steps report: the largest results of finished steps
-        # give way first (a running step's result holds its intent, which must stay whole).
-        results = sorted((s for s in self.status.steps if s.state in TERMINAL_STEP_STATES),
-                         key=lambda s: -_size(s.result))
-        while results and _size(self.status) > MAX_STATUS_BYTES:
-            largest = results.pop(0)
-            self.update_step(largest.name, result=bounded_result(largest.result, 0))
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, pydantic.BaseModel):
-        return len(value.model_dump_json(by_alias=True, exclude_none=True))
-    return len(json.dumps(value, default=str))
-
-
-def bounded_result(result: Mapping[str, Any], limit: int) -> dict[str, Any]:
-    """A step result of at most `limit` bytes of JSON: a larger one keeps only its small fields and says so."""
-    size = _size(result)
-    if size <= limit:
-        return dict(result)
-    kept = {k: v for k, v in result.items() if _size(v) <= 256}
-    return {**kept, "truncated": True, "bytes": size}
-
-
-@dataclasses.dataclass
-class _Context:
-    draft: _Draft
-    incident: Incident
-    spec: IncidentSpec
-    world: World
-    now: datetime.datetime
-    policy: Policy
-    dry_run: bool
-    steps: list[Step] = dataclasses.field(default_factory=list)  # frozen when acknowledged
-
-    def result(self, intent: intents.Intent) -> intents.Result | None:
-        return self.world.results.get(intent)
 
 
 # -- the incident as a whole -----------------------------------------------------------------------------------
@@ -253,7 +126,7 @@ def _finished(status: IncidentStatus) -> bool:
         c.type == "Ready" and c.reason == "DryRunComplete" for c in status.conditions)
 
 
-def _acknowledge(context: _Context) -> None:
+def _acknowledge(context: step_runs.Context) -> None:
     spec, draft = context.spec, context.draft
     status = draft.status
     status.detected_at = status.detected_at or (
@@ -274,7 +147,7 @@ def _acknowledge(context: _Context) -> None:
                   f"are ignored; remove the annotation and approve again")
 
 
-def _check_escalation(context: _Context) -> datetime.datetime | None:
+def _check_escalation(context: step_runs.Context) -> datetime.datetime | None:
     """Escalate when unmitigated past escalateAfter; returns when to look again (None: no deadline)."""
     spec, status = context.spec, context.draft.status
     if is_condition_true(status.conditions, "Mitigated") or is_condition_true(status.conditions, "Escalated"):
@@ -298,22 +171,22 @@ def release_on_deletion(incident: Incident) -> intents.ReleaseTargets | None:
     """The locks a deleted Incident may still hold: those its status records, and every target its
     steps would lock (a claim can land just before a deletion, with no status write after it).
     Releasing is conditional on the lock naming this incident, so the extra targets cost nothing."""
-    steps: list[Step] = []
+    known: list[Step] = []
     try:
         status = IncidentStatus.model_validate(dict(incident.status or {}))
-        claimed, steps = _claimed(status), list(status.runbook_steps)
+        claimed, known = _claimed(status), list(status.runbook_steps)
     except pydantic.ValidationError:
         claimed = set()
     try:
-        steps += IncidentSpec.model_validate(dict(incident.spec or {})).steps
+        known += IncidentSpec.model_validate(dict(incident.spec or {})).steps
     except pydantic.ValidationError:
         pass
-    lockable = {t for t in (_target(step) for step in steps if step.wait_for_rollout is None) if t is not None}
+    lockable = {t for t in (step_runs.target_of(step) for step in known if _locks(step)) if t is not None}
     targets = tuple(sorted(claimed | lockable))
     return intents.ReleaseTargets(incident.holder, targets) if targets else None
 
 
-def _release(context: _Context) -> intents.ReleaseTargets | None:
+def _release(context: step_runs.Context) -> intents.ReleaseTargets | None:
     """Release the target locks this incident claimed, once, before concluding."""
     claimed = tuple(sorted(_claimed(context.draft.status)))
     if not claimed:
@@ -328,15 +201,15 @@ def _release(context: _Context) -> intents.ReleaseTargets | None:
     return None
 
 
-def _conclude(context: _Context) -> None:
-    draft, steps = context.draft, context.steps
+def _conclude(context: step_runs.Context) -> None:
+    draft, ran = context.draft, context.steps
     states = {s.name: s.state for s in draft.status.steps}
-    stopping = [s for s in steps if states.get(s.name) == StepState.FAILED
+    stopping = [s for s in ran if states.get(s.name) == StepState.FAILED
                 and _on_failure(s) != OnFailure.CONTINUE]
     if stopping:
         step = stopping[0]
-        for later in steps:
-            if draft.step(later.name).state not in TERMINAL_STEP_STATES:
+        for later in ran:
+            if draft.step(later.name).state not in step_runs.TERMINAL_STEP_STATES:
                 draft.update_step(later.name, state=StepState.SKIPPED, finished_at=context.now,
                                   message=f"not run: step {step.name} failed")
         if _on_failure(step) == OnFailure.ESCALATE:
@@ -352,12 +225,12 @@ def _conclude(context: _Context) -> None:
                         entry=(EventType.NORMAL, "DryRunComplete",
                                "dry run complete: every step was planned, nothing was changed", None))
         return
-    failed = [s for s in steps if states.get(s.name) == StepState.FAILED]
+    failed = [s for s in ran if states.get(s.name) == StepState.FAILED]
     required = [s.name for s in failed if not _optional(s)]
     draft.condition("AwaitingApproval", False, "NothingAwaitingApproval", "no step is waiting for approval")
     if required:
         # onFailure: continue ran the later steps; it never turns a failed step into a success.
-        message = f"{len(required)} of {len(steps)} step(s) failed: {', '.join(required)}"
+        message = f"{len(required)} of {len(ran)} step(s) failed: {', '.join(required)}"
         draft.condition("Mitigated", False, "StepsFailed", message)
         draft.condition("Failed", True, "StepsFailed", message,
                         entry=(EventType.WARNING, "IncidentFailed", f"remediation failed: {message}", None))
@@ -373,7 +246,7 @@ def _conclude(context: _Context) -> None:
     # Mitigated and Resolved happen together here: one timeline entry (one Event) says both.
     draft.condition("Mitigated", True, "StepsSucceeded",
                     "every required remediation step succeeded" if failed else "every remediation step succeeded")
-    verified = [s.name for s in steps if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
+    verified = [s.name for s in ran if s.http_check is not None and states.get(s.name) == StepState.SUCCEEDED]
     if verified:
         draft.condition("Verified", True, "ChecksPassed", f"verified by {', '.join(verified)}")
     draft.condition("Resolved", True, "StepsSucceeded", "the incident is resolved",
@@ -394,11 +267,10 @@ def _on_failure(step: Step) -> OnFailure:
     return OnFailure.CONTINUE if _optional(step) else step.on_failure
 
 
-def _target(step: Step) -> tuple[str, str] | None:
-    for kind_step in (step.scale, step.restart, step.rollback, step.wait_for_rollout):
-        if kind_step is not None:
-            return str(kind_step.target.kind), str(kind_step.target.name)
-    return None
+def _locks(step: Step) -> bool:
+    """Whether the step claims its target (a step that only waits never does)."""
+    kind = steps.KINDS.get(step.kind)
+    return kind is not None and kind.locks
 
 
 def _action_name(step: Step) -> str:
@@ -406,7 +278,7 @@ def _action_name(step: Step) -> str:
     return step.kind.replace("_", "")
 
 
-def _advance(context: _Context, step: Step) -> _Progress:
+def _advance(context: step_runs.Context, step: Step) -> step_runs.Progress:
     """Move one step as far as it can go now."""
     status = context.draft.step(step.name)
     if status.state == StepState.RUNNING:
@@ -414,90 +286,69 @@ def _advance(context: _Context, step: Step) -> _Progress:
             # After a crash the lock may be gone (released just before the crash) or taken:
             # the recorded intent is only (re)issued while this incident holds the target.
             held = _hold_target(context, step)
-            if held is not None or _is_terminal(context, step):
+            if held is not None or step_runs.is_terminal(context, step):
                 return held
         progress = _continue(context, step)
-        if _is_terminal(context, step) or not _past_deadline(context, step):
+        if step_runs.is_terminal(context, step) or not _past_deadline(context, step):
             return progress
         return _time_out(context, step, progress)
     if status.retry_at is not None and context.now < status.retry_at:
-        return _Wait(status.retry_at)
-    target = _target(step)
+        return step_runs.Wait(status.retry_at)
+    target = step_runs.target_of(step)
     # Every step kind acts from the Incident's namespace: the namespace allow-list covers them all.
     kind = target[0] if target is not None else "Job" if step.job is not None else None
     verdict = guards.allowed(context.incident.namespace, kind, context.policy.namespaces, context.policy.kinds)
     if not verdict.proceeds:
-        _finish(context, step, StepState.FAILED, verdict.reason, verdict.message)
+        step_runs.finish(context, step, StepState.FAILED, verdict.reason, verdict.message)
         return None
     observed: Mapping[str, Any] | None = None
     if target is not None:
-        looked = _ask(context, step, intents.ObserveTarget(step.name, *target))
+        looked = step_runs.ask(context, step, intents.ObserveTarget(step.name, *target))
         if not isinstance(looked, intents.Result):
             return looked
         observed = looked.value
-    if context.dry_run and step.database is not None:
-        return _dry_run_database(context, step)
+    dry_run = steps.KINDS[step.kind].dry_run if step.kind in steps.KINDS else None
+    if context.dry_run and dry_run is not None:
+        return dry_run(context, step)
     plan = _plan(context, step, observed or {})
     if not isinstance(plan, plans.Plan):
         return plan
     if plan.refused is not None:
-        _finish(context, step, StepState.FAILED, *plan.refused)
+        step_runs.finish(context, step, StepState.FAILED, *plan.refused)
         return None
     if context.dry_run:
-        _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {plan.text}")
+        step_runs.finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {plan.text}")
         return None
     held = _approval(context, step, plan)
     if held is not None:
         return held
     if step.job is not None and step.name not in context.world.rate_slots and not context.world.rate_limit.proceeds:
         return _hold(context, step, context.world.rate_limit)  # a Job changes the cluster as a scale does
-    if target is not None and observed is not None and step.wait_for_rollout is None:
+    if target is not None and observed is not None and _locks(step):
         held = _claim(context, step, target, observed)
-        if held is not None or _is_terminal(context, step):
+        if held is not None or step_runs.is_terminal(context, step):
             return held
     return _start(context, step, plan)
 
 
-def _plan(context: _Context, step: Step, observed: Mapping[str, Any]) -> plans.Plan | _Progress:
+def _plan(context: step_runs.Context, step: Step, observed: Mapping[str, Any]) -> plans.Plan | step_runs.Progress:
     """What the step will do; a retry's plan is the intent its first attempt recorded."""
+    kind = steps.KINDS.get(step.kind)
+    if kind is None:
+        step_runs.finish(context, step, StepState.FAILED, "UnsupportedStep",
+                         f"step kind {step.kind!r} is not supported by this operator version")
+        return None
     status = context.draft.step(step.name)
-    previous = status.result if status.attempts else {}
-    kind, name = _target(step) or ("", "")
-    if step.scale is not None:
-        return plans.scale(step, observed, kind, name, previous, context.policy.max_replicas)
-    if step.restart is not None and step.restart.selector is not None:
-        selector = pod_restarts.selector_string(step.restart.selector)
-        listed = _ask(context, step, intents.ObservePods(step.name, selector))
-        if not isinstance(listed, intents.Result):
-            return listed
-        return plans.delete_pods(step, listed.value, kind, name, selector, previous)
-    if step.restart is not None:
-        restarted_at = str(previous.get("restartedAt") or context.now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        return plans.rollout_restart(kind, name, restarted_at)
-    if step.rollback is not None:
-        return plans.rollback(step, f"{context.incident.name}-{step.name}")
-    if step.wait_for_rollout is not None:
-        return plans.wait_for_rollout(kind, name)
-    if step.http_check is not None:
-        return plans.http_check(step, previous)
-    if step.notify is not None:
-        return plans.notify()
-    if step.job is not None:
-        return plans.job(step, job_name(context.incident.name, step.name), context.policy.jobs)
-    if step.database is not None:
-        return plans.database(step, previous)
-    _finish(context, step, StepState.FAILED, "UnsupportedStep",
-            f"step kind {step.kind!r} is not supported by this operator version")
-    return None
+    return kind.plan(context, step, observed, status.result if status.attempts else {})
 
 
-def _past_deadline(context: _Context, step: Step) -> bool:
+def _past_deadline(context: step_runs.Context, step: Step) -> bool:
     status = context.draft.step(step.name)
     return bool(step.timeout and status.attempt_started_at
                 and context.now >= status.attempt_started_at + parse_duration(step.timeout))
 
 
-def _time_out(context: _Context, step: Step, progress: _Progress) -> _Progress:
+def _time_out(context: step_runs.Context, step: Step, progress: step_runs.Progress) -> step_runs.Progress:
     """An attempt past its deadline ends its waiting, not the truth: it never starts (or repeats) an
     action, it looks whether the recorded change is in place, and the timeline says what was changed."""
     if isinstance(progress, intents.OBSERVATIONS):
@@ -511,19 +362,19 @@ def _time_out(context: _Context, step: Step, progress: _Progress) -> _Progress:
             return observe
         workload = looked.value if looked.succeeded else None
         if workload is not None and _in_place(progress, workload):
-            _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
-                    f"{_done_text(step, status)} (found in place after the attempt's deadline)")
+            step_runs.finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
+                    f"{step_runs.done_text(step, status)} (found in place after the attempt's deadline)")
             return None
-        where = _target_text(step)
+        where = step_runs.target_text(step)
         if isinstance(progress, intents.ScaleTo):
             replicas = (workload or {}).get("spec", {}).get("replicas", "an unknown number of")
             what = f"nothing was changed: {where} has {replicas} replicas, not {progress.replicas}"
         else:
             what = f"nothing was changed: {where} was not restarted"
-        return _fail_attempt(context, step, "Timeout", f"{lead}; {what}")
-    if isinstance(progress, _Wait) or progress is None:
-        return _fail_attempt(context, step, "Timeout", f"{lead}: {status.message}")
-    return _fail_attempt(context, step, "Timeout", f"{lead} before {_action_text(progress)}")
+        return step_runs.fail_attempt(context, step, "Timeout", f"{lead}; {what}")
+    if isinstance(progress, step_runs.Wait) or progress is None:
+        return step_runs.fail_attempt(context, step, "Timeout", f"{lead}: {status.message}")
+    return step_runs.fail_attempt(context, step, "Timeout", f"{lead} before {_action_text(progress)}")
 
 
 def _in_place(action: intents.ScaleTo | intents.RolloutRestart, workload: Mapping[str, Any]) -> bool:
@@ -559,31 +410,17 @@ def _still_remediating(holder: Mapping[str, Any] | None) -> bool:
         return True  # an unreadable status proves nothing: keep respecting the lock
 
 
-def _is_terminal(context: _Context, step: Step) -> bool:
-    return context.draft.step(step.name).state in TERMINAL_STEP_STATES
-
-
-def _hold_target(context: _Context, step: Step) -> _Progress:
+def _hold_target(context: step_runs.Context, step: Step) -> step_runs.Progress:
     """Look at a Running step's target and make sure this incident holds its lock (None: it does)."""
-    target = _target(step)
+    target = step_runs.target_of(step)
     assert target is not None
-    looked = _ask(context, step, intents.ObserveTarget(step.name, *target))
+    looked = step_runs.ask(context, step, intents.ObserveTarget(step.name, *target))
     if not isinstance(looked, intents.Result):
         return looked
     return _claim(context, step, target, looked.value)
 
 
-def _ask(context: _Context, step: Step, intent: intents.Intent) -> _Progress | intents.Result:
-    """The successful answer to `intent`, or the move to make first: issue it, or fail the attempt."""
-    result = context.result(intent)
-    if result is None:
-        return intent
-    if not result.succeeded:
-        return _fail_attempt(context, step, result.reason, result.message)
-    return result
-
-
-def _approval(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
+def _approval(context: step_runs.Context, step: Step, plan: plans.Plan) -> step_runs.Progress:
     status = context.draft.step(step.name)
     annotations = context.incident.annotations
     ignored = context.draft.status.ignored_approval
@@ -600,7 +437,7 @@ def _approval(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
             context.draft.add(EventType.NORMAL, "AwaitingApproval", verdict.message, step.name)
         context.draft.condition("AwaitingApproval", True, "StepAwaitingApproval",
                                 f"step {step.name} is waiting for approval")
-        return _Wait(None)
+        return step_runs.Wait(None)
     if approver is not None and status.approved_by is None:
         context.draft.update_step(step.name, state=StepState.PENDING, approved_by=approver)
         context.draft.add(EventType.NORMAL, "Approved", f"approved by {approver}", step.name)
@@ -608,7 +445,8 @@ def _approval(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
     return None
 
 
-def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Mapping[str, Any]) -> _Progress:
+def _claim(context: step_runs.Context, step: Step, target: tuple[str, str],
+           observed: Mapping[str, Any]) -> step_runs.Progress:
     """Hold the step back while another incident owns the target or its cooldown; else claim it."""
     metadata = observed.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
@@ -625,8 +463,8 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
         stale = looked.succeeded and not _still_remediating(looked.value)
     stamp = annotations.get(guards.cooldown_annotation(action), "")
     seen = context.draft.step(step.name).result.get("cooldownSeen") or {}
-    since = _parse_time(seen["since"]) if seen.get("stamp") == stamp and seen.get("since") else context.now
-    verdicts = [guards.lock(holder, annotations, label, context.now + POLL, stale=stale),
+    since = step_runs.parse_time(seen["since"]) if seen.get("stamp") == stamp and seen.get("since") else context.now
+    verdicts = [guards.lock(holder, annotations, label, context.now + step_runs.POLL, stale=stale),
                 guards.cooldown(action, holder, annotations, label, context.now, context.policy.max_cooldown, since)]
     if context.draft.step(step.name).state != StepState.RUNNING and step.name not in context.world.rate_slots:
         verdicts.append(context.world.rate_limit)  # a running step's action (or this claim) was already counted
@@ -634,9 +472,9 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
         if not verdict.proceeds:
             if verdict.reason == "CoolingDown" and seen.get("stamp") != stamp:
                 # The cap on a stamp counts from when it was first seen, not from every look at it.
-                context.draft.update_step(step.name, result={
-                    **context.draft.step(step.name).result, "cooldownSeen": {"stamp": stamp, "since": _format_time(
-                        context.now)}})
+                seen_now = {"stamp": stamp, "since": step_runs.format_time(context.now)}
+                context.draft.update_step(step.name, result={**context.draft.step(step.name).result,
+                                                             "cooldownSeen": seen_now})
             return _hold(context, step, verdict)
     if current == holder and stamp.endswith(f" {holder}"):
         return None
@@ -649,28 +487,28 @@ def _claim(context: _Context, step: Step, target: tuple[str, str], observed: Map
     claim = intents.ClaimTarget(step.name, target[0], target[1], holder, action, context.now + cooldown,
                                 str(metadata.get("resourceVersion") or ""),
                                 takes_rate_slot=context.draft.step(step.name).state != StepState.RUNNING)
-    claimed = _ask(context, step, claim)
+    claimed = step_runs.ask(context, step, claim)
     return None if isinstance(claimed, intents.Result) else claimed
 
 
-def _hold(context: _Context, step: Step, verdict: guards.Verdict) -> _Wait:
+def _hold(context: step_runs.Context, step: Step, verdict: guards.Verdict) -> step_runs.Wait:
     status = context.draft.step(step.name)
     if status.message != verdict.message:
         context.draft.update_step(step.name, message=verdict.message)
         context.draft.add(EventType.NORMAL, verdict.reason, verdict.message, step.name)
-    return _Wait(verdict.retry_at or context.now + POLL)
+    return step_runs.Wait(verdict.retry_at or context.now + step_runs.POLL)
 
 
-def _start(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
+def _start(context: step_runs.Context, step: Step, plan: plans.Plan) -> step_runs.Progress:
     """Record the attempt's intent (absolute values, the plan's) and return the action that carries it out."""
     status = context.draft.step(step.name)
     attempts = status.attempts + 1
     key = f"{context.incident.uid}/{step.name}/{attempts}"
-    target = _target(step)
+    target = step_runs.target_of(step)
     result: dict[str, Any] = {}
     if target is not None:
         result["target"] = {"kind": target[0], "name": target[1]}
-        result["claimed"] = step.wait_for_rollout is None
+        result["claimed"] = _locks(step)
     result.update(plan.recorded)
     context.draft.update_step(step.name, state=StepState.RUNNING, attempts=attempts, idempotency_key=key,
                               started_at=status.started_at or context.now, attempt_started_at=context.now,
@@ -678,301 +516,12 @@ def _start(context: _Context, step: Step, plan: plans.Plan) -> _Progress:
     return _continue(context, step)
 
 
-def _continue(context: _Context, step: Step) -> _Progress:
+def _continue(context: step_runs.Context, step: Step) -> step_runs.Progress:
     """A Running step: issue (or re-issue after a crash) its recorded intent, or judge its outcome."""
-    status = context.draft.step(step.name)
-    result = status.result
-    target = _target(step)
-    if step.scale is not None and target is not None:
-        scale = intents.ScaleTo(step.name, *target, int(result["to"]), status.idempotency_key or "")
-        return _after_action(context, step, scale, _done_text(step, status))
-    if step.restart is not None and result.get("mode") == "deletePods":
-        return _continue_pod_restart(context, step, status)
-    if step.restart is not None and target is not None:
-        restart = intents.RolloutRestart(step.name, *target, str(result["restartedAt"]))
-        return _after_action(context, step, restart, _done_text(step, status))
-    if step.notify is not None:
-        notify = intents.Notify(step.name, step.notify.webhook_secret_ref.name, step.notify.webhook_secret_ref.key,
-                                _notification_text(context, step), status.idempotency_key or "")
-        return _after_action(context, step, notify, "notification sent")
-    if step.rollback is not None:
-        return _continue_rollback(context, step, status)
-    if step.job is not None:
-        return _continue_job(context, step, status)
-    if step.database is not None:
-        step_json = step.database.model_dump_json(by_alias=True, exclude_none=True)
-        only = None
-        if step.database.operation in plans.DESTRUCTIVE_DATABASE_OPERATIONS:
-            # List the sessions first and record them: this attempt and every retry signal those, no others.
-            if "plannedTargets" not in result:
-                listed = _ask(context, step, intents.RunDatabaseOperation(step.name, step_json, True, 0))
-                if not isinstance(listed, intents.Result):
-                    return listed
-                planned = [[t["pid"], t["backendStart"]] for t in (listed.value or {}).get("targets", [])]
-                result = context.draft.update_step(step.name, result={**result, "plannedTargets": planned}).result
-            only = tuple((int(pid), str(start)) for pid, start in result["plannedTargets"])
-        run = intents.RunDatabaseOperation(step.name, step_json, False, status.attempts, only)
-        outcome = _ask(context, step, run)
-        if not isinstance(outcome, intents.Result):
-            return outcome
-        context.draft.update_step(step.name, result=bounded_result(
-            {"operation": step.database.operation, **(outcome.value or {})}, MAX_RESULT_BYTES))
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", database_summary(step, outcome.value or {}))
-        return None
-    if step.wait_for_rollout is not None and target is not None:
-        observation = _ask(context, step, intents.ObserveTarget(step.name, *target))
-        if not isinstance(observation, intents.Result):
-            return observation
-        complete, message = rollouts.rollout_status(observation.value)
-        if complete:
-            _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", message)
-            return None
-        if status.message != message:
-            context.draft.update_step(step.name, message=message)
-        return _Wait(context.now + POLL)
-    if step.http_check is not None:
-        return _continue_http_check(context, step, status)
-    return None
-
-
-def _after_action(context: _Context, step: Step, action: intents.Action, success: str) -> _Progress:
-    outcome = context.result(action)
-    if outcome is None:
-        return action
-    if outcome.succeeded:
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", success)
-        return None
-    return _fail_attempt(context, step, outcome.reason or "ActionFailed", outcome.message)
-
-
-def _continue_rollback(context: _Context, step: Step, status: StepStatus) -> _Progress:
-    assert step.rollback is not None
-    name = str(status.result["rollbackRequest"])
-    spec = step.rollback.model_dump(by_alias=True, mode="json", exclude_none=True)
-    spec["incidentRef"] = {"name": context.incident.name}
-    observed = _create_then_observe(
-        context, step, status, "requested",
-        intents.EnsureRollbackRequest(step.name, name, json.dumps(spec, sort_keys=True)),
-        intents.ObserveRollbackRequest(step.name, name))
-    if not isinstance(observed, intents.Result):
-        return observed
-    request_status = (observed.value or {}).get("status") or {}
-    phase = request_status.get("phase")
-    if phase == "Complete":
-        revisions = {k: request_status[k] for k in ("fromRevision", "toRevision") if k in request_status}
-        context.draft.update_step(step.name, result={**context.draft.step(step.name).result, **revisions})
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
-                f"rolled back {_target_text(step)} from revision {revisions.get('fromRevision')} "
-                f"to {revisions.get('toRevision')}")
-        return None
-    if phase in ("Failed", "Refused"):
-        ready: Mapping[str, Any] = next(
-            (c for c in request_status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        reason = str(ready.get("reason") or "RollbackFailed")
-        message = f"RollbackRequest {name}: {ready.get('message') or phase}"
-        _finish(context, step, StepState.FAILED, reason, message)
-        if reason == "MigrationRollbackFailed":
-            # The app was stopped for the migration rollback and stays stopped: a person must step in now.
-            context.draft.condition("Escalated", True, reason, f"{_target_text(step)} is stopped: {message}",
-                                    entry=(EventType.WARNING, "Escalated",
-                                           f"escalated: {_target_text(step)} is stopped after a failed migration "
-                                           "rollback", step.name))
-        return None
-    return _Wait(context.now + POLL)
-
-
-def _dry_run_database(context: _Context, step: Step) -> _Progress:
-    """A database step's dry run still looks: it lists the targets it would act on."""
-    assert step.database is not None
-    run = intents.RunDatabaseOperation(step.name, step.database.model_dump_json(by_alias=True, exclude_none=True),
-                                       True, 0)
-    outcome = context.result(run)
-    if outcome is None:
-        return run
-    if not outcome.succeeded:
-        _finish(context, step, StepState.FAILED, outcome.reason, outcome.message)
-        return None
-    context.draft.update_step(step.name, result=bounded_result(
-        {"operation": step.database.operation, **(outcome.value or {})}, MAX_RESULT_BYTES))
-    _finish(context, step, StepState.SKIPPED, "DryRun", f"dry run: would {database_summary(step, outcome.value or {})}")
-    return None
-
-
-def database_summary(step: Step, value: Mapping[str, Any]) -> str:
-    """One line for the timeline: what a database operation did (or, in a dry run, would do)."""
-    assert step.database is not None
-    operation = step.database.operation
-    if "targets" in value:
-        verb = "cancel" if operation == "cancel_long_running" else "terminate"
-        count = len(value["targets"])
-        done = verb if value.get("dryRun") else {"cancel": "cancelled", "terminate": "terminated"}[verb]
-        return f"{done} {count} session(s) ({operation})"
-    if "statements" in value:
-        return ("run " if value.get("dryRun") else "ran ") + "; ".join(str(s) for s in value["statements"])
-    if operation == "report":
-        return _report_summary(value)
-    if operation == "health_check":
-        lag = value.get("replicationLagSeconds")
-        return "database is healthy" + (f" (replication lag {lag:.1f}s)" if isinstance(lag, int | float) else "")
-    return f"{operation} recorded in the step result"
-
-
-def _report_summary(report: Mapping[str, Any]) -> str:
-    """The report in one line: connections, the longest query, blocking, bloat, top statements."""
-    connections = report.get("connections") or []
-    total = sum(int(row.get("count", 0)) for row in connections)
-    by_state = ", ".join(f"{row.get('count')} {row.get('state')}" for row in connections[:4])
-    parts = [f"{total} of {report.get('maxConnections', '?')} connections ({by_state})"]
-    longest = (report.get("longestRunning") or [None])[0]
-    if longest:
-        parts.append(f"longest query {longest.get('durationSeconds')}s by {longest.get('user')}")
-    parts.append(f"{len(report.get('blocked') or [])} blocked session(s)")
-    dead = (report.get("deadTuples") or [None])[0]
-    if dead:
-        parts.append(f"most dead tuples: {dead.get('name')} ({dead.get('dead')})")
-    if report.get("topStatements"):
-        parts.append(f"{len(report['topStatements'])} top statements")
-    parts.extend(str(note) for note in report.get("notes") or [])
-    return "report: " + "; ".join(parts)
-
-
-def job_name(incident: str, step: str) -> str:
-    """`<incident>-<step>`, shortened with a digest to fit a Job name (63 characters, as a label value)."""
-    name = f"{incident}-{step}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:54].rstrip('-')}-{digest}"
-
-
-def _create_then_observe(context: _Context, step: Step, status: StepStatus, flag: str, create: intents.Action,
-                         observe: intents.Observation) -> _Progress | intents.Result:
-    """Create a child object once (remembered in the step result under `flag`), then read it.
-
-    Returns the intent still to carry out, the attempt's failure progress, or the successful read.
-    """
-    created = context.result(create)
-    if created is None and not status.result.get(flag):
-        return create
-    if created is not None and not created.succeeded:
-        return _fail_attempt(context, step, created.reason, created.message)
-    if not status.result.get(flag):
-        context.draft.update_step(step.name, result={**status.result, flag: True})
-    return _ask(context, step, observe)
-
-
-def _continue_job(context: _Context, step: Step, status: StepStatus) -> _Progress:
-    assert step.job is not None
-    name = str(status.result["job"])
-    observed = _create_then_observe(
-        context, step, status, "created",
-        intents.RunJob(step.name, name, step.job.template.model_dump_json(by_alias=True, exclude_none=True)),
-        intents.ObserveJob(step.name, name))
-    if not isinstance(observed, intents.Result):
-        return observed
-    job = observed.value or {}
-    phase = job.get("phase")
-    if phase == "Succeeded":
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", f"job/{name} completed")
-        return None
-    if phase == "Failed":
-        why = f" ({job['reason']})" if job.get("reason") else ""
-        return _fail_attempt(context, step, "JobFailed", f"job/{name} failed{why}: {job.get('message', '')}")
-    if phase == "Missing":
-        return _fail_attempt(context, step, "JobGone", f"job/{name} disappeared before it finished")
-    return _Wait(context.now + POLL)
-
-
-def _continue_pod_restart(context: _Context, step: Step, status: StepStatus) -> _Progress:
-    assert step.restart is not None
-    listed = _ask(context, step, intents.ObservePods(step.name, str(status.result["selector"])))
-    if not isinstance(listed, intents.Result):
-        return listed
-    plan = pod_restarts.next_round(list(status.result["pods"]), listed.value, step.restart.max_unavailable)
-    if plan.done:
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded", f"{plan.message} of {_target_text(step)}")
-        return None
-    message = plan.message
-    if plan.batch:
-        labels = {pod["name"]: tuple(sorted(pod["labels"].items())) for pod in listed.value}
-        delete = intents.DeletePods(step.name, plan.batch, tuple(labels[name] for name in plan.batch))
-        outcome = _ask(context, step, delete)
-        if not isinstance(outcome, intents.Result):
-            return outcome
-        if outcome.value["blocked"]:
-            message = f"eviction of {', '.join(outcome.value['blocked'])} refused by a PodDisruptionBudget; retrying"
-    if status.message != message:
-        context.draft.update_step(step.name, message=message)
-    return _Wait(context.now + datetime.timedelta(seconds=1))
-
-
-def _continue_http_check(context: _Context, step: Step, status: StepStatus) -> _Progress:
-    check = step.http_check
-    assert check is not None
-    probes = int(status.result.get("probes", 0))
-    probe = intents.ProbeHttp(step.name, check.url, check.method, tuple(sorted(check.headers.items())),
-                              parse_duration(check.request_timeout).total_seconds(), probes + 1)
-    answer = context.result(probe)
-    if answer is None:
-        last = status.result.get("lastProbeAt")
-        if last and context.now < _parse_time(last) + parse_duration(check.interval):
-            return _Wait(_parse_time(last) + parse_duration(check.interval))
-        return probe
-    if not answer.succeeded and answer.reason == allow_lists.HOST_NOT_ALLOWED:
-        _finish(context, step, StepState.FAILED, answer.reason, answer.message)  # no later probe can pass
-        return None
-    passed, message = http_checks.judge(check, answer.value or {}) if answer.succeeded else (False, answer.message)
-    passes = int(status.result.get("consecutivePasses", 0)) + 1 if passed else 0
-    result = {**status.result, "probes": probes + 1, "consecutivePasses": passes, "lastStatus":
-              (answer.value or {}).get("status"), "lastProbeAt": _format_time(context.now)}
-    context.draft.update_step(step.name, result=result, message=message)
-    if passes >= check.success_threshold:
-        _finish(context, step, StepState.SUCCEEDED, "StepSucceeded",
-                f"{message} ({passes} consecutive pass{'es' if passes != 1 else ''})")
-        return None
-    return _Wait(context.now + parse_duration(check.interval))
-
-
-def _fail_attempt(context: _Context, step: Step, reason: str, message: str) -> _Progress:
-    """A failed attempt: retried after backoff while retries remain, else the step fails."""
-    status = context.draft.step(step.name)
-    attempts = max(status.attempts, 1)
-    if attempts <= step.retries:
-        retry_at = context.now + parse_duration(step.retry_backoff) * (2 ** (attempts - 1))
-        text = f"attempt {attempts} failed ({reason}): {message}; retrying at {retry_at:%H:%M:%S}"
-        context.draft.update_step(step.name, state=StepState.PENDING, retry_at=retry_at, attempts=attempts,
-                                  message=text, idempotency_key=None)
-        context.draft.add(EventType.WARNING, "StepRetrying", text, step.name)
-        return _Wait(retry_at)
-    _finish(context, step, StepState.FAILED, reason or "StepFailed", message)
-    return None
-
-
-def _finish(context: _Context, step: Step, state: StepState, reason: str, message: str) -> None:
-    context.draft.update_step(step.name, state=state, finished_at=context.now, message=message[:drafts.MAX_MESSAGE])
-    event_type = EventType.WARNING if state == StepState.FAILED else EventType.NORMAL
-    context.draft.add(event_type, reason, message, step.name)
+    return steps.KINDS[step.kind].advance(context, step, context.draft.step(step.name))
 
 
 # -- texts -----------------------------------------------------------------------------------------------------
-
-
-def _target_text(step: Step) -> str:
-    target = _target(step)
-    return f"{target[0].lower()}/{target[1]}" if target else step.kind
-
-
-def _done_text(step: Step, status: StepStatus) -> str:
-    """What a scale or rollout restart changed, from its recorded intent."""
-    if step.scale is not None:
-        return f"scaled {_target_text(step)} from {status.result['from']} to {status.result['to']}"
-    return f"restarted {_target_text(step)}"
-
-
-def _notification_text(context: _Context, step: Step) -> str:
-    assert step.notify is not None
-    spec = context.spec
-    return f"[{spec.severity.value}] {context.incident.holder}: {spec.summary}\n{step.notify.message}"
 
 
 def _human(duration: datetime.timedelta) -> str:
@@ -984,9 +533,3 @@ def _human(duration: datetime.timedelta) -> str:
     return f"{seconds}s"
 
 
-def _format_time(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
