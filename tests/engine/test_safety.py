@@ -282,3 +282,14 @@ def test_a_retried_session_kill_signals_only_the_sessions_its_first_attempt_list
     obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=6),
                  policy=incidents.Policy(approval=guards.ApprovalPolicy(frozenset())))
     assert step_state(obj, "kill")["state"] == "Succeeded" and cluster.terminated == [101]
+
+
+def test_switching_a_running_incident_to_a_dry_run_is_refused_too() -> None:
+    """Else its timeline would end "Planned" after it had acted."""
+    cluster = Cluster(replicas=2)
+    cluster.rolling = True
+    started, _ = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 3}},
+                              {"name": "settled", "waitForRollout": {"target": WEB}}), cluster)
+    flipped = dataclasses.replace(started, spec={**started.spec, "dryRun": True})
+    obj, _ = run(flipped, cluster, now=T0 + datetime.timedelta(seconds=5))
+    assert condition(obj, "Ready") == ("False", "StepsChanged") and obj.status["phase"] != "Planned"

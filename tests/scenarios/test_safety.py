@@ -251,12 +251,13 @@ async def test_the_api_server_refuses_a_change_of_the_steps_or_runbook_ref_of_an
     await client.apply(original)  # a re-apply of the same steps is no change
     for change in ({"steps": [{"name": "up", "scale": {"target": WEB, "by": 50}}]},
                    {"runbookRef": {"name": "other"}},
-                   {"steps": []}):
+                   {"steps": []},
+                   {"dryRun": True}):
         edited = {**original, "spec": {**original["spec"], **change}}
         with pytest.raises(httpx.HTTPStatusError) as refused:
             await client.apply(edited)
         assert refused.value.response.status_code == 422
-        assert "steps and runbookRef cannot change once the Incident exists" in refused.value.response.text
+        assert "steps, runbookRef and dryRun cannot change once the Incident exists" in refused.value.response.text
     stored = await client.get(API, "Incident", "default", "frozen")
     assert stored is not None and [s["scale"] for s in stored["spec"]["steps"]] == [{"target": WEB, "by": 1}]
 

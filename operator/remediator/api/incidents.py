@@ -48,13 +48,14 @@ class AlertSource(SpecModel):
     """When the alert started firing."""
 
 
-# What runs is fixed when the Incident is created: the API server refuses a change of the steps or the
-# runbookRef (the operator refuses it too, Ready=False StepsChanged, for clusters without the rule).
+# What runs is fixed when the Incident is created: the API server refuses a change of the steps, the
+# runbookRef or dryRun (the operator refuses it too, Ready=False StepsChanged, for clusters without the rule).
 FROZEN_STEPS_RULE: dict[str, JsonValue] = {
     "rule": "has(self.runbookRef) == has(oldSelf.runbookRef) && (!has(self.runbookRef) || "
             "self.runbookRef == oldSelf.runbookRef) && has(self.steps) == has(oldSelf.steps) && "
-            "(!has(self.steps) || self.steps == oldSelf.steps)",
-    "message": "steps and runbookRef cannot change once the Incident exists: create a new Incident",
+            "(!has(self.steps) || self.steps == oldSelf.steps) && "
+            "has(self.dryRun) == has(oldSelf.dryRun) && (!has(self.dryRun) || self.dryRun == oldSelf.dryRun)",
+    "message": "steps, runbookRef and dryRun cannot change once the Incident exists: create a new Incident",
     "reason": "FieldValueForbidden",
 }
 

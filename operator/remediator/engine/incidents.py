@@ -88,8 +88,8 @@ def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | s
         if status.steps_digest is None:
             status.steps_digest = current  # acknowledged by an operator version that kept no digest
         if status.steps_digest != current:
-            message = ("spec.steps or spec.runbookRef changed after the incident started; nothing more is done "
-                       "until they are restored")
+            message = ("spec.steps, spec.runbookRef or spec.dryRun changed after the incident started; nothing "
+                       "more is done until they are restored")
             draft.condition("Ready", False, "StepsChanged", message,
                             entry=(EventType.WARNING, "StepsChanged", message, None))
             return step_runs.Wait(None)

@@ -20,8 +20,9 @@ from remediator.api.steps import Step
 
 
 def digest(spec: Mapping[str, Any]) -> str:
-    """A fingerprint of what decides the steps: `steps` and `runbookRef`, as the spec spells them."""
-    chosen = {"steps": spec.get("steps") or [], "runbookRef": spec.get("runbookRef")}
+    """A fingerprint of what decides what is done: `steps`, `runbookRef` and `dryRun`, as the spec spells them."""
+    chosen = {"steps": spec.get("steps") or [], "runbookRef": spec.get("runbookRef"),
+              "dryRun": bool(spec.get("dryRun"))}
     return hashlib.sha256(json.dumps(chosen, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
