@@ -7,12 +7,15 @@ alice and mallory may create and edit Incidents (RBAC); bob is also in the appro
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from tests.kubectl import KUBECTL, requires_kubectl
 
 from remediator.sandbox import runner
@@ -151,3 +154,35 @@ async def test_kubectl_annotate_approves_as_the_signed_in_user_and_prints_the_re
     code, output = await annotate("bob", "bob")
     assert code == 0, output
     assert "incident.remediator.dev/outage annotated" in output
+
+
+@requires_kubectl
+async def test_the_kubectl_plugin_creates_and_approves_in_the_signed_in_users_name(
+        cluster: runner.RunningSandbox, tmp_path: pathlib.Path) -> None:
+    """`kubectl remediator create|approve`: the names come from the API server, never from a flag."""
+    manifest = tmp_path / "incident.yaml"
+    forged = incident("outage", {"remediator.dev/requested-by": "the-cto", "remediator.dev/approve": "all"})
+    manifest.write_text(yaml.safe_dump(forged))
+
+    async def plugin(name: str, *args: str) -> tuple[int, str]:
+        kubeconfig = cluster.write_kubeconfig(tmp_path / f"{name}.kubeconfig", token=cluster.token_for(
+            name, EDITORS[name]))
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+               "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        process = await asyncio.create_subprocess_exec(
+            str(KUBECTL), "remediator", *args, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        output, _ = await process.communicate()
+        return process.returncode or 0, output.decode()
+
+    assert await plugin("alice", "whoami") == (0, "alice\n")
+    code, output = await plugin("alice", "create", "-f", str(manifest))
+    assert code == 0 and "requested by alice" in output, output
+    code, output = await plugin("alice", "approve", "outage", "--step", "stop")
+    assert code == 1 and "user alice is not in an approver group" in output, output
+    code, output = await plugin("bob", "approve", "outage", "--step", "stop")
+    assert code == 0 and "approved (stop) by bob" in output, output
+    async with user(cluster, None) as admin:
+        stored = (await admin.get(f"{INCIDENTS}/outage")).json()["metadata"]["annotations"]
+    assert stored == {"remediator.dev/requested-by": "alice", "remediator.dev/approve": "stop",
+                      "remediator.dev/approved-by": "bob"}
