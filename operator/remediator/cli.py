@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--output", type=pathlib.Path, default=None,
                       help="directory (default: crds/ and charts/remediator/crds/ of the repository)")
 
+    validate = commands.add_parser("validate", help="check manifests offline (CRD schema and model rules)")
+    validate.add_argument("files", nargs="+", type=pathlib.Path, metavar="FILE")
+
     demo = commands.add_parser("demo", help="run the operator against the sandbox and remediate an incident")
     demo.add_argument("--timeout", type=float, default=120.0)
     return parser
@@ -96,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "crds":
         return _crds(args.output)
+    if args.command == "validate":
+        from remediator import validation
+
+        return validation.validate(args.files)
     if args.command == "sandbox":
         crd_paths = sorted(args.crds.glob("*.yaml")) if args.crds else []
         return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth))
