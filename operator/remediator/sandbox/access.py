@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp.web
+import multidict
 
 from remediator.sandbox import authn, errors, paths, rbac, rbac_defaults, resources, store
 
@@ -223,9 +224,9 @@ class AccessControl:
 
     # -- impersonation ------------------------------------------------------------------------
 
-    def _impersonated(self, user: authn.UserInfo, headers: Mapping[str, str]) -> authn.UserInfo:
+    def _impersonated(self, user: authn.UserInfo, headers: multidict.CIMultiDictProxy[str]) -> authn.UserInfo:
         username = headers.get(IMPERSONATE_USER)
-        groups = tuple(headers.getall(IMPERSONATE_GROUP, [])) if hasattr(headers, "getall") else ()
+        groups = tuple(headers.getall(IMPERSONATE_GROUP, []))
         uid = headers.get(IMPERSONATE_UID, "")
         extra: dict[str, tuple[str, ...]] = {}
         for header, value in headers.items():

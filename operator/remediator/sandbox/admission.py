@@ -16,7 +16,7 @@ from remediator.sandbox import access, admission_policies, resources, selectors,
 _EXEMPT_GROUP = admission_policies.GROUP
 
 
-class ValidatingAdmission(admission_policies.Lookup):
+class ValidatingAdmission:
     """Runs the store's ValidatingAdmissionPolicies and bindings on the store's writes."""
 
     def __init__(self, object_store: store.ObjectStore) -> None:
@@ -48,7 +48,7 @@ class ValidatingAdmission(admission_policies.Lookup):
         if outcome.denial is not None:
             raise outcome.denial
 
-    # -- Lookup -------------------------------------------------------------------------------
+    # -- what admission_policies.Lookup asks for -----------------------------------------------
 
     def namespace(self, name: str) -> Mapping[str, Any] | None:
         return self.store.find(self.store.resource_type("", "v1", "namespaces"), None, name)

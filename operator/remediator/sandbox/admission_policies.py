@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from remediator.sandbox import authn, cel_library, errors, field_errors, resources, selectors
 
@@ -65,16 +65,15 @@ class _Compiled:
     validations: tuple[tuple[Object, cel_library.Expression | str, cel_library.Expression | None], ...]
 
 
-class Lookup:
+class Lookup(Protocol):
     """What evaluation reads from the store: namespaces and parameter objects."""
 
     def namespace(self, name: str) -> Object | None:
-        raise NotImplementedError
+        """The Namespace object, or None."""
 
     def params(self, api_version: str, kind: str, namespace: str | None, name: str | None,
                selector: Object | None) -> list[Object] | None:
-        """The param objects (None when the kind is not served)."""
-        raise NotImplementedError
+        """The param objects (None when the kind is not served); raises ConfigurationError."""
 
 
 _compiled_cache: dict[tuple[str, str], _Compiled] = {}
