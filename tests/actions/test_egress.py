@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
+import httpx
 import pytest
 from tests.local_servers import serving
 
@@ -74,3 +75,16 @@ async def test_a_name_resolving_to_a_metadata_address_is_refused_and_the_checked
             await client.get(f"http://metadata.example:{web_server}/healthz")
         assert (await client.get(f"http://rebind.example:{web_server}/healthz")).text == "ok"
     assert asked == ["metadata.example", "rebind.example"], "one resolution per connection: the checked one"
+
+
+async def test_a_name_lookup_that_hangs_times_out_as_a_connection_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def hanging(host: str, port: Any, **kwargs: Any) -> list[Any]:
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(loop, "getaddrinfo", hanging)
+    async with egress.client(None, timeout=0.2) as client:
+        with pytest.raises(httpx.ConnectTimeout):
+            await client.get("http://slow-dns.example/healthz")

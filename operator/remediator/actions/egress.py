@@ -36,7 +36,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                           socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
                           ) -> httpcore.AsyncNetworkStream:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            # The name lookup counts against the connect timeout, as it does in httpcore's own backends.
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        except TimeoutError as e:
+            raise httpcore.ConnectTimeout(f"looking up {host} timed out") from e
         except OSError as e:  # httpx maps httpcore's ConnectError (as httpcore's own backends raise), not OSError
             raise httpcore.ConnectError(str(e)) from e
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
