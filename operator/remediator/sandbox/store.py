@@ -13,7 +13,7 @@ import dataclasses
 import datetime
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from remediator.sandbox import (
@@ -157,7 +157,10 @@ class ObjectStore:
         self._compacted: dict[ResourceKey, int] = collections.defaultdict(int)
         self._watches: dict[ResourceKey, set[Watch]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[resources.ResourceType, ObjectKey]] = {}
-        self._dependents: dict[str, set[str]] = collections.defaultdict(set)
+        # The garbage collector's graph: owner uid -> uids of the objects whose ownerReferences name it.
+        self._dependents: dict[str, set[str]] = {}
+        # Objects with no controller ownerReference, per resource: what a controller may adopt.
+        self._uncontrolled: dict[ResourceKey, set[ObjectKey]] = collections.defaultdict(set)
         self.listeners: list[Listener] = []
         self.admission_checks: list[AdmissionCheck] = []
         ns_type = self.resource_type("", "v1", "namespaces")
@@ -196,6 +199,26 @@ class ObjectStore:
             found = self.find(viewed[1], namespace, name)
             return None if found is None else viewed[0].from_storage(found)
         return self._objects[resource.key].get((namespace or "", name))
+
+    def dependents(self, resource: resources.ResourceType, owner_uid: str,
+                   namespace: str | None = None) -> list[Object]:
+        """Objects whose ownerReferences name the owner's uid, in list order (an informer's owner-UID index)."""
+        if (viewed := self._view(resource)) is not None:
+            return [viewed[0].from_storage(obj) for obj in self.dependents(viewed[1], owner_uid, namespace)]
+        keys = [location[1] for location in map(self._by_uid.get, self._dependents.get(owner_uid, ()))
+                if location is not None and location[0].key == resource.key]
+        return self._in_order(resource, keys, namespace)
+
+    def uncontrolled(self, resource: resources.ResourceType, namespace: str | None = None) -> list[Object]:
+        """Objects with no controller ownerReference (orphans a controller may adopt), in list order."""
+        if (viewed := self._view(resource)) is not None:
+            return [viewed[0].from_storage(obj) for obj in self.uncontrolled(viewed[1], namespace)]
+        return self._in_order(resource, self._uncontrolled.get(resource.key, ()), namespace)
+
+    def _in_order(self, resource: resources.ResourceType, keys: Iterable[ObjectKey],
+                  namespace: str | None) -> list[Object]:
+        objects = self._objects[resource.key]
+        return [objects[key] for key in sorted(keys) if not namespace or key[0] == namespace]
 
     def list(
         self,
@@ -601,11 +624,7 @@ class ObjectStore:
         self._objects[resource.key][key] = obj
         uid = obj["metadata"]["uid"]
         self._by_uid[uid] = (resource, key)
-        if old is not None:
-            for ref in old["metadata"].get("ownerReferences") or []:
-                self._dependents[ref.get("uid", "")].discard(uid)
-        for ref in obj["metadata"].get("ownerReferences") or []:
-            self._dependents[ref.get("uid", "")].add(uid)
+        self._index_owners(resource, key, uid, old, obj)
         self._publish(resource, WatchEvent("ADDED" if old is None else "MODIFIED", obj, old, rv))
 
     def _remove(self, resource: resources.ResourceType, key: ObjectKey, last: Object) -> None:
@@ -616,8 +635,7 @@ class ObjectStore:
         uid = gone["metadata"]["uid"]
         self._by_uid.pop(uid, None)
         owner_uids = [ref.get("uid", "") for ref in gone["metadata"].get("ownerReferences") or []]
-        for owner_uid in owner_uids:
-            self._dependents[owner_uid].discard(uid)
+        self._index_owners(resource, key, uid, last, None)
         self._publish(resource, WatchEvent("DELETED", gone, last, rv))
         for owner_uid in owner_uids:
             self._finish_foreground_deletion(owner_uid)
@@ -626,6 +644,24 @@ class ObjectStore:
         self._collect_dependents(uid)
         if key[0]:
             self._finish_namespace_if_empty(key[0])
+
+    def _index_owners(self, resource: resources.ResourceType, key: ObjectKey, uid: str,
+                      old: Object | None, new: Object | None) -> None:
+        """Keep the owner-UID index and the uncontrolled set in step with a write (new None: a removal)."""
+        before, after = _owner_uids(old), _owner_uids(new)
+        for owner_uid in before - after:
+            dependents = self._dependents.get(owner_uid)
+            if dependents is not None:
+                dependents.discard(uid)
+                if not dependents:
+                    del self._dependents[owner_uid]
+        for owner_uid in after - before:
+            self._dependents.setdefault(owner_uid, set()).add(uid)
+        uncontrolled = self._uncontrolled[resource.key]
+        if new is not None and not any(ref.get("controller") for ref in new["metadata"].get("ownerReferences") or []):
+            uncontrolled.add(key)
+        else:
+            uncontrolled.discard(key)
 
     def _publish(self, resource: resources.ResourceType, event: WatchEvent) -> None:
         history = self._history[resource.key]
@@ -649,8 +685,7 @@ class ObjectStore:
         deleted whatever their other owners, and they delete their own dependents first too.
         """
         foreground = propagation == "Foreground"
-        for dependent_uid in list(self._dependents.get(owner_uid, set()) if foreground
-                                  else self._dependents.pop(owner_uid, set())):
+        for dependent_uid in list(self._dependents.get(owner_uid, ())):
             location = self._by_uid.get(dependent_uid)
             if location is None:
                 continue
@@ -685,7 +720,7 @@ class ObjectStore:
             self._commit(resource, key, released, old=owner)
 
     def _orphan_dependents(self, owner_uid: str) -> None:
-        for dependent_uid in list(self._dependents.pop(owner_uid, set())):
+        for dependent_uid in list(self._dependents.get(owner_uid, ())):
             location = self._by_uid.get(dependent_uid)
             if location is None:
                 continue
@@ -753,6 +788,12 @@ class ObjectStore:
                 if obj is not None:
                     self._remove(resource, key, obj)
         self.registry.remove_group_resource(group, plural)
+
+
+def _owner_uids(obj: Mapping[str, Any] | None) -> set[str]:
+    if obj is None:
+        return set()
+    return {ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or []}
 
 
 def _admit_changed_sections(schema: Mapping[str, Any], obj: Object, old: Object | None

@@ -22,6 +22,10 @@ HOST_IP = nodes.INTERNAL_IP
 NAME_ATTEMPTS = 10
 
 
+def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
 class Cluster:
     """Store access shared by the controllers, with the event recorder and the pod IP pool."""
 
@@ -54,7 +58,8 @@ class Cluster:
     def owned(self, resource: resources.ResourceType, owner: Mapping[str, Any]) -> list[Object]:
         """Objects in the owner's namespace whose controller is the owner."""
         namespace = owner["metadata"].get("namespace")
-        return [obj for obj in self.store.list(resource, namespace) if ownership.is_controlled_by(obj, owner)]
+        return [obj for obj in self.store.dependents(resource, owner["metadata"]["uid"], namespace)
+                if ownership.is_controlled_by(obj, owner)]
 
     def claim(
         self,
@@ -72,8 +77,13 @@ class Cluster:
             matcher = selectors.label_selector_from_object(selector) if selector else None
         except selectors.SelectorError:
             matcher = None
+        # Only its dependents and the uncontrolled can be the owner's (the informer's owner-UID index).
+        candidates = self.store.dependents(resource, owner["metadata"]["uid"], namespace)
+        if matcher is not None:
+            both = {_object_key(obj): obj for obj in candidates + self.store.uncontrolled(resource, namespace)}
+            candidates = [both[key] for key in sorted(both)]
         claimed = []
-        for obj in self.store.list(resource, namespace):
+        for obj in candidates:
             if ownership.is_controlled_by(obj, owner):
                 claimed.append(obj)
             elif (matcher is not None and ownership.controller_ref(obj) is None
