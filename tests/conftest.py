@@ -19,6 +19,8 @@ from remediator.sandbox import controllers, runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CRDS = sorted((REPO / "crds").glob("*.yaml"))
+# Simulated delays in tests: a pod's 30 s termination grace period passes in 0.3 s.
+TIME_SCALE = 0.01
 
 
 @pytest.fixture()
@@ -30,7 +32,7 @@ def simulations() -> controllers.Simulations:
 @pytest.fixture()
 async def sandbox(simulations: controllers.Simulations) -> AsyncIterator[runner.RunningSandbox]:
     """A sandbox API server on a free port with the project's CRDs registered."""
-    async with runner.running(crd_paths=CRDS, simulations=simulations) as running:
+    async with runner.running(crd_paths=CRDS, simulations=simulations, time_scale=TIME_SCALE) as running:
         yield running
 
 
@@ -42,7 +44,7 @@ async def kmock_sandbox(simulations: controllers.Simulations) -> AsyncIterator[r
     sandbox_app = server.Sandbox(store.ObjectStore())
     async with kmocked.SandboxMock(sandbox=sandbox_app) as mock:
         async with runner.running(sandbox=sandbox_app, handler=mock, crd_paths=CRDS,
-                                  simulations=simulations) as running:
+                                  simulations=simulations, time_scale=TIME_SCALE) as running:
             running.handler = mock  # type: ignore[attr-defined]
             yield running
 

@@ -65,6 +65,37 @@ async def test_remediator_sandbox_auth_serves_https_and_the_kubeconfig_is_the_ad
         await process.wait()
 
 
+async def test_remediator_sandbox_time_scale_compresses_a_pods_termination_grace_period(
+        tmp_path: pathlib.Path) -> None:
+    """`remediator sandbox --time-scale 0.01`: a deleted pod's 30 s grace period passes in about 0.3 s."""
+    kubeconfig = tmp_path / "kubeconfig"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "remediator", "sandbox", "--time-scale", "0.01", "--kubeconfig", str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        pods = "/api/v1/namespaces/default/pods"
+        async with httpx.AsyncClient(base_url=server) as client:
+            await client.post(pods, json={"metadata": {"name": "web"},
+                                          "spec": {"containers": [{"name": "web", "image": "nginx"}]}})
+            for _ in range(500):
+                if (await client.get(f"{pods}/web")).json().get("status", {}).get("phase") == "Running":
+                    break
+                await asyncio.sleep(0.01)
+            marked = (await client.delete(f"{pods}/web")).json()
+            assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+            for _ in range(500):  # at most 5 s; at the default scale it would take 30 s
+                if (await client.get(f"{pods}/web")).status_code == 404:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await client.get(f"{pods}/web")).status_code == 404
+    finally:
+        process.terminate()
+        await process.wait()
+
+
 @pytest.mark.timeout(180)
 async def test_the_demo_remediates_the_example_incident_and_exits_zero() -> None:
     process = await asyncio.create_subprocess_exec(

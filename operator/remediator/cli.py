@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--auth", action="store_true",
                          help="require bearer tokens and authorise requests by RBAC (the kubeconfig gets "
                               "the admin's token)")
+    sandbox.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
+                         help="simulated delays (pod termination grace periods) last F times as long as "
+                              "in Kubernetes (default: 1.0; e.g. 0.05 for fast tests)")
 
     crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
     crds.add_argument("--output", type=pathlib.Path, default=None,
@@ -105,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return validation.validate(args.files)
     if args.command == "sandbox":
         crd_paths = sorted(args.crds.glob("*.yaml")) if args.crds else []
-        return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth))
+        return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth,
+                                          time_scale=args.time_scale))
     if args.command == "run":
         from remediator import operator_main
 
@@ -156,6 +160,16 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
     )
 
 
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.05, got {text!r}") from None
+    if not 0 < scale <= 100:
+        raise argparse.ArgumentTypeError(f"expected a factor above 0 and at most 100, got {text!r}")
+    return scale
+
+
 def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:
     """`N` (actions per minute) or `N/DURATION`, e.g. 10/30s."""
     from remediator.api.durations import parse_duration
@@ -181,10 +195,11 @@ def _crds(output: pathlib.Path | None) -> int:
 
 
 async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path], *,
-                   auth: bool = False) -> None:
+                   auth: bool = False, time_scale: float = 1.0) -> None:
     from remediator.sandbox import runner
 
-    async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth) as sandbox:
+    async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth,
+                              time_scale=time_scale) as sandbox:
         sandbox.write_kubeconfig(kubeconfig)
         print(f"sandbox listening on {sandbox.url}; kubeconfig written to {kubeconfig}", flush=True)
         await asyncio.Event().wait()

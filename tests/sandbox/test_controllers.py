@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from tests.conftest import TIME_SCALE
 
 from remediator.sandbox import resources, store
 from remediator.sandbox.controllers import Controllers, Simulations, deployments, kubelet, naming
@@ -72,7 +73,7 @@ def simulations() -> Simulations:
 @pytest.fixture()
 async def controllers(object_store: store.ObjectStore,
                       simulations: Simulations) -> AsyncIterator[Controllers]:
-    running = Controllers(object_store, simulations)
+    running = Controllers(object_store, simulations, time_scale=TIME_SCALE)
     running.start()
     yield running
     await running.stop()

@@ -133,13 +133,15 @@ async def running(
     crd_paths: Iterable[pathlib.Path] = (),
     simulations: controllers.Simulations | None = None,
     auth: bool = False,
+    time_scale: float = 1.0,
 ) -> AsyncIterator[RunningSandbox]:
     """Serve a sandbox until the context exits.
 
     `handler` replaces the request handler (e.g. kmock's, which falls through to the sandbox).
     With `auth`, requests need a bearer token and RBAC decides (see `remediator.sandbox.access`), and
     the server speaks HTTPS with a certificate of its own CA: kubectl and client-go send bearer tokens
-    over TLS only.
+    over TLS only. `time_scale` compresses the simulated delays (a pod's termination grace period):
+    0.01 lets a 30 s grace period pass in 0.3 s.
     """
     sandbox = sandbox or server.Sandbox(store.ObjectStore(resources.ResourceRegistry()),
                                         authenticator=authn.Authenticator() if auth else None)
@@ -149,7 +151,7 @@ async def running(
     server_ssl, ca_pem = _tls(host) if sandbox.access.enabled else (None, None)
     tcp = await loop.create_server(low_level, host, port, reuse_address=True, ssl=server_ssl)
     bound_port = tcp.sockets[0].getsockname()[1]
-    sim = controllers.Controllers(sandbox.store, simulations or controllers.Simulations())
+    sim = controllers.Controllers(sandbox.store, simulations or controllers.Simulations(), time_scale)
     running_sandbox = RunningSandbox(sandbox, host, bound_port, sim, ca_pem)
     running_sandbox.apply_crds(crd_paths)
     sim.start()

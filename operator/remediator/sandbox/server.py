@@ -25,6 +25,7 @@ from remediator.sandbox import (
     builtin_validation,
     discovery,
     errors,
+    eviction,
     field_validation,
     health,
     patches,
@@ -156,7 +157,7 @@ class Sandbox:
             field_validation.check_body(request, resource, body, "CreateOptions")
             return json_response(self.store.create(resource, body, namespace, dry_run=dry_run), status=201)
         if method == "POST" and api.subresource == "eviction" and api.name is not None:
-            return self._evict(resource, namespace or "", api.name)
+            return self._evict(resource, namespace or "", api.name, body)
         if method == "DELETE":
             options = await _read_json(request, resource) or {}
             if not isinstance(options, dict):
@@ -165,7 +166,8 @@ class Sandbox:
             propagation = _propagation(resource, query, options)
         if api.name is None:
             if method == "DELETE":
-                return self._delete_collection(request, resource, namespace, propagation or "Orphan", dry_run)
+                return self._delete_collection(request, resource, namespace, propagation or "Orphan", dry_run,
+                                               _grace_period(query, options))
             raise errors.method_not_allowed()
         if method == "PUT":
             if not isinstance(body, dict):
@@ -181,7 +183,8 @@ class Sandbox:
             return json_response(self._patch(request, resource, namespace, api, body, dry_run=dry_run))
         if method == "DELETE":
             obj, gone = self.store.delete(resource, namespace, api.name, propagation=propagation or "Orphan",
-                                          preconditions=options.get("preconditions"), dry_run=dry_run)
+                                          preconditions=options.get("preconditions"), dry_run=dry_run,
+                                          grace_period=_grace_period(query, options))
             # 202 only when cascading deletion was asked for the old way (orphanDependents: false).
             orphan = query.get("orphanDependents", options.get("orphanDependents"))
             response = json_response(obj, status=202 if not gone and str(orphan).lower() == "false" else 200)
@@ -376,27 +379,27 @@ class Sandbox:
         updated["metadata"]["resourceVersion"] = rv or current["metadata"]["resourceVersion"]
         return _scale_of(self.store.replace(resource, namespace, name, updated, dry_run=dry_run))
 
-    def _evict(self, resource: resources.ResourceType, namespace: str, name: str) -> aiohttp.web.Response:
+    def _evict(self, resource: resources.ResourceType, namespace: str, name: str,
+               body: Any) -> aiohttp.web.Response:
+        """POST pods/<name>/eviction: delete the pod gracefully if its disruption budget allows it."""
+        options = (body.get("deleteOptions") if isinstance(body, dict) else None) or {}
         pod = self.store.get(resource, namespace, name)
         pdb_type = self.store.resource_type("policy", "v1", "poddisruptionbudgets")
-        pod_labels = pod["metadata"].get("labels") or {}
-        for pdb in self.store.list(pdb_type, namespace):
-            selector = selectors.label_selector_from_object((pdb.get("spec") or {}).get("selector") or {})
-            if not selector.matches(pod_labels):
-                continue
-            if _disruptions_allowed(self.store, pdb) < 1:
-                raise errors.ApiError(
-                    429, "Cannot evict pod as it would violate the pod's disruption budget.",
-                    details={"causes": [{"reason": "DisruptionBudget", "message":
-                             f"The disruption budget {pdb['metadata']['name']} needs "
-                             f"{_desired_healthy(self.store, pdb)} healthy pods and has "
-                             f"{_healthy_pods(self.store, pdb)} currently"}]})
-        self.store.delete(resource, namespace, name)
+        verdict = eviction.decide(pod, self.store.list(pdb_type, namespace), store.format_time(self.store.clock()))
+        if verdict.budget is not None:
+            self.store.replace(pdb_type, namespace, verdict.budget["metadata"]["name"], verdict.budget,
+                               subresource="status")
+        preconditions = {**(options.get("preconditions") or {})}
+        if verdict.guard:
+            preconditions.setdefault("resourceVersion", pod["metadata"]["resourceVersion"])
+        self.store.delete(resource, namespace, name, grace_period=_grace_period({}, options),
+                          preconditions=preconditions)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, status=201)
 
     def _delete_collection(self, request: aiohttp.web.BaseRequest, resource: resources.ResourceType,
-                           namespace: str | None, propagation: str, dry_run: bool) -> aiohttp.web.Response:
+                           namespace: str | None, propagation: str, dry_run: bool,
+                           grace_period: int | None) -> aiohttp.web.Response:
         label, field = self._selectors(request, resource)
         deleted = []
         for obj in self.store.list(resource, namespace, label, field):
@@ -404,7 +407,7 @@ class Sandbox:
             if self.store.find(resource, meta.get("namespace"), meta["name"]) is None:
                 continue  # collected as a dependent of an earlier item
             deleted.append(self.store.delete(resource, meta.get("namespace"), meta["name"],
-                                             propagation=propagation, dry_run=dry_run)[0])
+                                             propagation=propagation, dry_run=dry_run, grace_period=grace_period)[0])
         return json_response({"kind": resource.list_kind, "apiVersion": resource.api_version,
                               "metadata": {"resourceVersion": str(self.store.resource_version)},
                               "items": deleted})
@@ -440,6 +443,17 @@ def _dry_run(request: aiohttp.web.BaseRequest) -> bool:
         if value != "All":
             raise errors.bad_request(f'Invalid dry run value "{value}": supported values are "All"')
     return bool(values)
+
+
+def _grace_period(query: Mapping[str, str], options: Mapping[str, Any]) -> int | None:
+    """The gracePeriodSeconds of a DELETE (query or DeleteOptions), or None when it gives none."""
+    value = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f'invalid gracePeriodSeconds "{value}"') from None
 
 
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
@@ -581,43 +595,3 @@ def _scale_of(obj: Mapping[str, Any]) -> dict[str, Any]:
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
                    "selector": selectors.format_label_selector(selector)},
     }
-
-
-def _healthy_pods(object_store: store.ObjectStore, pdb: Mapping[str, Any]) -> int:
-    pod_type = object_store.resource_type("", "v1", "pods")
-    selector = selectors.label_selector_from_object((pdb.get("spec") or {}).get("selector") or {})
-    healthy = 0
-    for pod in object_store.list(pod_type, pdb["metadata"]["namespace"], selector):
-        conditions = (pod.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions) \
-                and not pod["metadata"].get("deletionTimestamp"):
-            healthy += 1
-    return healthy
-
-
-def _expected_pods(object_store: store.ObjectStore, pdb: Mapping[str, Any]) -> int:
-    pod_type = object_store.resource_type("", "v1", "pods")
-    selector = selectors.label_selector_from_object((pdb.get("spec") or {}).get("selector") or {})
-    return len(object_store.list(pod_type, pdb["metadata"]["namespace"], selector))
-
-
-def _scaled(value: int | str, total: int, round_up: bool) -> int:
-    if isinstance(value, int):
-        return value
-    percent = int(value.rstrip("%"))
-    scaled, remainder = divmod(percent * total, 100)
-    return scaled + (1 if round_up and remainder else 0)
-
-
-def _desired_healthy(object_store: store.ObjectStore, pdb: Mapping[str, Any]) -> int:
-    spec = pdb.get("spec") or {}
-    expected = _expected_pods(object_store, pdb)
-    if "minAvailable" in spec:
-        return _scaled(spec["minAvailable"], expected, round_up=True)
-    if "maxUnavailable" in spec:
-        return max(0, expected - _scaled(spec["maxUnavailable"], expected, round_up=True))
-    return 0
-
-
-def _disruptions_allowed(object_store: store.ObjectStore, pdb: Mapping[str, Any]) -> int:
-    return max(0, _healthy_pods(object_store, pdb) - _desired_healthy(object_store, pdb))

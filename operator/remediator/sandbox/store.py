@@ -30,6 +30,7 @@ from remediator.sandbox import (
     immutable_fields,
     nodes,
     object_meta,
+    pod_termination,
     resources,
     schemas,
     selectors,
@@ -47,6 +48,7 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_GENERATE_NAME_PREFIX = 63 - 5
 FOREGROUND_FINALIZER = "foregroundDeletion"
+PODS: ResourceKey = ("", "pods")
 
 
 def utcnow() -> datetime.datetime:
@@ -454,17 +456,20 @@ class ObjectStore:
         propagation: str = "Background",
         preconditions: Mapping[str, Any] | None = None,
         dry_run: bool = False,
+        grace_period: int | None = None,
     ) -> tuple[Object, bool]:
         """Delete an object, or mark it for deletion while finalizers remain.
 
         Returns the object and whether it is gone. Dependents are garbage-collected: at once
         (Background), before the owner, which waits with the `foregroundDeletion` finalizer
         (Foreground), or not at all, losing their ownerReference (Orphan). 409 when a uid or
-        resourceVersion precondition does not hold. With dry_run nothing changes.
+        resourceVersion precondition does not hold. With dry_run nothing changes. A pod that a node
+        runs is deleted gracefully: it stays, Terminating, until its kubelet deletes it with
+        `grace_period` 0 (see `pod_termination`).
         """
         if (viewed := self._view(resource)) is not None:
             deleted, gone = self.delete(viewed[1], namespace, name, propagation=propagation,
-                                        preconditions=preconditions, dry_run=dry_run)
+                                        preconditions=preconditions, dry_run=dry_run, grace_period=grace_period)
             return viewed[0].from_storage(deleted), gone
         old = self.get(resource, namespace, name)
         forbidden = builtin_strategies.namespace_deletion_forbidden(name) if resource.kind == "Namespace" else None
@@ -488,6 +493,14 @@ class ObjectStore:
             self._orphan_dependents(meta["uid"])
         if resource.kind == "Namespace" and not dry_run:
             return self._delete_namespace(resource, key, old), False
+        if resource.key == PODS:
+            graceful = pod_termination.decide(old, grace_period, self.clock())
+            if not graceful.immediate:
+                if graceful.marked is None:
+                    return old, False
+                if not dry_run:
+                    self._commit(resource, key, graceful.marked, old=old)
+                return graceful.marked, False
         if finalizers:
             if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
                 return old, False

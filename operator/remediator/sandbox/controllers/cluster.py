@@ -30,10 +30,14 @@ class Cluster:
     """Store access shared by the controllers, with the event recorder and the pod IP pool."""
 
     def __init__(self, object_store: store.ObjectStore, recorder: events.EventRecorder,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, time_scale: float = 1.0) -> None:
         self.store = object_store
         self.events = recorder
         self.rng = rng or random.Random()
+        # Simulated delays (termination grace periods) last this many times their Kubernetes length.
+        self.time_scale = time_scale
+        # Pod uid -> when (time.monotonic) the kubelet began stopping it (graceful deletion).
+        self.termination_starts: dict[str, float] = {}
         self.pods = object_store.resource_type("", "v1", "pods")
         self.deployments = object_store.resource_type("apps", "v1", "deployments")
         self.replicasets = object_store.resource_type("apps", "v1", "replicasets")
@@ -42,6 +46,7 @@ class Cluster:
         self.jobs = object_store.resource_type("batch", "v1", "jobs")
         self.namespaces = object_store.resource_type("", "v1", "namespaces")
         self.serviceaccounts = object_store.resource_type("", "v1", "serviceaccounts")
+        self.pdbs = object_store.resource_type("policy", "v1", "poddisruptionbudgets")
         self._pods_started = 0
 
     # -- reading ------------------------------------------------------------------------------

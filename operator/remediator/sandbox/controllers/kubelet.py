@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import hashlib
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -227,9 +228,11 @@ def terminated_status(pod: Mapping[str, Any], stamp: str, outcome: Outcome) -> d
 
 
 def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None:
-    """Move one pod a step along its life: bind it, start it, or let it finish."""
+    """Move one pod a step along its life: bind it, start it, let it finish, or stop it when deleted."""
     pod = world.find(world.pods, namespace, name)
-    if pod is None or ownership.is_terminating(pod) or pods.phase(pod) in pods.FINISHED_PHASES:
+    if pod is not None and ownership.is_terminating(pod):
+        return _terminate(world, pod)
+    if pod is None or pods.phase(pod) in pods.FINISHED_PHASES:
         return None
     if not (pod.get("spec") or {}).get("nodeName"):
         bound = copy.deepcopy(pod)
@@ -251,6 +254,38 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     if runs_to_completion(pod, owned_by_job=job is not None):
         world.update_status(world.pods, pod, terminated_status(pod, stamp, outcome))
     return None
+
+
+def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
+    """Stop a gracefully deleted pod: its containers get the grace period (scaled), then the kubelet
+    deletes the pod for good. Returns how long until then.
+
+    The sandbox's containers never exit on SIGTERM by themselves, so each takes its full grace period.
+    """
+    meta = pod["metadata"]
+    grace = meta.get("deletionGracePeriodSeconds")
+    if not grace:
+        return None  # deleted at once, or held only by finalizers: nothing left for the kubelet to stop
+    uid = str(meta.get("uid", ""))
+    now = time.monotonic()
+    if uid not in world.termination_starts:
+        world.termination_starts[uid] = now
+        _record_killing(world, pod)
+    # From when the kubelet saw the deletion; a later DELETE with a shorter period brings the end forward.
+    deadline = world.termination_starts[uid] + float(grace) * world.time_scale
+    if deadline > now:
+        return deadline - now
+    world.termination_starts.pop(uid, None)
+    world.store.delete(world.pods, meta.get("namespace"), meta["name"], grace_period=0,
+                       preconditions={"uid": uid})
+    return None
+
+
+def _record_killing(world: cluster.Cluster, pod: Mapping[str, Any]) -> None:
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        name = container.get("name", "")
+        world.events.record(pod, "Killing", f"Stopping container {name}", component=COMPONENT,
+                            host=cluster.NODE_NAME, field_path=f"spec.containers{{{name}}}")
 
 
 def _owning_job(world: cluster.Cluster, pod: Mapping[str, Any]) -> Object | None:

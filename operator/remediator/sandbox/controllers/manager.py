@@ -22,6 +22,7 @@ from remediator.sandbox.controllers import (
     clusterroles,
     daemonsets,
     deployments,
+    disruption,
     events,
     jobs,
     kubelet,
@@ -48,6 +49,7 @@ JOBS: ResourceKey = ("batch", "jobs")
 NAMESPACES: ResourceKey = ("", "namespaces")
 SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
 CLUSTER_ROLES: ResourceKey = ("rbac.authorization.k8s.io", "clusterroles")
+PDBS: ResourceKey = ("policy", "poddisruptionbudgets")
 # (owner group, owner kind) → the owner's resource, for ownerReferences of what controllers create.
 OWNER_KINDS: dict[tuple[str, str], ResourceKey] = {
     ("apps", "Deployment"): DEPLOYMENTS,
@@ -74,6 +76,7 @@ class Simulations:
     events: bool = True  # the simulated controllers record Events (ScalingReplicaSet, SuccessfulCreate...)
     serviceaccounts: bool = True  # every namespace gets its `default` ServiceAccount
     clusterroles: bool = True  # aggregated ClusterRoles get the rules of those their selectors match
+    disruption: bool = True  # PodDisruptionBudgets get their status from the pods they cover
 
     def reconcilers(self) -> dict[ResourceKey, Reconcile]:
         """The reconcile function of every switched-on controller, by the resource it watches."""
@@ -86,6 +89,7 @@ class Simulations:
             (self.jobs, JOBS, jobs.reconcile),
             (self.serviceaccounts, NAMESPACES, serviceaccounts.reconcile),
             (self.clusterroles, CLUSTER_ROLES, clusterroles.reconcile),
+            (self.disruption, PDBS, disruption.reconcile),
         ]
         return {key: reconcile for enabled, key, reconcile in switched if enabled}
 
@@ -93,10 +97,11 @@ class Simulations:
 class Controllers:
     """The simulated controllers of one store, started inside a running event loop."""
 
-    def __init__(self, object_store: store.ObjectStore, simulations: Simulations) -> None:
+    def __init__(self, object_store: store.ObjectStore, simulations: Simulations, time_scale: float = 1.0) -> None:
         self.store = object_store
         self.simulations = simulations
-        self.cluster = cluster.Cluster(object_store, events.EventRecorder(object_store, simulations.events))
+        self.cluster = cluster.Cluster(object_store, events.EventRecorder(object_store, simulations.events),
+                                       time_scale=time_scale)
         # Unexpected reconcile errors (bugs), kept for tests to assert on; each is also logged.
         self.failures: list[BaseException] = []
         self._reconcilers = simulations.reconcilers()
@@ -129,14 +134,22 @@ class Controllers:
             self._worker = None
 
     async def settle(self, timeout: float = 5.0) -> None:
-        """Wait until no reconcile is queued or running.
+        """Wait until no reconcile is queued or running and no deleted pod is still terminating.
 
-        Re-checks scheduled for later (progress deadlines, minReadySeconds, error backoff) do
+        Other re-checks scheduled for later (progress deadlines, minReadySeconds, error backoff) do
         not count. Raises TimeoutError when the controllers keep working past the timeout.
         """
         async with asyncio.timeout(timeout):
-            while not self._queue.idle.is_set():
-                await self._queue.idle.wait()
+            while True:
+                while not self._queue.idle.is_set():
+                    await self._queue.idle.wait()
+                starts = self.cluster.termination_starts
+                for uid in [uid for uid in starts if self.store.by_uid(uid) is None]:
+                    del starts[uid]  # removed meanwhile by a DELETE with gracePeriodSeconds=0
+                if not starts:
+                    return
+                # The kubelet's re-check at the end of the grace period queues work again.
+                await asyncio.sleep(0.01)
 
     def resync(self) -> None:
         """Queue every object the running controllers watch (as an informer's periodic resync does).
@@ -169,6 +182,8 @@ class Controllers:
         keys: list[Key] = []
         if resource in self._reconcilers:
             keys.append((resource, namespace, meta.get("name", "")))
+        if resource == PODS and PDBS in self._reconcilers:
+            keys.extend(self._budgets_in(namespace))
         if resource == SERVICEACCOUNTS and event.type == "DELETED" and NAMESPACES in self._reconcilers:
             keys.append((NAMESPACES, "", namespace))  # a deleted `default` ServiceAccount comes back
         ref = ownership.controller_ref(obj)
@@ -177,9 +192,25 @@ class Controllers:
             owner = OWNER_KINDS.get((group, str(ref.get("kind", ""))))
             if owner is not None and owner in self._reconcilers:
                 keys.append((owner, namespace, str(ref.get("name", ""))))
+            if resource == PODS and event.type == "DELETED":
+                keys.extend(self._grand_owner(namespace, str(ref.get("uid", ""))))
         elif resource in ADOPTERS and event.type != "DELETED" and ADOPTERS[resource] in self._reconcilers:
             keys.extend(self._adopters_of(ADOPTERS[resource], namespace, meta.get("labels") or {}))
         return keys
+
+    def _budgets_in(self, namespace: str) -> list[Key]:
+        """The namespace's PodDisruptionBudgets: a pod's change may change their status."""
+        pdbs = self.store.resource_type("policy", "v1", "poddisruptionbudgets")
+        return [(PDBS, namespace, pdb["metadata"]["name"]) for pdb in self.store.list(pdbs, namespace)]
+
+    def _grand_owner(self, namespace: str, owner_uid: str) -> list[Key]:
+        """The Deployment of a gone pod's ReplicaSet: a Recreate rollout waits for old pods to be gone
+        (the deployment controller's deletePod handler)."""
+        owner = self.store.by_uid(owner_uid)
+        ref = ownership.controller_ref(owner) if owner is not None else None
+        if ref is None or ref.get("kind") != "Deployment" or DEPLOYMENTS not in self._reconcilers:
+            return []
+        return [(DEPLOYMENTS, namespace, str(ref.get("name", "")))]
 
     def _adopters_of(self, adopter: ResourceKey, namespace: str, labels: dict[str, str]) -> list[Key]:
         """Workloads whose selector matches an orphan's labels: they may adopt it."""
