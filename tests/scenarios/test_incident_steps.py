@@ -260,6 +260,50 @@ async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
     assert step["message"] == "restarted 4 pod(s) of deployment/web"
 
 
+async def test_a_pdb_holds_a_restart_that_may_delete_every_pod_to_one_eviction_at_a_time(
+        client: manifests.Client, start_operator: Any, sandbox: runner.RunningSandbox) -> None:
+    """PDB holds: restart mode deletePods with maxUnavailable 4 of 4, under a PDB that allows 1
+    disruption (minAvailable 3). The Eviction API answers 429 while the budget is used up, the step
+    waits and retries; the ready count, sampled on every pod write, never drops below 3.
+
+    https://kubernetes.io/docs/concepts/workloads/pods/disruptions/#pod-disruption-budgets
+    """
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
+    await client.apply(web)
+    await client.apply({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                        "metadata": {"name": "web", "namespace": "default"},
+                        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}}})
+    pods_type = sandbox.store.resource_type("", "v1", "pods")
+
+    def pods_now() -> list[dict[str, Any]]:
+        return sandbox.store.list(pods_type, "default")
+
+    def ready(pod: dict[str, Any]) -> bool:
+        return not pod["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+    async def four_ready() -> bool:
+        return sum(ready(p) for p in pods_now()) == 4
+
+    await wait_for(four_ready)
+    original = {p["metadata"]["uid"] for p in pods_now()}
+    samples = [4]  # the ready count after every pod write
+    sandbox.store.listeners.append(lambda resource, event: samples.append(sum(ready(p) for p in pods_now()))
+                                   if resource.kind == "Pod" else None)
+    await start_operator("--approval-severities", "none")
+    await client.apply(incident("stuck-pods", {"name": "restart", "restart": {
+        "target": WEB, "mode": "deletePods", "selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 4}}))
+
+    await wait_for(lambda: phase_is(client, "stuck-pods", "Resolved"), timeout=60)
+
+    assert not ({p["metadata"]["uid"] for p in pods_now() if ready(p)} & original), "every pod was replaced"
+    # The step alone would take all 4 down at once; the budget's 429s keep 3 ready throughout.
+    assert min(samples) >= 3, "never below the PDB's minAvailable"
+
+
 def job_step(name: str, *args: str, **template: Any) -> dict[str, Any]:
     return {"name": name, "job": {"template": {"image": "postgres:16", "command": ["sh", "-c"], "args": list(args),
                                                "env": [{"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {
