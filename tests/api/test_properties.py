@@ -1,5 +1,6 @@
 """Property tests: valid specs survive storage unchanged; no input crashes the models."""
 
+import copy
 from typing import Any
 
 import pydantic
@@ -94,7 +95,9 @@ def test_arbitrary_json_is_refused_with_a_validation_error_and_nothing_else(
 @st.composite
 def damaged(draw: st.DrawFn, specs: st.SearchStrategy[dict[str, Any]]) -> Any:
     """A valid spec with one value somewhere inside replaced by arbitrary JSON."""
-    spec = draw(specs)
+    # A copy: the strategy may hand out shared objects (sampled or constant values), and changing one in
+    # place would make the next replay draw something else (hypothesis' FlakyStrategyDefinition).
+    spec = copy.deepcopy(draw(specs))
     places: list[tuple[Any, Any]] = []
 
     def collect(container: Any) -> None:
