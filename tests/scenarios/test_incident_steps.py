@@ -3,6 +3,7 @@ approve, lock, refuse bad input, notify, jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import pathlib
 from datetime import datetime
@@ -153,7 +154,9 @@ async def test_a_notification_is_posted_to_the_webhook_held_in_a_secret(
     assert service.messages == [{"text": "[P2] default/page: page needs help\nrolling back checkout"}]
     status = await status_of(client, "page")
     assert url not in str(status), "the webhook URL is a secret and never reaches the status"
-    assert "notification sent" in operator.log and url not in operator.log, "nor the operator's log"
+    # The timeline's entries reach the log as they are posted as Events, just after the status write.
+    await wait_for(lambda: asyncio.sleep(0, "notification sent" in operator.log))
+    assert url not in operator.log, "nor the operator's log"
 
 
 async def test_a_failed_notification_is_recorded_but_does_not_fail_the_incident(
