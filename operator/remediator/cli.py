@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check manifests offline (CRD schema and model rules)")
     validate.add_argument("files", nargs="+", type=pathlib.Path, metavar="FILE")
 
+    postmortem = commands.add_parser("postmortem", help="the post-incident review of an Incident")
+    postmortem.add_argument("name", nargs="?", help="the Incident (read live from the cluster)")
+    postmortem.add_argument("-n", "--namespace", default="default")
+    postmortem.add_argument("--kubeconfig", type=pathlib.Path, help="kubeconfig file (default: $KUBECONFIG)")
+    postmortem.add_argument("-f", "--file", type=pathlib.Path, help="an Incident saved as YAML or JSON instead")
+    postmortem.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
     demo = commands.add_parser("demo", help="run the operator against the sandbox and remediate an incident")
     demo.add_argument("--timeout", type=float, default=120.0)
     return parser
@@ -102,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "crds":
         return _crds(args.output)
+    if args.command == "postmortem":
+        return _postmortem(args)
     if args.command == "validate":
         from remediator import validation
 
@@ -168,6 +177,27 @@ def _time_scale(text: str) -> float:
     if not 0 < scale <= 100:
         raise argparse.ArgumentTypeError(f"expected a factor above 0 and at most 100, got {text!r}")
     return scale
+
+
+def _postmortem(args: argparse.Namespace) -> int:
+    import yaml
+
+    from remediator import GROUP, VERSION, postmortems
+
+    if args.file is not None:
+        incident = yaml.safe_load(args.file.read_text())
+    elif args.name:
+        import kubernetes.client
+        import kubernetes.config
+
+        kubernetes.config.load_kube_config(config_file=str(args.kubeconfig) if args.kubeconfig else None)  # type: ignore[no-untyped-call]
+        custom = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient())
+        incident = custom.get_namespaced_custom_object(GROUP, VERSION, args.namespace, "incidents", args.name)
+    else:
+        print("error: name an Incident, or give --file", file=sys.stderr)
+        return 2
+    sys.stdout.write(postmortems.render(incident, args.format))
+    return 0
 
 
 def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:
