@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import sys
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,17 +16,27 @@ from tests.kubectl import KUBECTL
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubectl_can_use(
-        tmp_path: pathlib.Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
+@contextlib.asynccontextmanager
+async def sandbox_command(kubeconfig: pathlib.Path, *flags: str) -> AsyncIterator[tuple[str, str]]:
+    """`remediator sandbox --kubeconfig PATH FLAGS...` as a process: yields its first line and its server URL."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "remediator", "sandbox", "--kubeconfig", str(kubeconfig), "--crds", str(REPO / "crds"),
+        sys.executable, "-m", "remediator", "sandbox", "--kubeconfig", str(kubeconfig), *flags,
         stdout=asyncio.subprocess.PIPE)
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        written = await asyncio.to_thread(kubeconfig.read_text)
+        yield line, yaml.safe_load(written)["clusters"][0]["cluster"]["server"]
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubectl_can_use(
+        tmp_path: pathlib.Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    async with sandbox_command(kubeconfig, "--crds", str(REPO / "crds")) as (line, server):
         assert "sandbox listening on http://127.0.0.1:" in line
-        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         async with httpx.AsyncClient(base_url=server) as client:
             crds = (await client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")).json()
         assert {c["metadata"]["name"] for c in crds["items"]} >= {"incidents.remediator.dev", "runbooks.remediator.dev"}
@@ -35,23 +47,14 @@ async def test_remediator_sandbox_serves_the_crds_and_writes_a_kubeconfig_kubect
             output, _ = await asyncio.wait_for(kubectl.communicate(), 30)
             assert kubectl.returncode == 0, output.decode()
             assert b"No resources found" in output
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 async def test_remediator_sandbox_auth_serves_https_and_the_kubeconfig_is_the_admin(tmp_path: pathlib.Path) -> None:
     """`remediator sandbox --auth`: kubectl with the written kubeconfig is sandbox-admin; without a token, 401."""
     kubeconfig = tmp_path / "kubeconfig"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "remediator", "sandbox", "--auth", "--kubeconfig", str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+    async with sandbox_command(kubeconfig, "--auth") as (line, server):
         assert "sandbox listening on https://127.0.0.1:" in line
-        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         async with httpx.AsyncClient(base_url=server, verify=False) as client:
             assert (await client.get("/api/v1/namespaces")).status_code == 401
         kubectl = await asyncio.create_subprocess_exec(
@@ -60,22 +63,13 @@ async def test_remediator_sandbox_auth_serves_https_and_the_kubeconfig_is_the_ad
         output, _ = await asyncio.wait_for(kubectl.communicate(), 30)
         assert kubectl.returncode == 0, output.decode()
         assert b"sandbox-admin" in output
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def test_remediator_sandbox_time_scale_compresses_a_pods_termination_grace_period(
         tmp_path: pathlib.Path) -> None:
     """`remediator sandbox --time-scale 0.01`: a deleted pod's 30 s grace period passes in about 0.3 s."""
     kubeconfig = tmp_path / "kubeconfig"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "remediator", "sandbox", "--time-scale", "0.01", "--kubeconfig", str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        await asyncio.wait_for(process.stdout.readline(), 30)
-        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    async with sandbox_command(kubeconfig, "--time-scale", "0.01") as (_, server):
         pods = "/api/v1/namespaces/default/pods"
         async with httpx.AsyncClient(base_url=server) as client:
             await client.post(pods, json={"metadata": {"name": "web"},
@@ -91,9 +85,6 @@ async def test_remediator_sandbox_time_scale_compresses_a_pods_termination_grace
                     break
                 await asyncio.sleep(0.01)
             assert (await client.get(f"{pods}/web")).status_code == 404
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 @pytest.mark.timeout(180)

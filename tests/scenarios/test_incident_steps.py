@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import pathlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -221,9 +222,9 @@ async def test_deleting_an_incident_in_the_middle_of_a_long_step_is_prompt_and_r
     await wait_for(released, timeout=5)
 
 
-async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
-        client: manifests.Client, start_operator: Any, sandbox: runner.RunningSandbox) -> None:
-    """restart mode deletePods: at most maxUnavailable pods down, evictions where a PDB covers the pods."""
+async def four_pods_under_a_budget_of_three(
+        client: manifests.Client, sandbox: runner.RunningSandbox) -> Callable[[], list[dict[str, Any]]]:
+    """web with 4 replicas and a PodDisruptionBudget of minAvailable 3; returns what lists its ready pods."""
     web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
                     "template": {"metadata": {"labels": {"app": "web"}},
@@ -241,6 +242,14 @@ async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
 
         return [p for p in sandbox.store.list(pods_type, "default")
                 if not p["metadata"].get("deletionTimestamp") and ready(p)]
+
+    return ready_pods
+
+
+async def test_stuck_pods_are_deleted_a_few_at_a_time_through_the_eviction_api(
+        client: manifests.Client, start_operator: Any, sandbox: runner.RunningSandbox) -> None:
+    """restart mode deletePods: at most maxUnavailable pods down, evictions where a PDB covers the pods."""
+    ready_pods = await four_pods_under_a_budget_of_three(client, sandbox)
 
     async def four_ready() -> bool:
         return len(ready_pods()) == 4
@@ -271,30 +280,15 @@ async def test_a_pdb_holds_a_restart_that_may_delete_every_pod_to_one_eviction_a
 
     https://kubernetes.io/docs/concepts/workloads/pods/disruptions/#pod-disruption-budgets
     """
-    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
-           "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}},
-                                 "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
-    await client.apply(web)
-    await client.apply({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                        "metadata": {"name": "web", "namespace": "default"},
-                        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}}})
-    pods_type = sandbox.store.resource_type("", "v1", "pods")
-
-    def pods_now() -> list[dict[str, Any]]:
-        return sandbox.store.list(pods_type, "default")
-
-    def ready(pod: dict[str, Any]) -> bool:
-        return not pod["metadata"].get("deletionTimestamp") and any(
-            c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+    ready_pods = await four_pods_under_a_budget_of_three(client, sandbox)
 
     async def four_ready() -> bool:
-        return sum(ready(p) for p in pods_now()) == 4
+        return len(ready_pods()) == 4
 
     await wait_for(four_ready)
-    original = {p["metadata"]["uid"] for p in pods_now()}
+    original = {p["metadata"]["uid"] for p in ready_pods()}
     samples = [4]  # the ready count after every pod write
-    sandbox.store.listeners.append(lambda resource, event: samples.append(sum(ready(p) for p in pods_now()))
+    sandbox.store.listeners.append(lambda resource, event: samples.append(len(ready_pods()))
                                    if resource.kind == "Pod" else None)
     await start_operator("--approval-severities", "none")
     await client.apply(incident("stuck-pods", {"name": "restart", "restart": {
@@ -302,7 +296,7 @@ async def test_a_pdb_holds_a_restart_that_may_delete_every_pod_to_one_eviction_a
 
     await wait_for(lambda: phase_is(client, "stuck-pods", "Resolved"), timeout=60)
 
-    assert not ({p["metadata"]["uid"] for p in pods_now() if ready(p)} & original), "every pod was replaced"
+    assert not ({p["metadata"]["uid"] for p in ready_pods()} & original), "every pod was replaced"
     # The step alone would take all 4 down at once; the budget's 429s keep 3 ready throughout.
     assert min(samples) >= 3, "never below the PDB's minAvailable"
 
