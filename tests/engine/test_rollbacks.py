@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from remediator.engine import intents, revisions, rollbacks
+from remediator.engine import allow_lists, intents, revisions, rollbacks
 
 T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
 ACT = rollbacks.Policy()
@@ -509,3 +509,22 @@ def test_the_migration_job_name_fits_a_label_value_and_is_stable() -> None:
     name = rollbacks.migration_job_name(long_name)
     assert len(name) <= 63 and name.endswith("-migration")
     assert name == rollbacks.migration_job_name(long_name) != rollbacks.migration_job_name(long_name + "y")
+
+
+@pytest.mark.parametrize(("policy", "spec", "reason"), [
+    (rollbacks.Policy(namespaces=frozenset({"payments"})), {}, "NamespaceNotAllowed"),
+    (rollbacks.Policy(kinds=frozenset({"StatefulSet"})), {}, "KindNotAllowed"),
+    (rollbacks.Policy(kinds=frozenset({"Deployment"})), {"stopApplication": True, "migrationJob": MIGRATION},
+     "KindNotAllowed"),
+    (rollbacks.Policy(jobs=allow_lists.JobPolicy(images=frozenset({"ghcr.io/acme/*"}))),
+     {"stopApplication": True, "migrationJob": MIGRATION}, "ImageNotAllowed"),
+    (rollbacks.Policy(), {"stopApplication": True, "migrationJob": {**MIGRATION, "serviceAccountName": "admin"}},
+     "ServiceAccountNotAllowed"),
+], ids=["namespace", "kind", "job-kind", "job-image", "job-service-account"])
+def test_a_rollback_request_outside_the_allow_lists_is_refused_before_anything_changes(
+        policy: rollbacks.Policy, spec: dict[str, Any], reason: str) -> None:
+    """The allow-lists hold for RollbackRequests as for Incidents: a migration Job is a Job like any other."""
+    cluster = Cluster()
+    refused = run(cluster, request(**spec), policy=policy)
+    assert refused.condition("Accepted") == ("False", reason)
+    assert cluster.acted == [] and cluster.replicas == 3 and cluster.image == IMAGES[-1]
