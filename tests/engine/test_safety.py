@@ -293,3 +293,13 @@ def test_switching_a_running_incident_to_a_dry_run_is_refused_too() -> None:
     flipped = dataclasses.replace(started, spec={**started.spec, "dryRun": True})
     obj, _ = run(flipped, cluster, now=T0 + datetime.timedelta(seconds=5))
     assert condition(obj, "Ready") == ("False", "StepsChanged") and obj.status["phase"] != "Planned"
+
+
+def test_a_kind_allow_list_without_job_refuses_a_job_step() -> None:
+    cluster = Cluster()
+    obj, _ = run(incident({"name": "backup", "job": {"template": {"image": "postgres:16"}}}), cluster,
+                 policy=incidents.Policy(kinds=frozenset({"Deployment"}),
+                                         approval=guards.ApprovalPolicy(frozenset())))
+    assert step_state(obj, "backup")["state"] == "Failed"
+    assert step_state(obj, "backup")["message"] == "kind Job is not on the operator's kind allow-list"
+    assert cluster.acted == []
