@@ -134,9 +134,10 @@ databaseRole:
   connectionSecretRef: {name: db-admin}
   role: shop_app
   passwordKey: DB_PASSWORD
-restartTargets:
-  - {kind: Deployment, name: shop-api}
-  - {kind: StatefulSet, name: workers}
+consumers:
+  workloads:
+    - {kind: Deployment, name: shop-api}
+    - {kind: StatefulSet, name: workers}
 verify:
   - {url: "https://shop.example.com/api/selftest", successThreshold: 2}
 gracePeriod: 24h

@@ -312,10 +312,21 @@ def key_rotation_specs(draw: st.DrawFn) -> Json:
                 "keys": [draw(objects({"key": name}, generator=generator)) for name in key_names],
             },
             previousKeySuffix=st.sampled_from(["_previous", "-old", ".prev"]),
-            restartTargets=st.lists(targets(["Deployment", "StatefulSet", "DaemonSet"]), max_size=2),
+            consumers=st.one_of(
+                st.just({"auto": True}),
+                st.fixed_dictionaries(
+                    {"workloads": st.lists(targets(["Deployment", "StatefulSet", "DaemonSet"]), max_size=2,
+                                           unique_by=lambda target: (target["kind"], target["name"]))}
+                ),
+            ),
+            rollout=st.sampled_from(["all", "staged"]),
+            maxConsumers=st.integers(1, 1000),
             verify=st.lists(http_checks, max_size=2),
             gracePeriod=durations,
+            emergency=st.booleans(),
+            emergencyGracePeriod=durations,
             schedule=st.sampled_from(["0 3 1 * *", "@monthly", "*/15 * * * MON-FRI"]),
+            trigger=st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True),
             suspend=st.booleans(),
         )
     )
@@ -324,6 +335,8 @@ def key_rotation_specs(draw: st.DrawFn) -> Json:
             "connectionSecretRef": {"name": "db-admin", "key": "uri"},
             "role": "app_user",
             "passwordKey": key_names[0],
+            "strategy": draw(st.sampled_from(["alternatingUsers", "inPlace"])),
+            "terminateSessionsOnRevoke": draw(st.booleans()),
         }
     return spec
 

@@ -12,7 +12,13 @@ import yaml
 from remediator.api import crdgen
 from remediator.api.conditions import Condition
 from remediator.api.incidents import IncidentStatus
-from remediator.api.keyrotations import KeyRotationStatus
+from remediator.api.keyrotations import (
+    ConsumerRestart,
+    DatabaseRotation,
+    KeyRotationStatus,
+    Rotation,
+    RotationStage,
+)
 from remediator.api.resources import RESOURCE_KINDS, ResourceKind
 from remediator.api.rollbacks import RollbackRequestStatus
 from remediator.api.runbooks import RunbookStatus
@@ -343,6 +349,20 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
         KeyRotationStatus(
             phase="Rotated",
             conditions=[CONDITION],
+            rotation=Rotation(
+                id="3-1", cause="schedule", emergency=False, stage=RotationStage.GRACE, started_at=AT,
+                stage_times={"Pending": AT, "Grace": AT}, version=4, secret_resource_version="812",
+                consumers=[ConsumerRestart(kind="Deployment", name="shop-api", state="Restarted",
+                                           restarted_at="2026-11-29T22:00:00Z", message="restarted")],
+                database=DatabaseRotation(new_user="shop_app_b", previous_user="shop_app", sessions_at_revoke=2,
+                                          sessions_terminated=0),
+                verify_passes=2, message="verified",
+            ),
+            current_version=4,
+            current_database_user="shop_app_b",
+            last_trigger="2026-q4",
+            last_request="incident/checkout-500/rotate",
+            last_schedule_time=AT,
             last_rotation_time=AT,
             next_rotation_time=AT,
             previous_key_expires_at=AT,

@@ -12,6 +12,7 @@ from remediator.api.durations import Duration, PositiveDuration, format_duration
 from remediator.api.errors import FieldRuleError
 from remediator.api.http_steps import HttpCheck, NotifyStep
 from remediator.api.jobs import JobTemplate
+from remediator.api.keyrotations import KeyRotationSpec
 from remediator.api.patterns import DNSLabel
 from remediator.api.references import ObjectReference
 from remediator.api.workload_steps import RestartStep, RollbackStep, ScaleStep, WaitForRolloutStep
@@ -37,10 +38,21 @@ class JobStep(SpecModel):
 
 
 class RotateKeyStep(SpecModel):
-    """Trigger a KeyRotation now and wait until it has rotated and verified."""
+    """Rotate keys now (one rotation of a KeyRotation) and wait until it has rotated and verified."""
 
-    key_rotation_ref: ObjectReference
-    """The KeyRotation in the same namespace."""
+    model_config = ConfigDict(json_schema_extra=one_of_required(["key_rotation_ref", "spec"]))
+
+    key_rotation_ref: ObjectReference | None = None
+    """A KeyRotation in the same namespace."""
+    spec: KeyRotationSpec | None = None
+    """Or an inline KeyRotation, created as <incident>-<step> and owned by the Incident."""
+    emergency: bool = False
+    """A compromised key: the old values are revoked after the emergency grace period (default at once)."""
+
+    @model_validator(mode="after")
+    def _ref_or_spec(self) -> Self:
+        require_exactly_one(self, ["key_rotation_ref", "spec"])
+        return self
 
 
 class OnFailure(StrEnum):
