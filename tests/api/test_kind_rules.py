@@ -84,7 +84,7 @@ BAD_SPECS: list[tuple[str, type[pydantic.BaseModel], dict[str, Any], str]] = [
         "runbook without steps",
         RunbookSpec,
         {"steps": []},
-        "spec.steps: List should have at least 1 item after validation, not 0",
+        "spec.steps: must not be empty unless incident.steps is set",
     ),
     (
         "runbook with duplicate steps",

@@ -48,6 +48,30 @@ class AlertSource(SpecModel):
     """When the alert started firing."""
 
 
+class AlertState(StrEnum):
+    """An alert's state as Alertmanager reports it."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+# Alerts recorded on one Incident; older ones are folded into a count (an alert storm must not grow it).
+MAX_ALERTS = 100
+
+
+class AlertRecord(StatusModel):
+    """One alert of the Incident's episode, as Alertmanager last reported it."""
+
+    fingerprint: str = Field(max_length=64)
+    """Alertmanager's fingerprint of the alert's labels."""
+    starts_at: AwareDatetime
+    """When the alert started firing."""
+    ends_at: AwareDatetime | None = None
+    """When it ended (or, while firing, when Alertmanager will consider it ended unless resent)."""
+    status: AlertState
+    """firing or resolved."""
+
+
 # What runs is fixed when the Incident is created: the API server refuses a change of the steps, the
 # runbookRef or dryRun (the operator refuses it too, Ready=False StepsChanged, for clusters without the rule).
 FROZEN_STEPS_RULE: dict[str, JsonValue] = {
@@ -121,3 +145,9 @@ class IncidentStatus(StatusModel):
     """A digest of spec.steps and spec.runbookRef when the incident started: later changes are refused."""
     ignored_approval: str | None = Field(default=None, max_length=1024)
     """The approve annotation the Incident arrived with, ignored until it changes."""
+    alerts: list[AlertRecord] = Field(default_factory=list, max_length=MAX_ALERTS)
+    """The alerts of this episode (the Alertmanager receiver records them), oldest first, bounded."""
+    alerts_folded: int = Field(default=0, ge=0)
+    """How many of the oldest alerts were folded away."""
+    truncated_alerts: int = Field(default=0, ge=0)
+    """The most alerts Alertmanager left out of one notification for this Incident (its max_alerts)."""

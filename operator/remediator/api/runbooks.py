@@ -2,16 +2,25 @@
 
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+import pydantic
+from pydantic import AwareDatetime, Field, WithJsonSchema, model_validator
 
+from remediator.api import alert_templates
 from remediator.api.bases import SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
 from remediator.api.durations import Duration, PositiveDuration
-from remediator.api.errors import FieldRuleError
+from remediator.api.errors import FieldRuleError, validation_messages
+from remediator.api.patterns import DNS_SUBDOMAIN, Matches
 from remediator.api.severities import SeverityField
 from remediator.api.steps import Step, check_unique_step_names
+
+# Prometheus' label name rule.
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+LabelName = Annotated[str, Matches(LABEL_NAME, "a Prometheus label name", max_length=1024)]
+# What a placeholder stands for while a Runbook is checked: any valid Kubernetes name would do.
+SAMPLE_VALUE = "x"
 
 
 class MatchOperator(StrEnum):
@@ -74,6 +83,100 @@ class RunbookDefaults(SpecModel):
     """Escalate unresolved Incidents after this long; by severity when unset."""
 
 
+StepTemplate = Annotated[
+    dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+]
+"""A step whose strings may hold placeholders; it must be a valid step once they are filled in."""
+
+
+def _check_template(template: str) -> str:
+    try:
+        alert_templates.references(template)
+    except ValueError as error:
+        raise FieldRuleError("", str(error)) from None
+    return template
+
+
+def render_step(template: dict[str, Any], labels: dict[str, str], annotations: dict[str, str]) -> Step:
+    """The step a template becomes for one alert: each placeholder filled in, then validated as a Step.
+
+    Every value put into a step must be a Kubernetes name (DNS-1123 subdomain): a label cannot smuggle
+    a path, a URL or anything else into what the operator acts on. Raises ValueError saying why not.
+    """
+    def name_only(reference: alert_templates.Reference, value: str) -> None:
+        try:
+            KUBERNETES_NAME.check(value)
+        except ValueError as error:
+            raise ValueError(f"{reference.source}.{reference.name}: {error}") from None
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return alert_templates.render(value, labels, annotations, check=name_only)
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        if isinstance(value, dict):
+            return {key: fill(item) for key, item in value.items()}
+        return value
+
+    filled = fill(template)
+    try:
+        return Step.model_validate(filled)
+    except pydantic.ValidationError as error:
+        raise ValueError("; ".join(validation_messages(error, prefix="step"))) from None
+
+
+KUBERNETES_NAME = Matches(
+    DNS_SUBDOMAIN, "a Kubernetes name (lowercase letters, digits, '-' and '.')", max_length=253)
+
+
+class IncidentTemplate(SpecModel):
+    """What an Incident created from an alert says and does."""
+
+    summary: str = Field(default="{{ alertname }}", min_length=1, max_length=1024)
+    """The Incident's summary; may use {{ alertname }}, {{ labels.NAME }} and {{ annotations.NAME }}."""
+    severities: dict[str, SeverityField] = Field(default_factory=dict)
+    """The Incident's severity by the alert's `severity` label, e.g. {critical: P1, warning: P3}."""
+    steps: list[StepTemplate] = Field(default_factory=list, max_length=50)
+    """Steps whose values may use placeholders, e.g. target name {{ labels.deployment }}; each value
+    filled in must be a Kubernetes name. When set, alerts run these instead of spec.steps."""
+
+    @model_validator(mode="after")
+    def _templates_valid(self) -> Self:
+        _check_template(self.summary)
+        sample: list[Step] = []
+        for index, template in enumerate(self.steps):
+            if "{{" in str(template.get("name", "")):
+                raise FieldRuleError(f"steps[{index}].name", "must not use placeholders")
+            try:
+                _references_in(template)  # raises for an unknown placeholder
+                sample.append(render_step(template, _Sample(), _Sample()))
+            except ValueError as error:
+                raise FieldRuleError(f"steps[{index}]", str(error)) from None
+        check_unique_step_names(sample)
+        return self
+
+    def label_references(self) -> set[str]:
+        """The labels the summary and steps read (alertname included when used)."""
+        found = {r.name for r in alert_templates.references(self.summary) if r.source == "labels"}
+        for template in self.steps:
+            found |= {r.name for r in _references_in(template) if r.source == "labels"}
+        return found
+
+
+class _Sample(dict[str, str]):
+    """Every label and annotation, with a value any name check accepts."""
+
+    def get(self, key: str, default: Any = None) -> str:
+        return SAMPLE_VALUE
+
+
+def _references_in(value: Any) -> list[alert_templates.Reference]:
+    if isinstance(value, str):
+        return alert_templates.references(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [reference for item in items for reference in _references_in(item)]
+
+
 class RunbookSpec(SpecModel):
     """Reusable remediation steps and the alerts that trigger them."""
 
@@ -83,13 +186,26 @@ class RunbookSpec(SpecModel):
     """Alerts that create an Incident from this Runbook; none: only Incidents that reference it use it."""
     defaults: RunbookDefaults = Field(default_factory=RunbookDefaults)
     """Settings of the Incidents created from this Runbook."""
-    steps: list[Step] = Field(min_length=1, max_length=50, json_schema_extra=list_map("name"))
-    """Remediation steps, run in order."""
+    steps: list[Step] = Field(default_factory=list, max_length=50, json_schema_extra=list_map("name"))
+    """Remediation steps, run in order; may be empty only when incident.steps is set."""
+    incident: IncidentTemplate = Field(default_factory=IncidentTemplate)
+    """How an alert's Incident is written: summary, severity and templated steps."""
+    incident_key: list[LabelName] | None = Field(default=None, max_length=32)
+    """The labels whose values tell one alert episode from another (with the Runbook); default:
+    alertname, namespace and every label the incident template reads."""
 
     @model_validator(mode="after")
     def _unique_step_names(self) -> Self:
+        if not self.steps and not self.incident.steps:
+            raise FieldRuleError("steps", "must not be empty unless incident.steps is set")
         check_unique_step_names(self.steps)
         return self
+
+    def key_labels(self) -> list[str]:
+        """The labels of the incident key, sorted: incidentKey, or the default."""
+        if self.incident_key is not None:
+            return sorted(set(self.incident_key))
+        return sorted({"alertname", "namespace", *self.incident.label_references()})
 
 
 class RunbookStatus(StatusModel):

@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 
 from remediator.api.errors import validation_messages
-from remediator.api.runbooks import RunbookSpec
+from remediator.api.runbooks import RunbookDefaults, RunbookSpec
 from remediator.api.steps import Step
 
 
@@ -24,6 +24,13 @@ def digest(spec: Mapping[str, Any]) -> str:
     chosen = {"steps": spec.get("steps") or [], "runbookRef": spec.get("runbookRef"),
               "dryRun": bool(spec.get("dryRun"))}
     return hashlib.sha256(json.dumps(chosen, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def with_defaults(steps: Sequence[Step], defaults: RunbookDefaults) -> list[Step]:
+    """A Runbook's steps as an Incident runs them: `defaults.requiresApproval` becomes each step's own,
+    so it holds after the copy (for a runbookRef and for an alert's Incident alike)."""
+    return [s.model_copy(update={"requires_approval": s.requires_approval or defaults.requires_approval})
+            for s in steps]
 
 
 def from_runbook(runbook: Mapping[str, Any], own: Sequence[Step]) -> tuple[list[Step], str | None]:
@@ -36,8 +43,10 @@ def from_runbook(runbook: Mapping[str, Any], own: Sequence[Step]) -> tuple[list[
         spec = RunbookSpec.model_validate(dict(runbook.get("spec") or {}))
     except pydantic.ValidationError as e:
         return [], f"Runbook {name} is invalid: {'; '.join(validation_messages(e))}"
-    steps = [s.model_copy(update={"requires_approval": s.requires_approval or spec.defaults.requires_approval})
-             for s in spec.steps]
+    if not spec.steps:
+        return [], (f"Runbook {name} has only steps for alerts (incident.steps), which need an alert's labels: "
+                    f"it cannot be referenced")
+    steps = with_defaults(spec.steps, spec.defaults)
     clash = sorted({s.name for s in steps} & {s.name for s in own})
     if clash:
         return [], f"step name(s) {', '.join(clash)} are used by Runbook {name} too"

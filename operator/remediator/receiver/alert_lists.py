@@ -1,0 +1,65 @@
+"""An Incident's status.alerts[]: the alerts of its episode, merged in by the receiver. Pure.
+
+Merging is idempotent: an alert is identified by fingerprint and startsAt, so a resend, an HA
+duplicate or a second replica's write of the same notification adds nothing. A new alert adds a
+timeline entry; when every recorded alert is resolved, the condition AlertResolved becomes True.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from remediator.api.incidents import MAX_ALERTS, AlertRecord, AlertState, IncidentStatus
+from remediator.api.timelines import EventType
+from remediator.engine import drafts, phases
+
+ALERT_RESOLVED = "AlertResolved"
+
+
+def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int,
+          now: datetime.datetime) -> dict[str, Any] | None:
+    """The Incident's status with `alerts` merged in, as JSON; None when that changes nothing."""
+    current = IncidentStatus.model_validate(dict(status))
+    draft: drafts.Draft[IncidentStatus] = drafts.Draft(
+        current, current.observed_generation or 0, now, phases.incident_phase)
+    recorded = draft.status.alerts
+    index = {(a.fingerprint, a.starts_at): i for i, a in enumerate(recorded)}
+    for alert in alerts:
+        found = index.get((alert.fingerprint, alert.starts_at))
+        if found is None:
+            index[(alert.fingerprint, alert.starts_at)] = len(recorded)
+            recorded.append(alert)
+            draft.add(EventType.NORMAL, "AlertReceived", f"alert {alert.fingerprint or '(no fingerprint)'} "
+                      f"{alert.status.value}, started {alert.starts_at.isoformat()}")
+        elif recorded[found] != alert:
+            if recorded[found].status != alert.status:
+                draft.add(EventType.NORMAL, "AlertChanged",
+                          f"alert {alert.fingerprint or '(no fingerprint)'} is {alert.status.value}")
+            recorded[found] = alert
+    draft.status.alerts, draft.status.alerts_folded = _bounded(recorded, draft.status.alerts_folded)
+    draft.status.truncated_alerts = max(draft.status.truncated_alerts, truncated_alerts)
+    if all(a.status == AlertState.RESOLVED for a in draft.status.alerts):
+        draft.condition(ALERT_RESOLVED, True, ALERT_RESOLVED, "every alert of this incident is resolved",
+                        entry=(EventType.NORMAL, ALERT_RESOLVED, "every alert of this incident is resolved", None))
+    elif any(c.type == ALERT_RESOLVED for c in draft.status.conditions):
+        draft.condition(ALERT_RESOLVED, False, "AlertFiring", "an alert of this incident is firing again",
+                        entry=(EventType.NORMAL, "AlertFiring", "an alert of this incident is firing again", None))
+    decision: drafts.Decision[IncidentStatus, None] = draft.decision()
+    # Only the operator says which generation it has seen.
+    decision.status.observed_generation = current.observed_generation
+    if decision.status == current:
+        return None
+    return decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def _bounded(alerts: list[AlertRecord], folded: int) -> tuple[list[AlertRecord], int]:
+    """At most MAX_ALERTS: the oldest resolved alerts are folded first, then the oldest firing ones."""
+    overflow = len(alerts) - MAX_ALERTS
+    if overflow <= 0:
+        return alerts, folded
+    dropped = {i for i, a in enumerate(alerts) if a.status == AlertState.RESOLVED}
+    dropped = set(sorted(dropped)[:overflow])
+    dropped |= set([i for i in range(len(alerts)) if i not in dropped][: overflow - len(dropped)])
+    return [a for i, a in enumerate(alerts) if i not in dropped], folded + overflow

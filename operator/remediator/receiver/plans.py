@@ -1,0 +1,173 @@
+"""Which Incidents a notification needs: each alert matched against the Runbooks, grouped into episodes
+by incident key, each with the Incident to create for it. Pure: the caller lists the Runbooks.
+
+Namespace rule: an alert's Incident goes to the alert's `namespace` label, or, without one, to the
+Runbook's namespace; a Runbook serves only alerts of its own namespace (or without one), so whoever
+may write Runbooks in one namespace cannot start remediations in another. The operator's namespace
+allow-list applies on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from remediator import GROUP, VERSION
+from remediator.api import alert_templates
+from remediator.api.incidents import AlertRecord, AlertSource, AlertState, IncidentSpec
+from remediator.api.runbooks import RunbookSpec, render_step
+from remediator.api.severities import Severity, normalise_severity
+from remediator.engine import step_lists
+from remediator.receiver import keys, matching
+from remediator.receiver.payloads import Alert, Notification
+
+DEFAULT_SEVERITY = Severity.P3
+MAX_SUMMARY = 1024
+LABEL_VALUE_LIMIT = 63
+
+
+@dataclasses.dataclass(frozen=True)
+class Runbook:
+    """A valid Runbook, as listed from the cluster."""
+
+    namespace: str
+    name: str
+    spec: RunbookSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """An alert a Runbook matched but could not turn into an Incident, and why."""
+
+    runbook: str
+    alertname: str
+    fingerprint: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass
+class Episode:
+    """The alerts of one incident key in this notification, and the Incident that holds them."""
+
+    namespace: str
+    runbook: Runbook
+    key_hash: str
+    name: str
+    """The Incident's name: from the first firing alert's startsAt (or the first alert's when all resolved)."""
+    manifest: dict[str, Any] | None
+    """The Incident to create when no open one exists; None when every alert is resolved."""
+    alerts: list[AlertRecord]
+    truncated_alerts: int
+
+
+@dataclasses.dataclass
+class Plan:
+    episodes: list[Episode] = dataclasses.field(default_factory=list)
+    rejections: list[Rejection] = dataclasses.field(default_factory=list)
+    matched_alerts: int = 0
+
+
+def plan(notification: Notification, runbooks: Sequence[Runbook],
+         allowed_namespaces: Collection[str] | None) -> Plan:
+    """The episodes and rejections of a notification (each alert on its own merits)."""
+    result = Plan()
+    grouped: dict[tuple[str, str, str], list[Alert]] = {}
+    runbook_of: dict[tuple[str, str, str], Runbook] = {}
+    for alert in notification.alerts:
+        matched = False
+        for runbook in runbooks:
+            namespace = alert.labels.get("namespace") or runbook.namespace
+            if namespace != runbook.namespace or not matching.runbook_matches(runbook.spec, alert.labels):
+                continue
+            matched = True
+            if allowed_namespaces is not None and namespace not in allowed_namespaces:
+                result.rejections.append(_rejection(runbook, alert, "NamespaceNotAllowed",
+                                                    f"namespace {namespace} is not on the operator's namespace "
+                                                    f"allow-list"))
+                continue
+            key_hash = keys.incident_key(runbook.namespace, runbook.name, runbook.spec.key_labels(), alert.labels)
+            group = (namespace, runbook.name, key_hash)
+            grouped.setdefault(group, []).append(alert)
+            runbook_of[group] = runbook
+        result.matched_alerts += matched
+    for (namespace, _, key_hash), alerts in grouped.items():
+        episode = _episode(namespace, runbook_of[(namespace, _, key_hash)], key_hash, alerts,
+                           notification.truncated_alerts, result.rejections)
+        if episode is not None:
+            result.episodes.append(episode)
+    return result
+
+
+def _episode(namespace: str, runbook: Runbook, key_hash: str, alerts: list[Alert], truncated: int,
+             rejections: list[Rejection]) -> Episode | None:
+    firing = sorted((a for a in alerts if a.status == AlertState.FIRING), key=lambda a: (a.starts_at, a.fingerprint))
+    first = firing[0] if firing else min(alerts, key=lambda a: (a.starts_at, a.fingerprint))
+    name = keys.incident_name(runbook.name, key_hash, first.starts_at)
+    manifest = None
+    if firing:
+        try:
+            manifest = incident_manifest(namespace, name, runbook, key_hash, first)
+        except ValueError as error:
+            rejections.extend(_rejection(runbook, alert, "InvalidIncident", str(error)) for alert in alerts)
+            return None
+    records = [AlertRecord(fingerprint=a.fingerprint, starts_at=a.starts_at, ends_at=a.ends_at, status=a.status)
+               for a in alerts]
+    return Episode(namespace, runbook, key_hash, name, manifest, records, truncated)
+
+
+def severity_of(spec: RunbookSpec, labels: dict[str, str]) -> Severity:
+    """The table entry for the `severity` label, else the Runbook's default severity, else the label
+    itself when it names one (P1, SEV2), else P3."""
+    label = labels.get("severity", "")
+    if label in spec.incident.severities:
+        return spec.incident.severities[label]
+    if spec.defaults.severity is not None:
+        return spec.defaults.severity
+    try:
+        return normalise_severity(label)
+    except ValueError:
+        return DEFAULT_SEVERITY
+
+
+def incident_manifest(namespace: str, name: str, runbook: Runbook, key_hash: str, alert: Alert) -> dict[str, Any]:
+    """The Incident for an alert's episode: the Runbook's steps filled in for this alert, never pre-approved.
+
+    Raises ValueError (with the reason) when a filled-in step is invalid.
+    """
+    spec = runbook.spec
+    templates = spec.incident.steps or [s.model_dump(by_alias=True, exclude_none=True, mode="json")
+                                        for s in spec.steps]
+    steps = []
+    for template in templates:
+        try:
+            steps.append(render_step(template, alert.labels, alert.annotations))
+        except ValueError as error:
+            raise ValueError(f"step {template.get('name', '?')}: {error}") from None
+    summary = alert_templates.render(spec.incident.summary, alert.labels, alert.annotations)[:MAX_SUMMARY].strip()
+    incident = IncidentSpec(
+        severity=severity_of(spec, alert.labels),
+        summary=summary or f"alert {alert.labels.get('alertname', '')} (Runbook {runbook.name})"[:MAX_SUMMARY],
+        steps=step_lists.with_defaults(steps, spec.defaults),
+        dry_run=spec.defaults.dry_run,
+        cooldown=spec.defaults.cooldown,
+        escalate_after=spec.defaults.escalate_after,
+        source=AlertSource(alertname=alert.labels.get("alertname"), fingerprint=alert.fingerprint or None,
+                           labels=alert.labels, annotations=alert.annotations, starts_at=alert.starts_at),
+    )
+    labels = {keys.KEY_LABEL: key_hash}
+    if len(runbook.name) <= LABEL_VALUE_LIMIT:
+        labels[keys.RUNBOOK_LABEL] = runbook.name
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Incident",
+        # No annotations: an Incident the receiver creates is never pre-approved.
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": incident.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    }
+
+
+def _rejection(runbook: Runbook, alert: Alert, reason: str, message: str) -> Rejection:
+    return Rejection(f"{runbook.namespace}/{runbook.name}", alert.labels.get("alertname", ""), alert.fingerprint,
+                     reason, message)
