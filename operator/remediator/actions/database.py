@@ -144,24 +144,24 @@ async def run(connection: Connection, step: DatabaseStep, *, dry_run: bool,
     try:
         session = await _connect(connection, step)
     except psycopg.OperationalError as e:
-        return _connect_failure(connection, e)
+        return connect_failure(connection, e)
     try:
         async with session:
             if step.operation in SIGNALLING:
                 return await SIGNALLING[step.operation](session, step, dry_run, only)
             return await OPERATIONS[step.operation](session, step, dry_run)
     except psycopg.errors.QueryCanceled as e:
-        return _failure(connection, "Timeout", f"statement_timeout ({step.statement_timeout}) reached", e)
+        return failure(connection, "Timeout", f"statement_timeout ({step.statement_timeout}) reached", e)
     except psycopg.errors.LockNotAvailable as e:
-        return _failure(connection, "Timeout", f"lock_timeout ({step.lock_timeout}) reached", e)
+        return failure(connection, "Timeout", f"lock_timeout ({step.lock_timeout}) reached", e)
     except psycopg.errors.InsufficientPrivilege as e:
-        return _failure(connection, "PermissionDenied", "permission denied", e)
+        return failure(connection, "PermissionDenied", "permission denied", e)
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedObject, psycopg.errors.InvalidSchemaName) as e:
-        return _failure(connection, "ObjectNotFound", "no such table or index", e)
+        return failure(connection, "ObjectNotFound", "no such table or index", e)
     except psycopg.OperationalError as e:
-        return _failure(connection, "ConnectionFailed", "the connection broke", e)
+        return failure(connection, "ConnectionFailed", "the connection broke", e)
     except psycopg.Error as e:
-        return _failure(connection, "DatabaseError", "the database refused", e)
+        return failure(connection, "DatabaseError", "the database refused", e)
 
 
 async def _connect(connection: Connection, step: DatabaseStep) -> psycopg.AsyncConnection[dict[str, Any]]:
@@ -181,14 +181,15 @@ def _seconds(duration: str) -> float:
     return parse_duration(duration).total_seconds()
 
 
-def _connect_failure(connection: Connection, error: psycopg.OperationalError) -> intents.Result:
+def connect_failure(connection: Connection, error: psycopg.OperationalError) -> intents.Result:
+    """failed(AuthenticationFailed) when the server refused the credentials, else failed(ConnectionFailed)."""
     text = str(error)
     if error.sqlstate in ("28P01", "28000") or "authentication failed" in text or "password" in text.lower():
-        return _failure(connection, "AuthenticationFailed", "authentication failed", error)
-    return _failure(connection, "ConnectionFailed", "cannot connect", error)
+        return failure(connection, "AuthenticationFailed", "authentication failed", error)
+    return failure(connection, "ConnectionFailed", "cannot connect", error)
 
 
-def _failure(connection: Connection, reason: str, summary: str, error: psycopg.Error) -> intents.Result:
+def failure(connection: Connection, reason: str, summary: str, error: psycopg.Error) -> intents.Result:
     """failed(reason) naming the database and the server's first line of explanation, scrubbed."""
     detail = _scrub(connection, (str(error).strip().splitlines() or [""])[0])
     sqlstate = f" [{error.sqlstate}]" if error.sqlstate else ""
