@@ -273,6 +273,11 @@ def _locks(step: Step) -> bool:
     return kind is not None and kind.locks
 
 
+def _acts_on(step: Step) -> str | None:
+    kind = steps.KINDS.get(step.kind)
+    return kind.acts_on if kind is not None else None
+
+
 def _action_name(step: Step) -> str:
     """The cooldown key: scale, restart, rollback... (waiting steps never act)."""
     return step.kind.replace("_", "")
@@ -296,7 +301,7 @@ def _advance(context: step_runs.Context, step: Step) -> step_runs.Progress:
         return step_runs.Wait(status.retry_at)
     target = step_runs.target_of(step)
     # Every step kind acts from the Incident's namespace: the namespace allow-list covers them all.
-    kind = target[0] if target is not None else "Job" if step.job is not None else None
+    kind = target[0] if target is not None else _acts_on(step)
     verdict = guards.allowed(context.incident.namespace, kind, context.policy.namespaces, context.policy.kinds)
     if not verdict.proceeds:
         step_runs.finish(context, step, StepState.FAILED, verdict.reason, verdict.message)

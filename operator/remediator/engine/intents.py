@@ -203,13 +203,45 @@ class Notify:
     idempotency_key: str
 
 
+@dataclasses.dataclass(frozen=True)
+class EnsureKeyRotation:
+    """Create the step's inline KeyRotation (deterministic name, owned by the Incident, with the rotation
+    request already on it) if absent."""
+
+    step: str
+    name: str
+    spec_json: str
+    request_id: str
+    emergency: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRotation:
+    """Ask a KeyRotation for one rotation with this id (its rotate annotation); repeating it asks nothing more."""
+
+    step: str
+    name: str
+    request_id: str
+    emergency: bool
+    # Written on condition that the KeyRotation is still as read: a request written meanwhile is not lost.
+    resource_version: str = dataclasses.field(default="", compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObserveKeyRotation:
+    """Read a KeyRotation as a whole object."""
+
+    step: str
+    name: str
+
+
 Observation = (ObserveTarget | ObserveHolder | ObserveRunbook | ObservePods | ObserveRollbackRequest | ObserveJob
-               | ProbeHttp)
+               | ProbeHttp | ObserveKeyRotation)
 Action = (ClaimTarget | ReleaseTargets | ScaleTo | RolloutRestart | DeletePods | RunJob | EnsureRollbackRequest
-          | Notify | RunDatabaseOperation)
+          | Notify | RunDatabaseOperation | EnsureKeyRotation | RequestRotation)
 Intent = Observation | Action
 OBSERVATIONS = (ObserveTarget, ObserveHolder, ObserveRunbook, ObservePods, ObserveRollbackRequest, ObserveJob,
-                ProbeHttp)
+                ProbeHttp, ObserveKeyRotation)
 
 
 def is_observation(intent: Intent) -> bool:

@@ -145,13 +145,15 @@ class StepKind:
     the result the first attempt recorded, reused by a retry. `advance(context, step, status)`: issue
     (or re-issue) the recorded intent, or judge its outcome. `dry_run`, when set, replaces the
     generic "would ..." of a dry run (a database step still lists its targets). `locks`: whether the
-    step claims its target (a waiting step does not).
+    step claims its target (a waiting step does not). `acts_on`: the kind `--allow-kind` must list for a
+    step without a workload target (Job, KeyRotation).
     """
 
     plan: Callable[[Context, Step, Mapping[str, Any], Mapping[str, Any]], plans.Plan | Progress]
     advance: Callable[[Context, Step, StepStatus], Progress]
     dry_run: Callable[[Context, Step], Progress] | None = None
     locks: bool = True
+    acts_on: str | None = None  # the kind the allow-list judges when the step has no workload target
 
 
 def target_of(step: Step) -> tuple[str, str] | None:

@@ -12,7 +12,16 @@ from typing import Any
 import kubernetes.client
 
 from remediator import API_VERSION
-from remediator.actions import database, http, jobs, pods, rollback_requests, statuses, workloads
+from remediator.actions import (
+    database,
+    http,
+    jobs,
+    key_rotation_requests,
+    pods,
+    rollback_requests,
+    statuses,
+    workloads,
+)
 from remediator.api.database_steps import DatabaseStep
 from remediator.api.jobs import JobTemplate
 from remediator.config import OperatorConfig
@@ -72,6 +81,8 @@ CARRIERS: dict[type, Carrier] = {
     intents.ObserveRollbackRequest: lambda where, intent: rollback_requests.observe(where.api, where.namespace,
                                                                                     intent),
     intents.ProbeHttp: lambda where, intent: http.probe(intent, where.config.allowed_http_hosts),
+    intents.ObserveKeyRotation: lambda where, intent: key_rotation_requests.observe(where.api, where.namespace,
+                                                                                    intent),
     # actions
     intents.ClaimTarget: lambda where, intent: workloads.claim(where.api, where.namespace, intent),
     intents.ReleaseTargets: lambda where, intent: workloads.release(where.api, where.namespace, intent),
@@ -83,6 +94,8 @@ CARRIERS: dict[type, Carrier] = {
     intents.EnsureRollbackRequest: lambda where, intent: rollback_requests.ensure(where.api, where.incident, intent),
     intents.Notify: lambda where, intent: http.notify(where.api, where.namespace, intent,
                                                       where.config.allowed_http_hosts),
+    intents.EnsureKeyRotation: lambda where, intent: key_rotation_requests.ensure(where.api, where.incident, intent),
+    intents.RequestRotation: lambda where, intent: key_rotation_requests.request(where.api, where.namespace, intent),
 }
 
 

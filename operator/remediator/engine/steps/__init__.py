@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from remediator.engine import step_runs
-from remediator.engine.steps import database, http_check, job, notify, restart, rollback, scale, wait_for_rollout
+from remediator.engine.steps import (
+    database,
+    http_check,
+    job,
+    notify,
+    restart,
+    rollback,
+    rotate_key,
+    scale,
+    wait_for_rollout,
+)
 
 KINDS: dict[str, step_runs.StepKind] = {
     "scale": scale.KIND,
@@ -14,4 +24,5 @@ KINDS: dict[str, step_runs.StepKind] = {
     "notify": notify.KIND,
     "job": job.KIND,
     "database": database.KIND,
+    "rotate_key": rotate_key.KIND,
 }

@@ -46,4 +46,4 @@ def advance(context: step_runs.Context, step: Step, status: StepStatus) -> step_
     return step_runs.Wait(context.now + step_runs.POLL)
 
 
-KIND = step_runs.StepKind(plan=plan, advance=advance)
+KIND = step_runs.StepKind(plan=plan, advance=advance, acts_on="Job")
