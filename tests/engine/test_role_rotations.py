@@ -3,7 +3,11 @@ current, which is revoked or restored, and which roles are refused."""
 
 from __future__ import annotations
 
+import re
+
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from remediator.engine import role_rotations
 from remediator.engine.role_rotations import LoginUser, Refusal, RoleFacts, RolePlan, Strategy
@@ -124,3 +128,28 @@ def test_settings_are_mirrored_with_only_the_differences() -> None:
 ])
 def test_list_settings_split_like_postgresql_flattens_them(flattened: str, elements: list[str]) -> None:
     assert role_rotations.split_list(flattened) == elements
+
+
+def flatten(elements: list[str]) -> str:
+    """What PostgreSQL stores in rolconfig for a list setting: plain names bare, the rest double-quoted."""
+    return ", ".join(e if re.fullmatch(r"[a-z_][a-z0-9_$]*", e) else '"' + e.replace('"', '""') + '"'
+                     for e in elements)
+
+
+@hypothesis.given(st.lists(st.text(st.characters(exclude_characters="\x00"), min_size=1), max_size=6))
+def test_any_list_setting_comes_back_element_by_element(elements: list[str]) -> None:
+    assert role_rotations.split_list(flatten(elements)) == elements
+
+
+@hypothesis.given(st.sampled_from(list(Strategy)), st.lists(st.booleans(), max_size=8))
+def test_a_run_of_rotations_and_rollbacks_never_sets_the_password_of_the_user_in_use(
+        strategy: Strategy, verified: list[bool]) -> None:
+    current: str | None = None
+    for passed in verified:
+        plan = planned(strategy, "orders", current)
+        live = current or "orders"
+        assert plan.set_password_of in ("orders", "orders_b")
+        if strategy is ALTERNATING:
+            assert plan.set_password_of != live and plan.revoke_at_revocation == live
+        assert plan.current_on_rollback == live
+        current = plan.current_after if passed else plan.current_on_rollback
