@@ -333,6 +333,36 @@ async def test_a_wrong_password_fails_the_login_proof_without_saying_it(
     assert NEW not in proof.message and OPERATOR_PASSWORD not in proof.message
     missing = await database_roles.set_password(operator(rotation_server), role, role + "_b", NEW, ALTERNATING)
     assert (missing.succeeded, missing.reason) == (False, "UserNotFound")
+    stranger = await database_roles.set_password(operator(rotation_server), role, OWNER, NEW, ALTERNATING)
+    assert (stranger.succeeded, stranger.reason) == (False, "UnknownUser")
+    assert can_log_in(rotation_server, OWNER, OLD)
+
+
+async def test_revoking_an_alternate_user_that_is_gone_is_done(rotation_server: Server, roles: Roles) -> None:
+    role = roles.make("gone")
+    revoked = succeeded(await database_roles.revoke(operator(rotation_server), role, role + "_b", Strategy.IN_PLACE,
+                                                    terminate_sessions=True))
+    assert revoked == {"user": role + "_b", "openSessions": 0, "terminatedSessions": 0}
+    assert can_log_in(rotation_server, role, OLD)
+
+
+async def test_without_pg_read_all_stats_sessions_are_counted_but_not_terminated(
+        rotation_server: Server, roles: Roles) -> None:
+    role = roles.make("blind")
+    narrow = roles.make("narrow_operator", "CREATEROLE")
+    with superuser(rotation_server) as admin:
+        admin.execute(f"GRANT pg_signal_backend TO {narrow}")
+        admin.execute(f"GRANT {role} TO {narrow} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE")
+    connection = database.Connection(rotation_server.conninfo(narrow, password=OLD, dbname=DATABASE))
+    with log_in(rotation_server, role, OLD) as client:
+        counted = succeeded(await database_roles.revoke(connection, role, role, Strategy.IN_PLACE,
+                                                        terminate_sessions=False))
+        assert counted["openSessions"] == 1
+        refused = await database_roles.revoke(connection, role, role, Strategy.IN_PLACE, terminate_sessions=True)
+        assert (refused.succeeded, refused.reason) == (False, "PermissionDenied")
+        assert "pg_read_all_stats" in refused.message
+        assert works(client)
+    assert not can_log_in(rotation_server, role, OLD)
 
 
 def track_statements(server: Server) -> bool:

@@ -8,6 +8,11 @@ repeated after a crash at any line and ends in the same state.
 A password never travels as plaintext in SQL: libpq computes the SCRAM-SHA-256 verifier on the
 client (PQencryptPasswordConn) and only the verifier is sent, so no server log, pg_stat_activity or
 pg_stat_statements can hold the password. No message holds a password or a connection string.
+
+What the operator's connection role needs (it must not be a superuser, nor the rotated role):
+CREATEROLE and ADMIN OPTION on the rotated role (PostgreSQL 16+: `GRANT orders TO remediator WITH
+ADMIN TRUE, INHERIT FALSE, SET FALSE`; `<role>_b` it creates itself), pg_read_all_stats to tell the
+revoked user's sessions apart, and pg_signal_backend to terminate them.
 """
 
 from __future__ import annotations
@@ -115,9 +120,11 @@ async def set_password(connection: database.Connection, role: str, user: str, pa
     """
 
     async def apply(session: Session) -> intents.Result:
-        refused = await _refused(session, role, user, strategy)
-        if refused is not None:
-            return refused
+        checked = await _user_to_change(session, role, user, strategy)
+        if isinstance(checked, intents.Result):
+            return checked
+        if not checked.exists:
+            return intents.failed("UserNotFound", f"{user} does not exist: the alternate user is made first")
         verifier = session.pgconn.encrypt_password(password.encode(), user.encode(), SCRAM)
         await session.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
             sql.Identifier(user), sql.Literal(verifier.decode())))
@@ -154,9 +161,11 @@ async def revoke(connection: database.Connection, role: str, user: str, strategy
     """
 
     async def apply(session: Session) -> intents.Result:
-        refused = await _refused(session, role, user, strategy)
-        if refused is not None:
-            return refused
+        checked = await _user_to_change(session, role, user, strategy)
+        if isinstance(checked, intents.Result):
+            return checked
+        if not checked.exists:  # no such user, so no login with it either
+            return intents.done({"user": user, "openSessions": 0, "terminatedSessions": 0})
         await session.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(sql.Identifier(user)))
         faults.crash_point("role-rotation-password-revoked")
         open_sessions = await (await session.execute(SESSIONS_OF, (user,))).fetchall()
@@ -207,14 +216,13 @@ async def _facts(session: Session, role: str) -> RoleFacts:
                      alternate=found.get(alternate, LoginUser(alternate, exists=False)), database=database_name)
 
 
-async def _refused(session: Session, role: str, user: str, strategy: Strategy) -> intents.Result | None:
-    """failed(...) when `user` is not one of the role's login users, does not exist, or is refused."""
+async def _user_to_change(session: Session, role: str, user: str, strategy: Strategy) -> LoginUser | intents.Result:
+    """The user, if it is one of the role's login users and the rotation is not refused; else failed(...)."""
     facts = await _facts(session, role)
-    if user not in (facts.role.name, facts.alternate.name):
+    users = {facts.role.name: facts.role, facts.alternate.name: facts.alternate}
+    if user not in users:
         return intents.failed("UnknownUser", f"{user} is neither {role} nor {facts.alternate.name}")
     refused = role_rotations.refusal(facts, strategy)
     if refused is not None:
         return intents.failed(refused.reason, refused.message)
-    if user == facts.alternate.name and not facts.alternate.exists:
-        return intents.failed("UserNotFound", f"{user} does not exist: the alternate user is made first")
-    return None
+    return users[user]
