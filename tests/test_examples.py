@@ -15,7 +15,10 @@ from remediator.api.runbooks import RunbookSpec
 from remediator.sandbox import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
+# A GitOps tool's own objects (a Flux Kustomization, an Argo CD Application) need that tool's CRDs:
+# tests/scenarios/test_gitops_rotation.py reads them instead.
+TOOL_CONFIGS = {REPO / "examples" / "gitops" / "flux", REPO / "examples" / "gitops" / "argocd"}
+EXAMPLES = sorted(p for p in (REPO / "examples").rglob("*.yaml") if p.parent not in TOOL_CONFIGS)
 SPEC_MODELS = {"Incident": IncidentSpec, "Runbook": RunbookSpec, "RollbackRequest": RollbackRequestSpec,
                "KeyRotation": KeyRotationSpec}
 
