@@ -22,8 +22,9 @@ from tests.database.conftest import Server, wait_until
 
 from remediator import faults
 from remediator.actions import database, database_roles
+from remediator.api.keyrotations import RoleStrategy
 from remediator.engine import intents, role_rotations
-from remediator.engine.role_rotations import RolePlan, Strategy
+from remediator.engine.role_rotations import RolePlan
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +34,7 @@ OPERATOR_PASSWORD = "op-Zq81-never-logged"
 OWNER = "rot_owner"
 OLD = "old-Hx4t-password"
 NEW = "new-Pw9v-password"
-ALTERNATING = Strategy.ALTERNATING_USERS
+ALTERNATING = RoleStrategy.ALTERNATING_USERS
 HBA_LINE = "local all /^rot_ scram-sha-256\n"
 
 
@@ -125,7 +126,7 @@ def roles(rotation_server: Server) -> Iterator[Roles]:
         made.drop()
 
 
-def planned(role: str, current: str | None = None, strategy: Strategy = ALTERNATING) -> RolePlan:
+def planned(role: str, current: str | None = None, strategy: RoleStrategy = ALTERNATING) -> RolePlan:
     plan = role_rotations.plan(strategy, role, current)
     assert isinstance(plan, RolePlan)
     return plan
@@ -218,9 +219,9 @@ async def test_refused_roles_are_left_alone(rotation_server: Server, roles: Role
     connection = operator(rotation_server)
     results = [
         await database_roles.ensure_alternate(connection, role),
-        await database_roles.set_password(connection, role, role, NEW, Strategy.IN_PLACE),
+        await database_roles.set_password(connection, role, role, NEW, RoleStrategy.IN_PLACE),
         await database_roles.set_password(connection, role, role + "_b", NEW, ALTERNATING),
-        await database_roles.revoke(connection, role, role, Strategy.IN_PLACE, terminate_sessions=True),
+        await database_roles.revoke(connection, role, role, RoleStrategy.IN_PLACE, terminate_sessions=True),
     ]
     assert [(r.succeeded, r.reason) for r in results] == [(False, reason)] * 4
     assert role in results[0].message
@@ -300,7 +301,7 @@ async def test_sessions_of_the_revoked_user_are_counted_and_terminated_only_when
 async def test_in_place_changes_the_roles_own_password_and_a_rollback_restores_the_old_one(
         rotation_server: Server, roles: Roles) -> None:
     role = roles.make("inplace")
-    plan = planned(role, strategy=Strategy.IN_PLACE)
+    plan = planned(role, strategy=RoleStrategy.IN_PLACE)
     with log_in(rotation_server, role, OLD) as client:
         await rotate(rotation_server, plan, NEW)
         assert can_log_in(rotation_server, role, NEW) and not can_log_in(rotation_server, role, OLD)
@@ -309,7 +310,7 @@ async def test_in_place_changes_the_roles_own_password_and_a_rollback_restores_t
         assert not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role + "_b",)).fetchone()
     assert plan.restore_password_on_rollback
     succeeded(await database_roles.set_password(operator(rotation_server), role, plan.current_on_rollback, OLD,
-                                                Strategy.IN_PLACE))
+                                                RoleStrategy.IN_PLACE))
     assert can_log_in(rotation_server, role, OLD) and not can_log_in(rotation_server, role, NEW)
 
 
@@ -340,7 +341,7 @@ async def test_a_wrong_password_fails_the_login_proof_without_saying_it(
 
 async def test_revoking_an_alternate_user_that_is_gone_is_done(rotation_server: Server, roles: Roles) -> None:
     role = roles.make("gone")
-    revoked = succeeded(await database_roles.revoke(operator(rotation_server), role, role + "_b", Strategy.IN_PLACE,
+    revoked = succeeded(await database_roles.revoke(operator(rotation_server), role, role + "_b", RoleStrategy.IN_PLACE,
                                                     terminate_sessions=True))
     assert revoked == {"user": role + "_b", "openSessions": 0, "terminatedSessions": 0}
     assert can_log_in(rotation_server, role, OLD)
@@ -355,10 +356,10 @@ async def test_without_pg_read_all_stats_sessions_are_counted_but_not_terminated
         admin.execute(f"GRANT {role} TO {narrow} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE")
     connection = database.Connection(rotation_server.conninfo(narrow, password=OLD, dbname=DATABASE))
     with log_in(rotation_server, role, OLD) as client:
-        counted = succeeded(await database_roles.revoke(connection, role, role, Strategy.IN_PLACE,
+        counted = succeeded(await database_roles.revoke(connection, role, role, RoleStrategy.IN_PLACE,
                                                         terminate_sessions=False))
         assert counted["openSessions"] == 1
-        refused = await database_roles.revoke(connection, role, role, Strategy.IN_PLACE, terminate_sessions=True)
+        refused = await database_roles.revoke(connection, role, role, RoleStrategy.IN_PLACE, terminate_sessions=True)
         assert (refused.succeeded, refused.reason) == (False, "PermissionDenied")
         assert "pg_read_all_stats" in refused.message
         assert works(client)

@@ -9,13 +9,14 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
+from remediator.api.keyrotations import RoleStrategy
 from remediator.engine import role_rotations
-from remediator.engine.role_rotations import LoginUser, Refusal, RoleFacts, RolePlan, Strategy
+from remediator.engine.role_rotations import LoginUser, Refusal, RoleFacts, RolePlan
 
-ALTERNATING = Strategy.ALTERNATING_USERS
+ALTERNATING = RoleStrategy.ALTERNATING_USERS
 
 
-def planned(strategy: Strategy, role: str, current: str | None) -> RolePlan:
+def planned(strategy: RoleStrategy, role: str, current: str | None) -> RolePlan:
     result = role_rotations.plan(strategy, role, current)
     assert isinstance(result, RolePlan), result
     return result
@@ -39,7 +40,7 @@ def test_each_alternating_rotation_sets_the_user_that_is_not_current(current: st
 
 def test_in_place_sets_the_role_itself_revokes_nothing_and_restores_the_old_password_on_rollback() -> None:
     for current in (None, "orders"):
-        plan = planned(Strategy.IN_PLACE, "orders", current)
+        plan = planned(RoleStrategy.IN_PLACE, "orders", current)
         assert plan.alternate is None
         assert (plan.set_password_of, plan.current_after, plan.revoke_at_revocation) == ("orders", "orders", None)
         assert (plan.current_on_rollback, plan.revoke_on_rollback) == ("orders", None)
@@ -47,7 +48,7 @@ def test_in_place_sets_the_role_itself_revokes_nothing_and_restores_the_old_pass
 
 
 def test_switching_to_in_place_while_orders_b_is_current_revokes_orders_b_at_revocation() -> None:
-    plan = planned(Strategy.IN_PLACE, "orders", "orders_b")
+    plan = planned(RoleStrategy.IN_PLACE, "orders", "orders_b")
     assert (plan.set_password_of, plan.current_after, plan.revoke_at_revocation) == ("orders", "orders", "orders_b")
     assert (plan.current_on_rollback, plan.revoke_on_rollback) == ("orders_b", "orders")
 
@@ -58,7 +59,7 @@ def test_a_role_whose_alternate_would_exceed_63_bytes_is_refused_unless_in_place
     refused = role_rotations.plan(ALTERNATING, longest + "r", None)
     assert isinstance(refused, Refusal) and refused.reason == "RoleNameTooLong"
     assert "63-byte" in refused.message
-    assert planned(Strategy.IN_PLACE, longest + "rr", None).set_password_of == longest + "rr"
+    assert planned(RoleStrategy.IN_PLACE, longest + "rr", None).set_password_of == longest + "rr"
     multibyte = role_rotations.plan(ALTERNATING, "é" * 31, None)  # 62 bytes in 31 characters
     assert isinstance(multibyte, Refusal) and multibyte.reason == "RoleNameTooLong"
 
@@ -81,7 +82,7 @@ def facts(role: LoginUser | None = None, alternate: LoginUser | None = None) -> 
     (LoginUser("orders", exists=False), "RoleNotFound", "role orders does not exist"),
 ], ids=["superuser", "owner", "operator", "missing"])
 def test_refused_roles_each_say_why(user: LoginUser, reason: str, words: str) -> None:
-    for strategy in Strategy:
+    for strategy in RoleStrategy:
         refused = role_rotations.refusal(facts(role=user), strategy)
         assert refused is not None and refused.reason == reason and words in refused.message
 
@@ -99,7 +100,7 @@ def test_an_orders_b_that_is_not_a_member_of_orders_is_someone_elses_and_refused
     assert refused is not None and refused.reason == "SuperuserRole"
     refused = role_rotations.refusal(facts(alternate=LoginUser("orders_b", exists=True)), ALTERNATING)
     assert refused is not None and refused.reason == "AlternateUserConflict"
-    assert role_rotations.refusal(facts(alternate=stranger), Strategy.IN_PLACE) is None  # never touched
+    assert role_rotations.refusal(facts(alternate=stranger), RoleStrategy.IN_PLACE) is None  # never touched
 
 
 def test_a_plain_role_may_be_rotated() -> None:
@@ -141,15 +142,15 @@ def test_any_list_setting_comes_back_element_by_element(elements: list[str]) -> 
     assert role_rotations.split_list(flatten(elements)) == elements
 
 
-@hypothesis.given(st.sampled_from(list(Strategy)), st.lists(st.booleans(), max_size=8))
+@hypothesis.given(st.sampled_from(list(RoleStrategy)), st.lists(st.booleans(), max_size=8))
 def test_a_run_of_rotations_and_rollbacks_never_sets_the_password_of_the_user_in_use(
-        strategy: Strategy, verified: list[bool]) -> None:
+        strategy: RoleStrategy, verified: list[bool]) -> None:
     current: str | None = None
     for passed in verified:
         plan = planned(strategy, "orders", current)
         live = current or "orders"
         assert plan.set_password_of in ("orders", "orders_b")
-        if strategy is ALTERNATING:
+        if strategy == ALTERNATING:
             assert plan.set_password_of != live and plan.revoke_at_revocation == live
         assert plan.current_on_rollback == live
         current = plan.current_after if passed else plan.current_on_rollback

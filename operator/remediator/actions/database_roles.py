@@ -29,8 +29,9 @@ from psycopg.rows import dict_row
 
 from remediator import faults
 from remediator.actions import database
+from remediator.api.keyrotations import RoleStrategy
 from remediator.engine import intents, role_rotations
-from remediator.engine.role_rotations import LoginUser, RoleFacts, Strategy
+from remediator.engine.role_rotations import LoginUser, RoleFacts
 
 # ALTER ROLE waits for a lock on the catalogue; a stuck one must fail the action, not hang the operator.
 SESSION_OPTIONS = "-c statement_timeout=30000 -c lock_timeout=10000"
@@ -87,7 +88,7 @@ async def ensure_alternate(connection: database.Connection, role: str) -> intent
     async def ensure(session: Session) -> intents.Result:
         async with session.transaction():
             facts = await _facts(session, role)
-            refused = role_rotations.refusal(facts, Strategy.ALTERNATING_USERS)
+            refused = role_rotations.refusal(facts, RoleStrategy.ALTERNATING_USERS)
             if refused is not None:
                 return intents.failed(refused.reason, refused.message)
             created = not facts.alternate.exists
@@ -112,7 +113,7 @@ async def ensure_alternate(connection: database.Connection, role: str) -> intent
 
 
 async def set_password(connection: database.Connection, role: str, user: str, password: str,
-                       strategy: Strategy) -> intents.Result:
+                       strategy: RoleStrategy) -> intents.Result:
     """Set `user`'s password (`user` is the role or `<role>_b`); done({user}).
 
     Only the SCRAM-SHA-256 verifier computed here is sent. Setting the same password again is harmless.
@@ -151,7 +152,7 @@ async def prove_login(connection: database.Connection, user: str, password: str)
     return intents.done({"user": user})
 
 
-async def revoke(connection: database.Connection, role: str, user: str, strategy: Strategy, *,
+async def revoke(connection: database.Connection, role: str, user: str, strategy: RoleStrategy, *,
                  terminate_sessions: bool) -> intents.Result:
     """Refuse new logins as `user` (its password becomes NULL) and count the sessions still open
     under it; terminate them only with `terminate_sessions` (terminateSessionsOnRevoke, or an
@@ -216,7 +217,7 @@ async def _facts(session: Session, role: str) -> RoleFacts:
                      alternate=found.get(alternate, LoginUser(alternate, exists=False)), database=database_name)
 
 
-async def _user_to_change(session: Session, role: str, user: str, strategy: Strategy) -> LoginUser | intents.Result:
+async def _user_to_change(session: Session, role: str, user: str, strategy: RoleStrategy) -> LoginUser | intents.Result:
     """The user, if it is one of the role's login users and the rotation is not refused; else failed(...)."""
     facts = await _facts(session, role)
     users = {facts.role.name: facts.role, facts.alternate.name: facts.alternate}

@@ -15,26 +15,20 @@ asks `refusal` whether they may be changed, and carries the plan out.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Callable
+
+from remediator.api.keyrotations import RoleStrategy
 
 # PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes: a longer `<role>_b` would silently be another name.
 IDENTIFIER_LIMIT_BYTES = 63
 ALTERNATE_SUFFIX = "_b"
 
 
-class Strategy(enum.StrEnum):
-    """How a role's password is rotated (the values are the KeyRotation spec's)."""
-
-    ALTERNATING_USERS = "alternatingUsers"
-    IN_PLACE = "inPlace"
-
-
 @dataclasses.dataclass(frozen=True)
 class RolePlan:
     """What one rotation of `role` does, user by user."""
 
-    strategy: Strategy
+    strategy: RoleStrategy
     role: str
     alternate: str | None  # `<role>_b`, ensured before its password is set (alternatingUsers only)
     set_password_of: str  # gets the new password (Set)
@@ -59,14 +53,14 @@ def alternate_user(role: str) -> str:
     return role + ALTERNATE_SUFFIX
 
 
-def plan(strategy: Strategy, role: str, current: str | None) -> RolePlan | Refusal:
+def plan(strategy: RoleStrategy, role: str, current: str | None) -> RolePlan | Refusal:
     """The users one rotation touches, given the login user that is current now (None: never rotated).
 
     Refused with RoleNameTooLong when `<role>_b` does not fit PostgreSQL's 63-byte identifiers
     (alternatingUsers), and UnknownCurrentUser when `current` is neither `<role>` nor `<role>_b`.
     """
     alternate = alternate_user(role)
-    if strategy is Strategy.ALTERNATING_USERS and len(alternate.encode()) > IDENTIFIER_LIMIT_BYTES:
+    if strategy == RoleStrategy.ALTERNATING_USERS and len(alternate.encode()) > IDENTIFIER_LIMIT_BYTES:
         return Refusal("RoleNameTooLong", f"role {role}: the alternate user {alternate} would be longer than "
                                           f"PostgreSQL's {IDENTIFIER_LIMIT_BYTES}-byte identifier limit; "
                                           "use strategy inPlace or a shorter role name")
@@ -74,14 +68,14 @@ def plan(strategy: Strategy, role: str, current: str | None) -> RolePlan | Refus
         return Refusal("UnknownCurrentUser", f"role {role}: the recorded current user {current} is neither "
                                              f"{role} nor {alternate}")
     live = current or role  # before the first rotation the role itself is the login user
-    if strategy is Strategy.ALTERNATING_USERS:
+    if strategy == RoleStrategy.ALTERNATING_USERS:
         target = alternate if live == role else role
     else:
         target = role
     return RolePlan(
         strategy=strategy,
         role=role,
-        alternate=alternate if strategy is Strategy.ALTERNATING_USERS else None,
+        alternate=alternate if strategy == RoleStrategy.ALTERNATING_USERS else None,
         set_password_of=target,
         current_after=target,
         # inPlace after alternatingUsers: the alternate is still live and is revoked like an old user.
@@ -127,16 +121,16 @@ USER_RULES: tuple[UserRule, ...] = (
 )
 
 
-def users_changed(facts: RoleFacts, strategy: Strategy) -> list[LoginUser]:
+def users_changed(facts: RoleFacts, strategy: RoleStrategy) -> list[LoginUser]:
     """The existing users a rotation of this role may change: the role, and `<role>_b` where it belongs to it."""
     users = [facts.role]
     alternate = facts.alternate
-    if alternate.exists and (strategy is Strategy.ALTERNATING_USERS or alternate.member_of_role):
+    if alternate.exists and (strategy == RoleStrategy.ALTERNATING_USERS or alternate.member_of_role):
         users.append(alternate)
     return users
 
 
-def refusal(facts: RoleFacts, strategy: Strategy) -> Refusal | None:
+def refusal(facts: RoleFacts, strategy: RoleStrategy) -> Refusal | None:
     """Why this role must not be rotated, or None when it may be.
 
     RoleNotFound: the role does not exist. SuperuserRole, DatabaseOwnerRole, OperatorRole: the role
@@ -150,7 +144,7 @@ def refusal(facts: RoleFacts, strategy: Strategy) -> Refusal | None:
             if applies(user):
                 return Refusal(reason, message.format(name=user.name, database=facts.database))
     alternate = facts.alternate
-    if strategy is Strategy.ALTERNATING_USERS and alternate.exists and not alternate.member_of_role:
+    if strategy == RoleStrategy.ALTERNATING_USERS and alternate.exists and not alternate.member_of_role:
         return Refusal("AlternateUserConflict", f"{alternate.name} exists but is not a member of "
                                                 f"{facts.role.name}: it is not the rotation's alternate user")
     return None
