@@ -16,6 +16,7 @@ from remediator import log_formats
 
 if TYPE_CHECKING:
     from remediator.config import OperatorConfig
+    from remediator.receiver.server import ReceiverOptions
 
 REPO_CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
 
@@ -68,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--peering", metavar="NAME",
                      help="coordinate with other replicas through this KopfPeering (default: standalone)")
+    run.add_argument("--receiver-address", metavar="HOST:PORT",
+                     help="serve the Alertmanager webhook (POST /alertmanager) here, e.g. 0.0.0.0:9095 "
+                          "(default: off)")
+    run.add_argument("--receiver-token-file", type=pathlib.Path, metavar="PATH",
+                     help="the bearer token Alertmanager must send, read from this file")
+    run.add_argument("--receiver-token-secret", metavar="NAMESPACE/NAME[/KEY]",
+                     help="the bearer token Alertmanager must send, read from this Secret's key (default key: token)")
+    run.add_argument("--receiver-no-auth", action="store_true",
+                     help="accept webhook requests without a token (only behind something that authenticates)")
+    run.add_argument("--receiver-tls-cert", type=pathlib.Path, metavar="PATH", help="serve the webhook over TLS")
+    run.add_argument("--receiver-tls-key", type=pathlib.Path, metavar="PATH", help="the TLS certificate's key")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--log-format", choices=log_formats.FORMATS, default="text",
                      help="text: one escaped line per record; json: one JSON object per line (default: text)")
@@ -106,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "crds":
         return _crds(args.output)
     if args.command == "postmortem":
@@ -130,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             liveness=args.liveness,
             peering=args.peering,
             config=_operator_config(args),
+            receiver=_receiver_options(parser, args),
         )
         return _run_until_signal(operator_main.run(settings))
     if args.command == "demo":
@@ -167,6 +181,30 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         rate_limit_actions=args.rate_limit[0] if args.rate_limit else None,
         rate_limit_window=args.rate_limit[1] if args.rate_limit else datetime.timedelta(minutes=1),
     )
+
+
+def _receiver_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ReceiverOptions | None:
+    from remediator.receiver.server import ReceiverOptions
+
+    if args.receiver_address is None:
+        return None
+    host, _, port = args.receiver_address.rpartition(":")
+    if not host or not port.isdigit():
+        parser.error(f"--receiver-address: expected HOST:PORT such as 0.0.0.0:9095, got {args.receiver_address!r}")
+    secret = None
+    if args.receiver_token_secret:
+        parts = args.receiver_token_secret.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            parser.error("--receiver-token-secret: expected NAMESPACE/NAME or NAMESPACE/NAME/KEY")
+        secret = (parts[0], parts[1], parts[2] if len(parts) == 3 else "token")
+    if args.receiver_token_file is None and secret is None and not args.receiver_no_auth:
+        parser.error("--receiver-address needs --receiver-token-file or --receiver-token-secret "
+                     "(or --receiver-no-auth)")
+    if (args.receiver_tls_cert is None) != (args.receiver_tls_key is None):
+        parser.error("--receiver-tls-cert and --receiver-tls-key go together")
+    return ReceiverOptions(host=host.strip("[]"), port=int(port), token_file=args.receiver_token_file,
+                           token_secret=secret, anonymous=args.receiver_no_auth, tls_cert=args.receiver_tls_cert,
+                           tls_key=args.receiver_tls_key)
 
 
 def _time_scale(text: str) -> float:

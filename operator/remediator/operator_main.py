@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import pathlib
 
 import kopf
 
-from remediator import GROUP, config
+from remediator import GROUP, config, kube
 from remediator.actions import retries
 from remediator.engine import guards
 from remediator.handlers import incident_queue
+from remediator.receiver import server
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -26,6 +28,7 @@ class OperatorOptions:
     liveness: str | None = None
     peering: str | None = None
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
+    receiver: server.ReceiverOptions | None = None
 
 
 def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSettings:
@@ -69,6 +72,16 @@ async def run(options: OperatorOptions) -> None:
     objects.setLevel(logging.INFO)
     objects.addFilter(_quiet_watch_handler)
     retries.set_request_timeout(operator_config.api_timeout_seconds)
+    async with contextlib.AsyncExitStack() as stack:
+        if options.receiver is not None:
+            # Every replica serves the receiver, leader or not: creating an Incident is idempotent.
+            kube.configure(operator_config.kubeconfig)
+            await stack.enter_async_context(server.serving(
+                options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds))
+        await _operate(options, operator_config)
+
+
+async def _operate(options: OperatorOptions, operator_config: config.OperatorConfig) -> None:
     await kopf.operator(
         settings=operator_settings(operator_config.api_timeout_seconds),
         clusterwide=options.all_namespaces,

@@ -31,7 +31,8 @@ from remediator.engine import guards, intents, plans, step_lists, step_runs, ste
 from remediator.engine.step_runs import DEFAULT_MAX_REPLICAS, Decision, Incident, Policy, World
 
 RUNBOOK_RECHECK = datetime.timedelta(seconds=30)
-__all__ = ["DEFAULT_MAX_REPLICAS", "Decision", "Incident", "Policy", "World", "decide", "release_on_deletion"]
+__all__ = ["DEFAULT_MAX_REPLICAS", "Decision", "Incident", "Policy", "World", "decide", "finished",
+           "release_on_deletion"]
 
 
 def decide(incident: Incident, world: World, now: datetime.datetime, policy: Policy) -> Decision:
@@ -45,7 +46,7 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         draft.condition("Ready", False, "InvalidSpec", message,
                         entry=(EventType.WARNING, "InvalidSpec", message, None))
         return draft.decision()
-    if _finished(status):
+    if finished(status):
         return draft.decision()
     context = step_runs.Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
     frozen = _frozen_steps(context)
@@ -121,7 +122,8 @@ def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | s
 # -- the incident as a whole -----------------------------------------------------------------------------------
 
 
-def _finished(status: IncidentStatus) -> bool:
+def finished(status: IncidentStatus) -> bool:
+    """Whether the Incident is over (Resolved, Failed, or a dry run planned): it will do nothing more."""
     return any(is_condition_true(status.conditions, t) for t in ("Resolved", "Failed")) or any(
         c.type == "Ready" and c.reason == "DryRunComplete" for c in status.conditions)
 
@@ -410,7 +412,7 @@ def _still_remediating(holder: Mapping[str, Any] | None) -> bool:
     if holder is None:
         return False
     try:
-        return not _finished(IncidentStatus.model_validate(holder.get("status") or {}))
+        return not finished(IncidentStatus.model_validate(holder.get("status") or {}))
     except pydantic.ValidationError:
         return True  # an unreadable status proves nothing: keep respecting the lock
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from remediator.api.incidents import MAX_ALERTS, AlertRecord, AlertState, IncidentStatus
 from remediator.api.timelines import EventType
-from remediator.engine import drafts, phases
+from remediator.engine import drafts, incidents, phases
 
 ALERT_RESOLVED = "AlertResolved"
 
@@ -63,3 +63,8 @@ def _bounded(alerts: list[AlertRecord], folded: int) -> tuple[list[AlertRecord],
     dropped = set(sorted(dropped)[:overflow])
     dropped |= set([i for i in range(len(alerts)) if i not in dropped][: overflow - len(dropped)])
     return [a for i, a in enumerate(alerts) if i not in dropped], folded + overflow
+
+
+def is_open(incident: Mapping[str, Any]) -> bool:
+    """Whether an Incident (as stored) is still under way: new alerts of its key join it."""
+    return not incidents.finished(IncidentStatus.model_validate(dict(incident.get("status") or {})))

@@ -1,0 +1,174 @@
+"""The receiver's Kubernetes calls, through the asynchronous client (kubernetes.aio): list the Runbooks,
+create an episode's Incident, merge its alerts into the status, and record rejections as Events.
+
+Every write is safe to repeat. Create is by a deterministic name (AlreadyExists is success), and the
+alerts are merged by a status write conditional on the resourceVersion that was read (a 409 reads again
+and merges again), so two replicas, an HA pair or a retry after a crash never record an alert twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import kubernetes.client
+import pydantic
+from kubernetes.aio import client as aio
+from kubernetes.aio.client.exceptions import ApiException
+
+from remediator import GROUP, VERSION
+from remediator.api.errors import validation_messages
+from remediator.api.runbooks import RunbookSpec
+from remediator.receiver import alert_lists, keys, plans
+
+logger = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+MAX_CONFLICTS = 5
+# What Alertmanager should retry: the API server answered 429/5xx, or not at all.
+UNAVAILABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+
+
+class ApiUnavailable(Exception):
+    """The Kubernetes API could not be reached or did not do what was asked: Alertmanager should retry."""
+
+
+@dataclasses.dataclass
+class Stored:
+    """What became of one episode: the Incident that holds it (None: nothing needed), and whether it is new."""
+
+    name: str | None
+    created: bool = False
+
+
+@asynccontextmanager
+async def api_client() -> AsyncIterator[aio.ApiClient]:
+    """An asynchronous client with the credentials kube.configure loaded into the synchronous client."""
+    loaded = kubernetes.client.Configuration.get_default_copy()
+    configuration = aio.Configuration(host=loaded.host, api_key=dict(loaded.api_key),
+                                      api_key_prefix=dict(loaded.api_key_prefix), ssl_ca_cert=loaded.ssl_ca_cert,
+                                      cert_file=loaded.cert_file, key_file=loaded.key_file,
+                                      verify_ssl=loaded.verify_ssl)
+    async with aio.ApiClient(configuration) as client:
+        yield client
+
+
+class IncidentWrites:
+    """The receiver's calls to the Kubernetes API, each bounded by `timeout` seconds."""
+
+    def __init__(self, api: aio.ApiClient, timeout: float = 10.0) -> None:
+        self.custom = aio.CustomObjectsApi(api)
+        self.core = aio.CoreV1Api(api)
+        self.timeout = timeout
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """One API call; raises ApiUnavailable for what a retry may fix, ApiException for the rest."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await method(*args, **kwargs)
+        except ApiException as e:
+            if e.status in UNAVAILABLE_STATUSES:
+                raise ApiUnavailable(f"API error {e.status} {e.reason}") from None
+            raise
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise ApiUnavailable(type(e).__name__) from None
+
+    async def runbooks(self) -> list[plans.Runbook]:
+        """Every valid Runbook with triggers, in all namespaces (an invalid one is logged and skipped)."""
+        listed = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "runbooks")
+        found = []
+        for item in listed.get("items", []):
+            meta = item.get("metadata") or {}
+            try:
+                spec = RunbookSpec.model_validate(item.get("spec") or {})
+            except pydantic.ValidationError as e:
+                logger.warning(f"Runbook {meta.get('namespace')}/{meta.get('name')} is invalid and matches no "
+                               f"alert: {'; '.join(validation_messages(e))}")
+                continue
+            if spec.triggers:
+                found.append(plans.Runbook(meta["namespace"], meta["name"], spec))
+        return found
+
+    async def store(self, episode: plans.Episode, now: datetime.datetime) -> Stored:
+        """The episode's Incident: the open one of its key, or the one named for it (created when needed),
+        with the episode's alerts merged into its status."""
+        listed = await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, episode.namespace,
+                                  "incidents", label_selector=f"{keys.KEY_LABEL}={episode.key_hash}")
+        items = listed.get("items", [])
+        candidates = sorted((i for i in items if alert_lists.is_open(i)),
+                            key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"]))
+        incident = candidates[0] if candidates else next(
+            (i for i in items if i["metadata"]["name"] == episode.name), None)
+        created = False
+        if incident is None:
+            if episode.manifest is None:
+                return Stored(None)
+            incident, created = await self._create(episode)
+        await self._merge(incident, episode, now)
+        return Stored(incident["metadata"]["name"], created)
+
+    async def _create(self, episode: plans.Episode) -> tuple[dict[str, Any], bool]:
+        try:
+            created = await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                       episode.namespace, "incidents", episode.manifest)
+            return dict(created), True
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        # AlreadyExists: another replica, an HA peer or an earlier attempt created it.
+        return await self._read(episode.namespace, episode.name), False
+
+    async def _read(self, namespace: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
+                                                 namespace, "incidents", name)
+        return found
+
+    async def _merge(self, incident: dict[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
+        for _ in range(MAX_CONFLICTS):
+            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
+            if status is None:
+                return
+            meta = incident["metadata"]
+            patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+            try:
+                await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
+                                 meta["namespace"], "incidents", meta["name"], patch, _content_type=MERGE_PATCH)
+                return
+            except ApiException as e:
+                if e.status == 404:
+                    return  # deleted meanwhile: nothing left to record the alerts on
+                if e.status != 409:
+                    raise
+            incident = await self._read(meta["namespace"], meta["name"])
+        raise ApiUnavailable(f"the Incident kept changing ({MAX_CONFLICTS} conflicts in a row)")
+
+    async def record_rejection(self, rejection: plans.Rejection, now: datetime.datetime) -> None:
+        """A Warning Event on the Runbook saying why an alert made no Incident (one per alert and reason)."""
+        namespace, name = rejection.runbook.split("/", 1)
+        identity = f"{rejection.runbook}/{rejection.fingerprint}/{rejection.alertname}/{rejection.reason}"
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name[:200]}.{hashlib.sha256(identity.encode()).hexdigest()[:16]}",
+                         "namespace": namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Runbook", "name": name,
+                               "namespace": namespace},
+            "reason": "AlertRejected", "type": "Warning",
+            "message": f"alert {rejection.alertname} ({rejection.fingerprint or 'no fingerprint'}): "
+                       f"{rejection.reason}: {rejection.message}"[:1024],
+            "firstTimestamp": now.isoformat(), "lastTimestamp": now.isoformat(), "count": 1,
+            "source": {"component": "remediator-receiver"},
+        }
+        try:
+            await self._call(self.core.create_namespaced_event, namespace, event)
+        except ApiException as e:
+            if e.status != 409:  # already recorded
+                logger.warning(f"could not record the rejection as an Event (API error {e.status})")
+        except ApiUnavailable as e:
+            logger.warning(f"could not record the rejection as an Event ({e})")

@@ -1,0 +1,119 @@
+"""Alertmanager's POSTs against the sandbox: every answer the receiver gives, exactly one Incident per
+alert episode whatever is resent, and nothing at all created by a request it refuses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .alerts import LATER, alert, notification, runbook_manifest
+from .conftest import RunningReceiver
+
+
+async def test_an_alert_creates_one_incident_with_the_runbooks_steps_for_its_deployment(
+        receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    response = await receiver.post(notification(alert()))
+    assert response.status_code == 200, response.text
+    [incident] = await receiver.incidents()
+    assert response.json()["incidents"] == [{"namespace": "default", "name": incident["metadata"]["name"],
+                                             "created": True}]
+    assert incident["spec"]["steps"][0]["restart"]["target"] == {"kind": "Deployment", "name": "web"}
+    assert incident["spec"]["severity"] == "P1"
+    assert [a["fingerprint"] for a in incident["status"]["alerts"]] == ["f1"]
+    assert "annotations" not in incident["metadata"] or not any(
+        "approve" in key for key in incident["metadata"]["annotations"])
+
+
+async def test_resends_ha_duplicates_and_more_alerts_of_the_key_still_give_one_incident(
+        receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    for _ in range(3):
+        assert (await receiver.post(notification(alert()))).status_code == 200
+    assert (await receiver.post(notification(alert(), alert(fingerprint="f2", starts_at=LATER)))).status_code == 200
+    [incident] = await receiver.incidents()
+    assert [a["fingerprint"] for a in incident["status"]["alerts"]] == ["f1", "f2"]
+    assert [e["reason"] for e in incident["status"]["timeline"] if e["reason"] == "AlertReceived"] == [
+        "AlertReceived", "AlertReceived"]
+
+
+async def test_a_resolve_sets_alert_resolved_and_a_new_firing_after_close_opens_a_new_incident(
+        receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    await receiver.post(notification(alert()))
+    assert (await receiver.post(notification(alert(status="resolved")))).status_code == 200
+    [incident] = await receiver.incidents()
+    [condition] = [c for c in incident["status"]["conditions"] if c["type"] == "AlertResolved"]
+    assert condition["status"] == "True"
+    # The operator closes it; the same alert sent again creates nothing, a new firing a new Incident.
+    incident["status"]["conditions"].append({"type": "Resolved", "status": "True", "reason": "Verified",
+                                             "message": "", "lastTransitionTime": "2026-11-29T12:00:00Z"})
+    name = incident["metadata"]["name"]
+    written = await receiver.sandbox.put(f"/apis/remediator.dev/v1alpha1/namespaces/default/incidents/{name}/status",
+                                         json=incident)
+    assert written.status_code == 200, written.text
+    await receiver.post(notification(alert()))
+    assert [i["metadata"]["name"] for i in await receiver.incidents()] == [name]
+    await receiver.post(notification(alert(starts_at=LATER)))
+    assert len(await receiver.incidents()) == 2
+
+
+async def test_no_matching_runbook_answers_200_and_says_so(receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    response = await receiver.post(notification(alert(alertname="DiskFull")))
+    assert response.status_code == 200
+    assert response.json()["result"] == "no runbook matched"
+    assert await receiver.incidents() == []
+
+
+async def test_a_hostile_label_is_rejected_with_its_reason_and_nothing_is_created(receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    response = await receiver.post(notification(alert(deployment="../../kube-system")))
+    assert response.status_code == 200
+    [rejected] = response.json()["rejected"]
+    assert rejected["reason"] == "InvalidIncident"
+    assert "labels.deployment" in rejected["message"]
+    assert await receiver.incidents() == []
+    events = (await receiver.sandbox.get("/api/v1/namespaces/default/events")).json()["items"]
+    assert [e["reason"] for e in events if e["involvedObject"]["name"] == "crash-loop"] == ["AlertRejected"]
+
+
+BAD_REQUESTS: dict[str, tuple[Any, dict[str, Any], int]] = {
+    "no token": (notification(alert()), {"token": None}, 401),
+    "a wrong token": (notification(alert()), {"token": "s3cret-webhook-tokem"}, 401),
+    "a basic auth header": (notification(alert()), {"token": None, "headers": {"Authorization": "Basic eDp5"}}, 401),
+    "invalid JSON": (b"{not json", {}, 400),
+    "a JSON array": ([], {}, 400),
+    "version 3": ({**notification(alert()), "version": "3"}, {}, 400),
+    "an alert without startsAt": (notification({k: v for k, v in alert().items() if k != "startsAt"}), {}, 400),
+    "a label that is not a string": (notification({**alert(), "labels": {"alertname": 1}}), {}, 400),
+    "over 1 MiB": (notification(*[alert(fingerprint=str(i), pad="x" * 1000) for i in range(1100)]), {}, 413),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+async def test_a_refused_request_creates_nothing(receiver: RunningReceiver, case: str) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    body, options, status = BAD_REQUESTS[case]
+    response = await receiver.post(body, **options)
+    assert response.status_code == status, response.text
+    assert await receiver.incidents() == []
+    if status == 400:
+        assert response.json()["error"] in ("invalid payload", "invalid JSON: JSONDecodeError")
+
+
+async def test_an_invalid_payload_is_answered_with_the_reason(receiver: RunningReceiver) -> None:
+    response = await receiver.post({**notification(alert()), "alerts": [{"status": "burning"}]})
+    assert response.status_code == 400
+    reasons = response.json()["reasons"]
+    assert "body.alerts[0].status: Input should be 'firing' or 'resolved'" in reasons
+    assert any(r.startswith("body.alerts[0].startsAt") for r in reasons)
+
+
+async def test_unknown_fields_are_ignored(receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    body = {**notification({**alert(), "silencedBy": []}), "futureField": {"x": 1}}
+    assert (await receiver.post(json.dumps(body))).status_code == 200
+    assert len(await receiver.incidents()) == 1
