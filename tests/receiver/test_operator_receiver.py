@@ -1,0 +1,70 @@
+"""`remediator run --receiver-address`: an alert reaches the operator's receiver, its Incident restarts the
+Deployment the alert names, and the resolve reaches the Incident."""
+
+from __future__ import annotations
+
+import pathlib
+import socket
+from typing import Any
+
+import httpx
+import pytest
+from tests.scenarios.support import EXAMPLES, wait_for
+
+from remediator import cli, manifests
+from remediator.sandbox import runner
+
+from .alerts import alert, notification, runbook_manifest
+
+INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
+
+
+async def incidents(sandbox: runner.RunningSandbox) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        items: list[dict[str, Any]] = (await http.get(INCIDENTS)).json()["items"]
+        return items
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def start_with_receiver(start_operator: Any, tmp_path: pathlib.Path, *flags: str) -> str:
+    """Start the operator serving the receiver; returns its URL."""
+    token = tmp_path / "receiver-token"
+    token.write_text("t0ken\n")
+    port = free_port()
+    await start_operator("--receiver-address", f"127.0.0.1:{port}", "--receiver-token-file", str(token), *flags)
+    return f"http://127.0.0.1:{port}/alertmanager"
+
+
+async def test_an_alert_to_the_operator_restarts_the_deployment_and_its_resolve_is_recorded(
+        client: manifests.Client, sandbox: runner.RunningSandbox, start_operator: Any,
+        tmp_path: pathlib.Path) -> None:
+    await client.apply_file(EXAMPLES / "01-workload.yaml")
+    await client.apply(runbook_manifest())
+    url = await start_with_receiver(start_operator, tmp_path)
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": "Bearer t0ken"}) as http:
+        assert (await http.post(url, json=notification(alert()))).status_code == 200
+
+        async def resolved() -> dict[str, Any] | None:
+            done = [i for i in await incidents(sandbox) if (i.get("status") or {}).get("phase") == "Resolved"]
+            return done[0] if done else None
+
+        incident = await wait_for(resolved, timeout=30)
+        assert isinstance(incident, dict)
+        assert [s["state"] for s in incident["status"]["steps"]] == ["Succeeded"]
+        assert (await http.post(url, json=notification(alert(status="resolved")))).status_code == 200
+
+    [incident] = await incidents(sandbox)
+    assert [c["status"] for c in incident["status"]["conditions"] if c["type"] == "AlertResolved"] == ["True"]
+    assert [a["status"] for a in incident["status"]["alerts"]] == ["resolved"]
+
+
+def test_the_receiver_is_not_served_without_a_token_unless_asked() -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--receiver-address", "127.0.0.1:9095"])
+    assert exited.value.code == 2
