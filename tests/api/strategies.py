@@ -293,6 +293,14 @@ def rollback_request_specs(draw: st.DrawFn) -> Json:
     return spec
 
 
+maintenance_windows = st.one_of(
+    st.fixed_dictionaries(
+        {"schedule": st.sampled_from(["0 2 * * 6", "@daily", "30 1 * * 1-5"]), "duration": positive_durations}
+    ),
+    st.just({"start": "2026-12-24T00:00:00Z", "end": "2026-12-27T00:00:00+01:00"}),
+)
+
+
 @st.composite
 def key_rotation_specs(draw: st.DrawFn) -> Json:
     """A valid KeyRotation spec."""
@@ -325,7 +333,9 @@ def key_rotation_specs(draw: st.DrawFn) -> Json:
             gracePeriod=durations,
             emergency=st.booleans(),
             emergencyGracePeriod=durations,
-            schedule=st.sampled_from(["0 3 1 * *", "@monthly", "*/15 * * * MON-FRI"]),
+            schedule=st.sampled_from(["0 3 1 * *", "@monthly", "*/15 * * * MON-FRI", "@every 90d", "@every 1h30m"]),
+            timeZone=st.sampled_from(["UTC", "Europe/Berlin", "America/Port-au-Prince", "Etc/GMT+5"]),
+            maintenanceWindows=st.lists(maintenance_windows, max_size=2),
             trigger=st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True),
             suspend=st.booleans(),
         )

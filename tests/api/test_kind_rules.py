@@ -169,7 +169,7 @@ BAD_SPECS: list[tuple[str, type[pydantic.BaseModel], dict[str, Any], str]] = [
         "key rotation with a bad schedule",
         KeyRotationSpec,
         {"secretRef": {"name": "keys"}, "keys": [{"key": "A"}], "schedule": "every day"},
-        "spec.schedule: 'every day' is not a cron schedule such as '0 3 1 * *' or @monthly",
+        "spec.schedule: 'every day' is not a cron schedule such as '0 3 1 */3 *', @monthly or '@every 90d'",
     ),
     (
         "key rotation with a pseudo-random generator",

@@ -12,6 +12,12 @@ T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
 WEB = {"kind": "Deployment", "name": "web"}
 
 
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+        microsecond: int = 0) -> datetime.datetime:
+    """An instant written as its UTC reading."""
+    return datetime.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=datetime.UTC)
+
+
 class Cluster:
     """Answers intents like the I/O layer would, against in-memory workloads."""
 

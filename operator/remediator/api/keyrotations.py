@@ -15,17 +15,11 @@ from remediator.api.errors import FieldRuleError
 from remediator.api.http_steps import HttpCheck
 from remediator.api.patterns import SECRET_KEY, DNSLabel, DNSSubdomain, Matches, SecretKey, SqlRole
 from remediator.api.references import ConnectionSecretRef, SecretReference
+from remediator.api.schedules import Schedule, TimeZone
 from remediator.api.targets import Target
 from remediator.api.timelines import TimelineEntry
+from remediator.api.windows import MaintenanceWindow
 
-# Five cron fields (minute hour day-of-month month day-of-week) or a @ shorthand.
-CRON = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
-    r"|([-0-9A-Za-z*?,/]+[ \t]+){4}[-0-9A-Za-z*?,/]+)$"
-)
-CronSchedule = Annotated[
-    str, Matches(CRON, "a cron schedule such as '0 3 1 * *' or @monthly", max_length=128)
-]
 KeySuffix = Annotated[str, Matches(SECRET_KEY, "a Secret key suffix", max_length=63)]
 
 ROTATE_ANNOTATION = "remediator.dev/rotate"
@@ -192,8 +186,12 @@ class KeyRotationSpec(SpecModel):
     """Every rotation is an emergency: the old values go after emergencyGracePeriod."""
     emergency_grace_period: Duration = "0s"
     """The grace period of an emergency rotation (a compromised key)."""
-    schedule: CronSchedule | None = None
-    """When to rotate (cron, UTC); only on demand when unset."""
+    schedule: Schedule | None = None
+    """When to rotate: cron ("0 3 1 */3 *"), @monthly, or "@every 90d" from creation; unset: on demand only."""
+    time_zone: TimeZone = "UTC"
+    """The IANA time zone the schedule and maintenance windows are read in, e.g. Europe/Berlin."""
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    """A scheduled rotation waits until one of these is open (none: any time); triggers do not wait."""
     trigger: str | None = Field(default=None, min_length=1, max_length=253)
     """Changing this value rotates once, at once and outside maintenance windows (GitOps-driven rotation)."""
     suspend: bool = False
