@@ -15,7 +15,7 @@ from remediator.api.errors import FieldRuleError
 from remediator.api.http_steps import HttpCheck
 from remediator.api.patterns import SECRET_KEY, DNSLabel, DNSSubdomain, Matches, SecretKey, SqlRole
 from remediator.api.references import ConnectionSecretRef, SecretReference
-from remediator.api.schedules import Schedule, TimeZone
+from remediator.api.schedules import ScheduleExpression, TimeZone
 from remediator.api.targets import Target
 from remediator.api.timelines import TimelineEntry
 from remediator.api.windows import MaintenanceWindow
@@ -186,7 +186,7 @@ class KeyRotationSpec(SpecModel):
     """Every rotation is an emergency: the old values go after emergencyGracePeriod."""
     emergency_grace_period: Duration = "0s"
     """The grace period of an emergency rotation (a compromised key)."""
-    schedule: Schedule | None = None
+    schedule: ScheduleExpression | None = None
     """When to rotate: cron ("0 3 1 */3 *"), @monthly, or "@every 90d" from creation; unset: on demand only."""
     time_zone: TimeZone = "UTC"
     """The IANA time zone the schedule and maintenance windows are read in, e.g. Europe/Berlin."""

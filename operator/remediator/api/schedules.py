@@ -24,7 +24,7 @@ CronSchedule = Annotated[
     str, Matches(CRON, "a cron schedule such as '0 3 1 * *' or @monthly", max_length=128)
 ]
 """Five cron fields or an @ shorthand (maintenance windows)."""
-Schedule = Annotated[
+ScheduleExpression = Annotated[
     str, Matches(SCHEDULE, "a cron schedule such as '0 3 1 */3 *', @monthly or '@every 90d'", max_length=128)
 ]
 """Five cron fields, an @ shorthand, or `@every <duration>` (KeyRotation)."""

@@ -20,6 +20,14 @@ clock change the local hour of a tick moves by the change. Use cron for wall-clo
 The anchor of `@every` is the KeyRotation's metadata.creationTimestamp: a fixed grid, like
 cron's, so each tick is a stable instant a controller can record as handled. (Passing the
 last rotation time would move the grid on every on-demand or trigger rotation.)
+
+A controller uses it like this (status.lastScheduleTime records the tick it rotated for):
+
+    schedule = schedules.parse_schedule(spec.schedule, spec.time_zone, anchor=created)
+    tick = schedule.due(since=status.last_schedule_time or created, now=now)  # None: nothing due
+    upcoming = schedule.next_after(now)  # then windows.next_opening(...) for nextRotationTime
+
+and turns a ScheduleError into Ready=False with `error.reason` and `f"spec.{error}"`.
 """
 
 import re
@@ -65,6 +73,10 @@ class Schedule:
     """The interval of an `@every` schedule; None for cron."""
     anchor: datetime | None = None
     """The instant an `@every` schedule counts from (its first tick is anchor + every)."""
+
+    def __post_init__(self) -> None:
+        if (self.every is None) != (self.anchor is None):
+            raise ValueError("an @every schedule needs an anchor, and only it has one")
 
     def next_after(self, instant: datetime) -> datetime:
         """Return the first tick strictly after `instant` (aware), in UTC."""
