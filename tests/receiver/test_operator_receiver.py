@@ -3,6 +3,7 @@ Deployment the alert names, and the resolve reaches the Incident."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import socket
 from typing import Any
@@ -32,12 +33,14 @@ def free_port() -> int:
         return port
 
 
-async def start_with_receiver(start_operator: Any, tmp_path: pathlib.Path, *flags: str) -> str:
+async def start_with_receiver(start_operator: Any, tmp_path: pathlib.Path, *flags: str,
+                              env: dict[str, str] | None = None) -> str:
     """Start the operator serving the receiver; returns its URL."""
     token = tmp_path / "receiver-token"
     token.write_text("t0ken\n")
     port = free_port()
-    await start_operator("--receiver-address", f"127.0.0.1:{port}", "--receiver-token-file", str(token), *flags)
+    await start_operator("--receiver-address", f"127.0.0.1:{port}", "--receiver-token-file", str(token), *flags,
+                         env=env)
     return f"http://127.0.0.1:{port}/alertmanager"
 
 
@@ -62,6 +65,41 @@ async def test_an_alert_to_the_operator_restarts_the_deployment_and_its_resolve_
     [incident] = await incidents(sandbox)
     assert [c["status"] for c in incident["status"]["conditions"] if c["type"] == "AlertResolved"] == ["True"]
     assert [a["status"] for a in incident["status"]["alerts"]] == ["resolved"]
+
+
+@pytest.mark.parametrize("point", ["receiver-after-create", "before-status-write"])
+async def test_an_operator_killed_mid_post_loses_nothing_after_alertmanagers_retry(
+        client: manifests.Client, sandbox: runner.RunningSandbox, start_operator: Any, tmp_path: pathlib.Path,
+        point: str) -> None:
+    """Killed after the Incident is created but before its alerts are recorded (or before the operator's first
+    status write): the retried POST finds the Incident, records the alert once, and it is remediated once."""
+    await client.apply_file(EXAMPLES / "01-workload.yaml")
+    await client.apply(runbook_manifest())
+    crashing = await start_with_receiver(start_operator, tmp_path, env={
+        "REMEDIATOR_CRASH_AT": point, "REMEDIATOR_CRASH_ONCE": str(tmp_path / "crashed")})
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": "Bearer t0ken"}) as http:
+        try:
+            first = await http.post(crashing, json=notification(alert()))
+            assert point != "receiver-after-create", f"answered {first.status_code} though killed"
+        except httpx.HTTPError:
+            assert point == "receiver-after-create"
+        await wait_for(lambda: _exists(tmp_path / "crashed"), timeout=10)
+        url = await start_with_receiver(start_operator, tmp_path)
+        assert (await http.post(url, json=notification(alert()))).status_code == 200
+
+    async def resolved() -> dict[str, Any] | None:
+        done = [i for i in await incidents(sandbox) if (i.get("status") or {}).get("phase") == "Resolved"]
+        return done[0] if done else None
+
+    await wait_for(resolved, timeout=30)
+    [incident] = await incidents(sandbox)
+    assert [a["fingerprint"] for a in incident["status"]["alerts"]] == ["f1"]
+    assert [e["reason"] for e in incident["status"]["timeline"]].count("AlertReceived") == 1
+    assert [s["attempts"] for s in incident["status"]["steps"]] == [1]
+
+
+async def _exists(path: pathlib.Path) -> bool:
+    return await asyncio.to_thread(path.exists)
 
 
 def test_the_receiver_is_not_served_without_a_token_unless_asked() -> None:

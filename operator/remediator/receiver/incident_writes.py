@@ -23,7 +23,7 @@ import pydantic
 from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION
+from remediator import GROUP, VERSION, faults
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
 from remediator.receiver import alert_lists, keys, plans
@@ -46,6 +46,8 @@ class Stored:
 
     name: str | None
     created: bool = False
+    refused: str | None = None
+    """Why the API server refused the Incident (its validation), when it did: no retry would help."""
 
 
 @asynccontextmanager
@@ -110,7 +112,13 @@ class IncidentWrites:
         if incident is None:
             if episode.manifest is None:
                 return Stored(None)
-            incident, created = await self._create(episode)
+            try:
+                incident, created = await self._create(episode)
+            except ApiException as e:
+                if e.status not in (400, 422):
+                    raise
+                return Stored(None, refused=f"the API server refused the Incident ({e.status} {e.reason})")
+            faults.crash_point("receiver-after-create")
         await self._merge(incident, episode, now)
         return Stored(incident["metadata"]["name"], created)
 

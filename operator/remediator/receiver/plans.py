@@ -171,3 +171,10 @@ def incident_manifest(namespace: str, name: str, runbook: Runbook, key_hash: str
 def _rejection(runbook: Runbook, alert: Alert, reason: str, message: str) -> Rejection:
     return Rejection(f"{runbook.namespace}/{runbook.name}", alert.labels.get("alertname", ""), alert.fingerprint,
                      reason, message)
+
+
+def refused(episode: Episode, message: str) -> Rejection:
+    """The rejection of an episode whose Incident the API server refused."""
+    source = ((episode.manifest or {}).get("spec") or {}).get("source") or {}
+    return Rejection(f"{episode.runbook.namespace}/{episode.runbook.name}", source.get("alertname") or "",
+                     source.get("fingerprint") or "", "RefusedByApiServer", message)

@@ -85,6 +85,8 @@ class Receiver:
         incidents = []
         for episode in plan.episodes:
             stored = await self.writes.store(episode, now)
+            if stored.refused is not None:
+                plan.rejections.append(plans.refused(episode, stored.refused))
             if stored.name is not None:
                 incidents.append({"namespace": episode.namespace, "name": stored.name, "created": stored.created})
                 if stored.created:
