@@ -6,6 +6,9 @@ admission policy checks the same thing on the server.
 
     kubectl remediator create -f incident.yaml [-n NS]      # create Incidents, requested by you
     kubectl remediator approve NAME [--step STEP] [-n NS]   # approve a step (default: all), as you
+    kubectl remediator retry NAME [-n NS]                   # run a failed Incident again from its failed step
+    kubectl remediator timeline NAME [-w] [-n NS]           # what happened (-w: follow it until it is over)
+    kubectl remediator postmortem NAME [--format F] [-n NS] # the post-incident review
     kubectl remediator whoami
 """
 
@@ -20,11 +23,12 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import kubernetes.watch
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION
-from remediator.engine import guards
+from remediator import GROUP, VERSION, postmortems
+from remediator.engine import guards, incidents
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     approve = commands.add_parser("approve", help="approve an Incident's step (default: every step), as you")
     approve.add_argument("name")
     approve.add_argument("--step", default="all", help="the step to approve, or a comma list (default: all)")
+    retry = commands.add_parser("retry", help="run a failed Incident again from its failed step, as you")
+    retry.add_argument("name")
+    timeline = commands.add_parser("timeline", help="an Incident's timeline")
+    timeline.add_argument("name")
+    timeline.add_argument("-w", "--watch", action="store_true", help="print new entries until the Incident is over")
+    postmortem = commands.add_parser("postmortem", help="the post-incident review of an Incident")
+    postmortem.add_argument("name")
+    postmortem.add_argument("--format", choices=("markdown", "json"), default="markdown")
     commands.add_parser("whoami", help="the user name the API server knows you by")
     return parser
 
@@ -49,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     namespace = args.namespace or _context_namespace(args.kubeconfig, args.context)
     api = kubernetes.client.ApiClient()
     try:
+        if args.command == "timeline":
+            follow_timeline(api, args.name, namespace, watch=args.watch)
+            return 0
+        if args.command == "postmortem":
+            print(postmortems.render(read_incident(api, args.name, namespace), args.format), end="")
+            return 0
         user = whoami(api)
         if args.command == "whoami":
             print(user)
@@ -57,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for document in yaml.safe_load_all(path.read_text()):
                     if document:
                         print(create(api, document, namespace, user))
+        elif args.command == "retry":
+            print(retry(api, args.name, namespace, user))
         else:
             print(approve(api, args.name, namespace, args.step, user))
     except ApiException as e:
@@ -93,6 +113,65 @@ def approve(api: kubernetes.client.ApiClient, name: str, namespace: str, steps: 
     kubernetes.client.CustomObjectsApi(api).patch_namespaced_custom_object(
         GROUP, VERSION, namespace, "incidents", name, patch, _preload_content=False)
     return f"incident.{GROUP}/{name} approved ({steps}) by {user}"
+
+
+def retry(api: kubernetes.client.ApiClient, name: str, namespace: str, user: str) -> str:
+    """Raise spec.retry of a failed Incident, signed by `user`; the operator runs it again from its failed step.
+
+    Written on condition that the Incident is as read, so two people retrying at once retry once.
+    """
+    incident = read_incident(api, name, namespace)
+    if not incidents.is_failed(incident.get("status") or {}):
+        raise SystemExit(f"error: incident.{GROUP}/{name} has not failed: nothing to retry")
+    count = int((incident.get("spec") or {}).get("retry") or 0) + 1
+    patch = {"metadata": {"resourceVersion": incident["metadata"]["resourceVersion"],
+                          "annotations": {guards.RETRIED_BY_ANNOTATION: user}},
+             "spec": {"retry": count}}
+    kubernetes.client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "incidents", name, patch, _preload_content=False)
+    return f"incident.{GROUP}/{name} retried (retry {count}) by {user}"
+
+
+def read_incident(api: kubernetes.client.ApiClient, name: str, namespace: str) -> dict[str, Any]:
+    response: Any = kubernetes.client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "incidents", name, _preload_content=False)
+    found: dict[str, Any] = json.loads(response.data)
+    return found
+
+
+def follow_timeline(api: kubernetes.client.ApiClient, name: str, namespace: str, *, watch: bool) -> None:
+    """Print the timeline; with `watch`, print each new entry as it is recorded until the Incident is over."""
+    incident = read_incident(api, name, namespace)
+    printed = _print_new_entries(incident.get("status") or {}, 0)
+    if not watch or incidents.is_over(incident):
+        return
+    stream = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
+    custom = kubernetes.client.CustomObjectsApi(api)
+    events = stream.stream(  # type: ignore[no-untyped-call]
+        custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "incidents",
+        field_selector=f"metadata.name={name}", resource_version=incident["metadata"]["resourceVersion"])
+    for event in events:
+        if event["type"] == "DELETED":
+            print(f"incident.{GROUP}/{name} was deleted")
+            break
+        printed = _print_new_entries(event["object"].get("status") or {}, printed)
+        if incidents.is_over(event["object"]):
+            break
+    stream.stop()  # type: ignore[no-untyped-call]
+
+
+def _print_new_entries(status: dict[str, Any], printed: int) -> int:
+    """Print the entries after the first `printed` (counting folded ones); returns the new count."""
+    folded, entries = int(status.get("timelineFolded") or 0), list(status.get("timeline") or [])
+    if printed < folded:
+        if folded:
+            print(f"({folded - printed} earlier entries folded away)")
+        printed = folded
+    for entry in entries[printed - folded:]:
+        step = f" [{entry['step']}]" if entry.get("step") else ""
+        print(f"{entry.get('time', '')}  {entry.get('type', ''):7}  {entry.get('reason', '')}{step}: "
+              f"{entry.get('message', '')}")
+    return folded + len(entries)
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str:

@@ -5,7 +5,7 @@ from typing import Self
 
 from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, model_validator
 
-from remediator.api.bases import SpecModel, StatusModel, list_map
+from remediator.api.bases import INT32_MAX, SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
 from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError
@@ -107,6 +107,9 @@ class IncidentSpec(SpecModel):
     """After this incident acts on a target, other incidents leave that target alone this long."""
     source: AlertSource | None = None
     """The alert this incident was created from, filled in by the Alertmanager receiver."""
+    retry: int = Field(default=0, ge=0, le=INT32_MAX)
+    """Raise it to run a failed incident again from its failed step (`kubectl remediator retry`);
+    steps that need approval wait for a new one."""
 
     @model_validator(mode="after")
     def _has_steps(self) -> Self:
@@ -144,7 +147,9 @@ class IncidentStatus(StatusModel):
     steps_digest: str | None = Field(default=None, max_length=64)
     """A digest of spec.steps and spec.runbookRef when the incident started: later changes are refused."""
     ignored_approval: str | None = Field(default=None, max_length=1024)
-    """The approve annotation the Incident arrived with, ignored until it changes."""
+    """The approve annotation the Incident arrived with (or had when it was retried), ignored until it changes."""
+    retried: int = Field(default=0, ge=0, le=INT32_MAX)
+    """The spec.retry value last acted on."""
     alerts: list[AlertRecord] = Field(default_factory=list, max_length=MAX_ALERTS)
     """The alerts of this episode (the Alertmanager receiver records them), oldest first, bounded."""
     alerts_folded: int = Field(default=0, ge=0)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # plans imports the allow-lists, which use the Verdict define
 APPROVE_ANNOTATION = f"{GROUP}/approve"
 APPROVED_BY_ANNOTATION = f"{GROUP}/approved-by"
 REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
+RETRIED_BY_ANNOTATION = f"{GROUP}/retried-by"
 LOCK_ANNOTATION = f"{GROUP}/lock"
 COOLDOWN_ANNOTATION_PREFIX = f"{GROUP}/cooldown."
 DEFAULT_COOLDOWN = datetime.timedelta(minutes=10)

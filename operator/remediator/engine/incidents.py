@@ -27,7 +27,7 @@ from remediator.api.incidents import IncidentSpec, IncidentStatus
 from remediator.api.severities import default_escalate_after
 from remediator.api.steps import OnFailure, Step, StepState
 from remediator.api.timelines import EventType
-from remediator.engine import guards, intents, plans, step_lists, step_runs, steps
+from remediator.engine import guards, intents, plans, reruns, step_lists, step_runs, steps
 from remediator.engine.step_runs import DEFAULT_MAX_REPLICAS, Decision, Incident, Policy, World
 
 RUNBOOK_RECHECK = datetime.timedelta(seconds=30)
@@ -46,6 +46,8 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
         draft.condition("Ready", False, "InvalidSpec", message,
                         entry=(EventType.WARNING, "InvalidSpec", message, None))
         return draft.decision()
+    reruns.rerun(draft, spec, incident.annotations)
+    status = draft.status  # the draft edits a copy
     if finished(status):
         return draft.decision()
     context = step_runs.Context(draft, incident, spec, world, now, policy, spec.dry_run or policy.dry_run)
@@ -120,6 +122,18 @@ def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | s
 
 
 # -- the incident as a whole -----------------------------------------------------------------------------------
+
+
+def is_failed(status: Mapping[str, Any]) -> bool:
+    """Whether a stored Incident status says the remediation failed."""
+    return is_condition_true(IncidentStatus.model_validate(dict(status)).conditions, "Failed")
+
+
+def is_over(incident: Mapping[str, Any]) -> bool:
+    """Whether a stored Incident will do nothing more (see `finished`): over, and no retry is pending."""
+    status = IncidentStatus.model_validate(dict(incident.get("status") or {}))
+    retry = int((incident.get("spec") or {}).get("retry") or 0)
+    return finished(status) and retry <= status.retried
 
 
 def finished(status: IncidentStatus) -> bool:
