@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="default cooldown per target and action kind (default: 10m)")
     run.add_argument("--max-cooldown", default="1h", metavar="DURATION",
                      help="no cooldown lasts longer, whatever an Incident or a stamp on a target says (default: 1h)")
+    run.add_argument("--restart-coalesce", default="30s", metavar="DURATION",
+                     help="a KeyRotation restarts its consumers no earlier than this after promoting new values "
+                          "(not in an emergency), so rotations within it share one restart per workload "
+                          "(default: 30s)")
     run.add_argument("--max-replicas", type=int, default=1000, metavar="N",
                      help="a scale step that plans more replicas than this fails (default: 1000)")
     run.add_argument("--api-timeout", type=float, default=30.0, metavar="SECONDS",
@@ -170,6 +174,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         cooldown=parse_duration(args.cooldown),
         max_cooldown=parse_duration(args.max_cooldown),
         max_replicas=args.max_replicas,
+        restart_coalesce=parse_duration(args.restart_coalesce),
         api_timeout_seconds=args.api_timeout,
         allowed_http_hosts=frozenset(h.lower() for h in args.allow_http_host) if args.allow_http_host else None,
         allowed_database_hosts=frozenset(h.lower() for h in args.allow_database_host)

@@ -8,6 +8,7 @@ import pathlib
 
 from remediator.api.severities import Severity
 from remediator.engine import allow_lists, guards, incidents, rollbacks
+from remediator.engine.key_rotations import views as key_rotations
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,7 @@ class OperatorConfig:
     allowed_http_hosts: frozenset[str] | None = None
     allowed_database_hosts: frozenset[str] | None = None
     jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
+    restart_coalesce: datetime.timedelta = key_rotations.DEFAULT_RESTART_COALESCE
 
     def policy(self) -> incidents.Policy:
         return incidents.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
@@ -40,6 +42,10 @@ class OperatorConfig:
     def rollback_policy(self) -> rollbacks.Policy:
         return rollbacks.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
                                 jobs=self.jobs)
+
+    def key_rotation_policy(self) -> key_rotations.Policy:
+        return key_rotations.Policy(namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
+                                    restart_coalesce=self.restart_coalesce)
 
     def rate_limit(self) -> guards.RateLimit | None:
         if self.rate_limit_actions is None:

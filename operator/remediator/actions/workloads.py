@@ -108,12 +108,14 @@ async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: int
 
 async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
                           intent: intents.RolloutRestart) -> intents.Result:
-    """Stamp the pod template's restartedAt annotation, exactly as `kubectl rollout restart` does.
+    """Stamp the pod template's restartedAt annotation, exactly as `kubectl rollout restart` does (and
+    remediator's own copy of it, which a KeyRotation reads to share a restart).
 
     The stamp is the time recorded in the step, so repeating the patch starts no second restart.
     """
+    stamps = {RESTARTED_AT: intent.restarted_at, intents.PRECISE_RESTART_ANNOTATION: intent.restarted_at}
     return await _patch(api, _PATCHERS, intent.kind, intent.name, namespace,
-                        {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: intent.restarted_at}}}}})
+                        {"spec": {"template": {"metadata": {"annotations": stamps}}}})
 
 
 async def _patch(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str, name: str, namespace: str,

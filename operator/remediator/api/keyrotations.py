@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from remediator.api.bases import SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
-from remediator.api.durations import Duration
+from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError
 from remediator.api.http_steps import HttpCheck
 from remediator.api.patterns import SECRET_KEY, DNSLabel, DNSSubdomain, Matches, SecretKey, SqlRole
@@ -180,6 +180,8 @@ class KeyRotationSpec(SpecModel):
     """More consumers than this stops the rotation before anything changes (TooManyConsumers)."""
     verify: list[HttpCheck] = Field(default_factory=list)
     """Checks that must pass after the restart; a failure puts the previous values back."""
+    verify_timeout: PositiveDuration = "5m"
+    """A verify check that has not passed successThreshold times in a row by then fails the rotation."""
     grace_period: Duration = "24h"
     """How long the old values stay available after a verified rotation."""
     emergency: bool = False
@@ -270,6 +272,15 @@ class Rotation(StatusModel):
     """The database users involved."""
     verify_passes: int = Field(default=0, ge=0)
     """Healthy answers in a row so far."""
+    verify_check: int = Field(default=0, ge=0)
+    """How many of the verify checks have passed (the next one runs)."""
+    verify_probes: int = Field(default=0, ge=0)
+    """Requests sent by the verify check that runs now."""
+    last_probe_at: AwareDatetime | None = None
+    """When the last verify request was sent."""
+    rollback_stage: RotationStage | None = None
+    """While rolling back: Promote (the previous values go back), Restart, Verify or Revoke (the failed
+    values are removed)."""
     message: str | None = None
     """The last thing that happened, for humans."""
 

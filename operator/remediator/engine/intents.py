@@ -81,6 +81,9 @@ class ScaleTo:
 
 # The pod-template annotation `kubectl rollout restart` sets; the restart step sets it the same way.
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+# Written with it by every remediator restart: a KeyRotation shares any restart made after its values
+# were promoted (kubectl's stamp is not ours to parse, and may be written by anyone).
+PRECISE_RESTART_ANNOTATION = "remediator.dev/restarted-at"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Kopf glue. Importing this package registers every handler with Kopf's default registry."""
 
-from remediator.handlers import incidents, login, rollbacks
+from remediator.handlers import incidents, key_rotations, login, rollbacks
 
-__all__ = ["incidents", "login", "rollbacks"]
+__all__ = ["incidents", "key_rotations", "login", "rollbacks"]

@@ -1,0 +1,121 @@
+"""One reconciliation of a KeyRotation: ask the engine, record the status, carry out the intent, repeat.
+
+The status is the rotation's write-ahead log: it is written (on condition that the object is still at
+the version decided on) before every action, so the intent is on record before anything changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+from remediator import GROUP, VERSION, faults, kube
+from remediator.actions import events, http, retries, secrets, statuses, workloads
+from remediator.config import OperatorConfig
+from remediator.engine import intents
+from remediator.engine.key_rotations import moves, stages, views
+from remediator.typedefs import Logger
+
+PLURAL = "keyrotations"
+# Enough for every stage of a rotation with many consumers; a loop beyond it is a bug, not progress.
+MAX_MOVES = 400
+RETRY_SECONDS = 2.0
+CONFLICT_SECONDS = 0.2
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def view_of(body: dict[str, Any]) -> views.KeyRotation:
+    meta = body["metadata"]
+    return views.KeyRotation(uid=meta["uid"], name=meta["name"], namespace=meta["namespace"],
+                             generation=int(meta.get("generation") or 1),
+                             created_at=str(meta.get("creationTimestamp") or ""),
+                             spec=dict(body.get("spec") or {}), status=dict(body.get("status") or {}),
+                             annotations=dict(meta.get("annotations") or {}))
+
+
+Carrier = Callable[[kubernetes.client.ApiClient, str, Any, OperatorConfig], Awaitable[intents.Result]]
+CARRIERS: dict[type, Carrier] = {
+    moves.ReadSecrets: lambda api, ns, intent, config: secrets.read_secrets(api, ns, intent),
+    moves.ListKeyRotations: lambda api, ns, intent, config: secrets.list_key_rotations(api, ns),
+    moves.ListWorkloads: lambda api, ns, intent, config: secrets.list_workloads(api, ns),
+    intents.ProbeHttp: lambda api, ns, intent, config: http.probe(intent, config.allowed_http_hosts),
+    moves.StageValues: lambda api, ns, intent, config: secrets.stage_values(api, ns, intent),
+    moves.PromoteSecret: lambda api, ns, intent, config: secrets.promote(api, ns, intent),
+    moves.RestoreSecret: lambda api, ns, intent, config: secrets.restore(api, ns, intent),
+    moves.RevokePrevious: lambda api, ns, intent, config: secrets.revoke(api, ns, intent),
+    intents.RolloutRestart: lambda api, ns, intent, config: workloads.rollout_restart(api, ns, intent),
+}
+
+
+async def read(namespace: str, name: str) -> dict[str, Any] | None:
+    """The KeyRotation as stored now, or None when it is gone."""
+    custom = kubernetes.client.CustomObjectsApi(kube.api_client())
+    try:
+        found: Any = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    return dict(found)
+
+
+async def reconcile(namespace: str, name: str, config: OperatorConfig, logger: Logger) -> float | None:
+    """Advance the KeyRotation as far as it can go now; returns the seconds until it wants to look again
+    (None: only when it changes). API failures are retried after a short delay."""
+    try:
+        return await _reconcile(namespace, name, config, logger)
+    except retries.API_ERRORS as e:
+        logger.warning(f"keyrotation {namespace}/{name}: {retries.describe(e)}; trying again in {RETRY_SECONDS:g}s")
+        return RETRY_SECONDS
+
+
+async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: Logger) -> float | None:
+    api = kube.api_client()
+    body = await read(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    rotation = view_of(body)
+    policy = config.key_rotation_policy()
+    world = views.World()
+    unsaved: list[Any] = []
+    dirty = False
+    version = str(body["metadata"]["resourceVersion"])
+    for _ in range(MAX_MOVES):
+        decision = stages.decide(rotation, world, now(), policy)
+        status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
+        rotation = dataclasses.replace(rotation, status=status)
+        unsaved.extend(decision.entries)
+        dirty = dirty or decision.changed
+        intent = decision.intent
+        if intent is not None and moves.is_observation(intent):
+            answer = await CARRIERS[type(intent)](api, namespace, intent, config)
+            world = views.World(results={**world.results, intent: answer})
+            continue
+        if dirty:
+            faults.crash_point("keyrotation-before-status-write")
+            try:
+                written = await statuses.write_status(api, PLURAL, namespace, name, status, resource_version=version)
+            except ApiException as e:
+                if e.status in (404, 409):  # changed meanwhile (or gone): decide again on a fresh copy
+                    return CONFLICT_SECONDS if e.status == 409 else None
+                raise
+            faults.crash_point("keyrotation-after-status-write")
+            version = str(written["metadata"]["resourceVersion"])
+            await events.post(api, body, unsaved, logger)
+            unsaved, dirty = [], False
+        if intent is None:
+            return None if decision.requeue_after is None else decision.requeue_after.total_seconds()
+        faults.crash_point("keyrotation-before-action")
+        outcome = await CARRIERS[type(intent)](api, namespace, intent, config)
+        faults.crash_point("keyrotation-after-action")
+        # What was read before an action is stale after it: the engine reads again when it needs to.
+        world = views.World(results={intent: outcome})
+    return RETRY_SECONDS

@@ -1,0 +1,190 @@
+"""The KeyRotation engine, pure, clock injected: what asks for a rotation, bad input, and the stages."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from remediator.engine import intents
+from remediator.engine.key_rotations import moves
+
+from .key_rotation_support import SECRET, Cluster, Driver, workload
+
+HOUR = datetime.timedelta(hours=1)
+
+
+def spec(**fields: Any) -> dict[str, Any]:
+    return {"secretRef": {"name": SECRET}, "keys": [{"key": "apiKey"}], "consumers": {"auto": True},
+            "gracePeriod": "24h", **fields}
+
+
+def test_creating_a_key_rotation_rotates_nothing_and_a_trigger_change_rotates_once() -> None:
+    driver = Driver(Cluster(), spec(trigger="2026-q3"))
+    driver.run()
+    assert driver.cluster.actions == []
+    assert driver.ready[:2] == ("True", "Idle")
+    assert driver.status["lastTrigger"] == "2026-q3"
+
+    driver.spec = spec(trigger="2026-q4")
+    driver.run(until=2 * HOUR)
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret", "RolloutRestart"]
+    assert driver.stage == "Grace"
+    assert driver.status["rotation"]["id"] == "2026-q4" and driver.status["lastTrigger"] == "2026-q4"
+
+    driver.now += 24 * HOUR
+    driver.run()
+    assert driver.stage == "Done"
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret", "RolloutRestart", "RevokePrevious"]
+    driver.run()
+    assert len(driver.cluster.actions) == 4, "the same trigger never rotates again"
+
+
+def test_a_request_rotates_once_and_one_arriving_meanwhile_waits_for_the_first() -> None:
+    driver = Driver(Cluster(), spec())
+    driver.request("incident-7")
+    driver.run(until=datetime.timedelta(minutes=5))
+    assert driver.stage == "Grace" and driver.status["lastRequest"] == "incident-7"
+    driver.request("incident-8")
+    driver.run(until=datetime.timedelta(minutes=5))
+    # The second rotation cut the first one's grace period short (every consumer runs its values), then ran.
+    assert driver.status["rotation"]["id"] == "incident-8"
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret", "RolloutRestart", "RevokePrevious",
+                                         "StageValues", "PromoteSecret", "RolloutRestart"]
+    assert [e.reason for e in driver.entries].count("GracePeriodCutShort") == 1
+    assert driver.status["currentVersion"] == 2
+
+
+def test_an_emergency_request_restarts_at_once_and_revokes_after_the_emergency_grace_period() -> None:
+    driver = Driver(Cluster(), spec(emergencyGracePeriod="0s"))
+    driver.request("leaked-key", emergency=True)
+    driver.reconcile()
+    assert driver.stage == "Done", "no coalescing wait and no grace period"
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret", "RolloutRestart", "RevokePrevious"]
+
+
+def test_consumers_restart_no_earlier_than_the_coalescing_window_after_the_promotion() -> None:
+    driver = Driver(Cluster(), spec())
+    driver.request("r1")
+    driver.reconcile()
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret"]
+    assert driver.requeue == datetime.timedelta(seconds=30)
+    assert "restarting 1 consumers at 03:00:30" in driver.ready[2]
+
+
+def test_a_restart_made_after_the_promotion_is_shared() -> None:
+    cluster = Cluster()
+    driver = Driver(cluster, spec())
+    driver.request("r1")
+    driver.reconcile()
+    # Another KeyRotation (or an Incident) restarted the workload 10 seconds after this promotion.
+    later = (driver.now + datetime.timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cluster.workloads[0]["spec"]["template"]["metadata"]["annotations"] = {intents.PRECISE_RESTART_ANNOTATION: later}
+    driver.now += datetime.timedelta(seconds=30)
+    driver.reconcile()
+    assert "RolloutRestart" not in driver.kinds_of_actions()
+    assert driver.status["rotation"]["consumers"][0]["state"] == "Restarted"
+    assert "shared the restart" in driver.status["rotation"]["consumers"][0]["message"]
+
+
+def test_staged_rollout_restarts_one_consumer_verifies_then_restarts_the_rest() -> None:
+    cluster = Cluster(workloads=[workload("a"), workload("b"), workload("c")])
+    driver = Driver(cluster, spec(rollout="staged", verify=[{"url": "http://app/healthz", "interval": "1s"}]))
+    driver.request("r1", emergency=True)
+    driver.reconcile()
+    restarts = [a.name for a in cluster.actions if isinstance(a, intents.RolloutRestart)]
+    assert restarts == ["a", "b", "c"]
+    stage_log = [e.reason for e in driver.entries]
+    assert stage_log.index("ConsumersRestarted") > 0 and stage_log[-1] == "PreviousKeyRevoked"
+
+
+@pytest.mark.parametrize(("change", "reason", "field"), [
+    (lambda c, s: c.secrets.clear(), "SecretNotFound", "spec.secretRef.name"),
+    (lambda c, s: c.secrets[SECRET].clear(), "KeyNotFound", "spec.keys[0].key"),
+    (lambda c, s: s["keys"][0].update(fromSecretRef={"name": "issued", "key": "k", "namespace": "other"}),
+     "CrossNamespaceSecret", "spec.keys[0].fromSecretRef.namespace"),
+    (lambda c, s: s["keys"][0].update(fromSecretRef={"name": "issued", "key": "k"}),
+     "SourceSecretNotFound", "spec.keys[0].fromSecretRef.name"),
+    (lambda c, s: s.update(maxConsumers=1) or c.workloads.append(workload("second")),
+     "TooManyConsumers", "spec.maxConsumers"),
+    (lambda c, s: c.others.append({"name": "older", "createdAt": "2026-01-01T00:00:00Z", "spec": spec()}),
+     "Conflict", "spec.keys[0].key"),
+    (lambda c, s: s.update(consumers={"workloads": [{"kind": "Deployment", "name": "gone"}]}),
+     "ConsumerNotFound", "spec.consumers.workloads[0]"),
+    (lambda c, s: s["keys"][0].update(generator={"length": 0}), "InvalidSpec", "spec.keys[0].generator.length"),
+    (lambda c, s: s["keys"][0].update(generator={"encoding": "rot13"}), "InvalidSpec",
+     "spec.keys[0].generator.encoding"),
+])
+def test_bad_input_is_refused_with_a_reason_and_a_field_path_and_nothing_is_touched(
+        change: Any, reason: str, field: str) -> None:
+    cluster = Cluster()
+    bad = spec()
+    change(cluster, bad)
+    driver = Driver(cluster, bad)
+    driver.request("r1")
+    driver.run()
+    status, found_reason, message = driver.ready
+    assert (status, found_reason) == ("False", reason)
+    assert message.startswith(field) or f" {field}" in message or message.startswith(field.removeprefix("spec."))
+    assert cluster.actions == [], "nothing was changed"
+    assert driver.status.get("rotation") is None
+    assert driver.status.get("lastRequest") is None, "the request waits until the input is fixed"
+
+
+def test_the_first_of_two_key_rotations_of_one_key_keeps_it() -> None:
+    cluster = Cluster(others=[{"name": "younger", "createdAt": "2026-12-01T00:00:00Z", "spec": spec()}])
+    driver = Driver(cluster, spec())
+    driver.request("r1")
+    driver.run(until=datetime.timedelta(minutes=1))
+    assert driver.stage == "Grace"
+
+
+def test_a_failed_check_rolls_back_restarts_again_and_reports_verification_failed() -> None:
+    cluster = Cluster(health=[503] * 100)
+    driver = Driver(cluster, spec(verify=[{"url": "http://app/healthz", "interval": "10s"}], verifyTimeout="1m"))
+    driver.request("r1", emergency=True)
+    driver.run(until=datetime.timedelta(seconds=70))
+    assert driver.stage == "RollingBack", "no healthy answer within verifyTimeout"
+    cluster.health.clear()  # the previous values work
+    driver.run(until=datetime.timedelta(minutes=5))
+    assert driver.stage == "RolledBack"
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret", "RolloutRestart", "RestoreSecret",
+                                         "RolloutRestart", "RevokePrevious"]
+    assert driver.conditions["Failed"] == ("True", "VerificationFailed")
+    assert driver.conditions["Verified"] == ("False", "VerificationFailed")
+    assert driver.status["currentVersion"] == 0
+    warnings = [e.reason for e in driver.entries if e.type == "Warning"]
+    assert warnings == ["VerificationFailed", "RolledBack"]
+
+
+def test_a_rollback_whose_checks_fail_too_stops_with_rollback_failed_and_its_stage() -> None:
+    cluster = Cluster(health=[503] * 1000)
+    driver = Driver(cluster, spec(verify=[{"url": "http://app/healthz", "interval": "10s"}], verifyTimeout="1m"))
+    driver.request("r1", emergency=True)
+    driver.run(until=datetime.timedelta(minutes=5))
+    assert driver.stage == "Failed"
+    assert driver.conditions["Failed"] == ("True", "RollbackFailed")
+    assert driver.ready[:2] == ("False", "RollbackFailed")
+    assert "stopped at Verify" in driver.ready[2]
+    assert driver.status["phase"] == "Failed"
+
+
+def test_a_secret_changed_between_the_read_and_the_promotion_is_read_again() -> None:
+    cluster = Cluster()
+    driver = Driver(cluster, spec())
+    driver.request("r1", emergency=True)
+    answer = cluster.answer
+    conflicts = iter([True])
+
+    def conflicting(intent: moves.Intent, now: datetime.datetime) -> intents.Result:
+        if isinstance(intent, moves.PromoteSecret) and next(conflicts, False):
+            cluster.actions.append(intent)
+            return intents.failed("Conflict", "secret payments-api changed since it was read")
+        return answer(intent, now)
+
+    cluster.answer = conflicting  # type: ignore[method-assign]
+    driver.reconcile()
+    promotes = [a for a in cluster.actions if isinstance(a, moves.PromoteSecret)]
+    assert len(promotes) == 2 and promotes[0].resource_version != promotes[1].resource_version
+    assert driver.stage == "Grace" or driver.stage == "Done"

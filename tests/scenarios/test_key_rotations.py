@@ -1,0 +1,81 @@
+"""KeyRotation end to end in the sandbox, with the real operator process.
+
+The runbook (002, "rotate keys"): generate new keys, update the Secret, restart what reads it, verify,
+and revoke the old keys after the grace period; on a compromise, do all of it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remediator import manifests
+from remediator.sandbox import runner
+
+from .conftest import FakeService
+from .key_rotation_support import (
+    NO_COALESCE,
+    ORIGINAL,
+    conditions,
+    consumer,
+    key_rotation,
+    restart_stamp,
+    secret,
+    stage,
+    status_of,
+    values_of,
+)
+from .support import events_of, wait_for
+
+
+async def done(client: manifests.Client, name: str = "payments-keys", rotations: int = 1) -> bool:
+    status = await status_of(client, name)
+    return stage(status) == "Done" and status.get("rotations") == rotations
+
+
+async def test_a_trigger_change_rotates_once_restarts_the_consumers_verifies_and_revokes(
+        sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, service: FakeService) -> None:
+    await client.apply(secret())
+    for name, reads in (("payments", "env"), ("ledger", "envFrom"), ("reports", "volume")):
+        await client.apply(consumer(name, reads))
+    await client.apply(consumer("unrelated", reads="none"))
+    await start_operator(*NO_COALESCE)
+    await client.apply(key_rotation(trigger="2026-q3", gracePeriod="1s",
+                                    verify=[{"url": f"{service.url}/healthz", "interval": "100ms"}]))
+    await wait_for(lambda: _ready(client))
+    assert await values_of(client) == ORIGINAL, "creating a KeyRotation rotates nothing"
+    assert await restart_stamp(client, "payments") is None
+
+    await client.apply(key_rotation(trigger="2026-q4"))
+    await wait_for(lambda: done(client), timeout=30)
+
+    rotated = await values_of(client)
+    assert set(rotated) == {"apiKey", "signingKey"}, "the previous keys are revoked after the grace period"
+    assert rotated["apiKey"] != ORIGINAL["apiKey"] and rotated["signingKey"] != ORIGINAL["signingKey"]
+    assert len(rotated["apiKey"]) == 44, "32 random bytes, base64"
+    live = await client.get("v1", "Secret", "default", "payments-api")
+    assert live is not None
+    assert live["metadata"]["labels"]["remediator.dev/key-rotation"] == "payments-keys"
+    assert live["metadata"]["annotations"]["remediator.dev/rotation-id"] == "2026-q4"
+    assert live["metadata"]["annotations"]["remediator.dev/key-version"] == "1"
+    assert await client.get("v1", "Secret", "default", "payments-keys-pending") is None
+    for name in ("payments", "ledger", "reports"):
+        assert await restart_stamp(client, name) is not None, name
+    assert await restart_stamp(client, "unrelated") is None
+    status = await status_of(client)
+    assert status["lastTrigger"] == "2026-q4" and status["currentVersion"] == 1
+    assert {(c["kind"], c["name"], c["state"]) for c in status["rotation"]["consumers"]} == {
+        ("Deployment", "ledger", "Restarted"), ("Deployment", "payments", "Restarted"),
+        ("Deployment", "reports", "Restarted")}
+    assert conditions(status) == {
+        "Ready": ("True", "Idle"), "Failed": ("False", "Rotating"), "Rotated": ("True", "Promoted"),
+        "ConsumersRestarted": ("True", "Restarted"), "Verified": ("True", "Verified"),
+        "PreviousKeyRevoked": ("True", "Revoked")}
+    assert [e["reason"] for e in status["timeline"]] == [
+        "RotationStarted", "Promoted", "ConsumersRestarted", "Verified", "PreviousKeyRevoked"]
+    reasons = [e["reason"] for e in await events_of(sandbox, "payments-keys")]
+    assert "Promoted" in reasons and "PreviousKeyRevoked" in reasons
+    assert "/healthz" in service.requests
+
+
+async def _ready(client: manifests.Client) -> bool:
+    return conditions(await status_of(client)).get("Ready") == ("True", "Idle")
