@@ -188,3 +188,68 @@ def test_a_secret_changed_between_the_read_and_the_promotion_is_read_again() -> 
     promotes = [a for a in cluster.actions if isinstance(a, moves.PromoteSecret)]
     assert len(promotes) == 2 and promotes[0].resource_version != promotes[1].resource_version
     assert driver.stage == "Grace" or driver.stage == "Done"
+
+
+def test_a_quarterly_schedule_rotates_once_per_tick_and_missed_ticks_once() -> None:
+    # Created 2026-11-01; quarterly at 03:00 on the first of Jan, Apr, Jul, Oct.
+    driver = Driver(Cluster(), spec(schedule="0 3 1 1,4,7,10 *", gracePeriod="1h"))
+    driver.now = datetime.datetime(2026, 12, 31, tzinfo=datetime.UTC)
+    driver.run(until=HOUR)
+    assert driver.cluster.actions == []
+    assert driver.status["nextRotationTime"] == "2027-01-01T03:00:00Z"
+    assert driver.requeue == datetime.timedelta(hours=27)
+
+    driver.run(until=40 * HOUR)
+    assert driver.stage == "Done"
+    assert driver.status["rotation"]["id"] == "1-20270101T030000Z"
+    assert driver.status["lastScheduleTime"] == "2027-01-01T03:00:00Z"
+    assert driver.status["nextRotationTime"] == "2027-04-01T03:00:00Z"
+    assert driver.kinds_of_actions().count("PromoteSecret") == 1
+
+    # The operator was down from February to August: the two missed ticks rotate once.
+    driver.now = datetime.datetime(2027, 8, 15, tzinfo=datetime.UTC)
+    driver.run(until=2 * HOUR)
+    assert driver.kinds_of_actions().count("PromoteSecret") == 2
+    assert driver.status["lastScheduleTime"] == "2027-07-01T03:00:00Z"
+    assert driver.status["nextRotationTime"] == "2027-10-01T03:00:00Z"
+
+
+def test_a_scheduled_rotation_waits_for_the_maintenance_window_but_a_trigger_does_not() -> None:
+    window = [{"schedule": "0 22 * * *", "duration": "2h"}]
+    driver = Driver(Cluster(), spec(schedule="0 3 * * *", maintenanceWindows=window, trigger="a", gracePeriod="1h"))
+    driver.now = datetime.datetime(2026, 11, 30, 4, 0, tzinfo=datetime.UTC)  # the 03:00 tick is due
+    driver.run(until=datetime.timedelta(minutes=1))
+    assert driver.cluster.actions == []
+    assert driver.status["nextRotationTime"] == "2026-11-30T22:00:00Z"
+
+    driver.spec = {**driver.spec, "trigger": "b"}
+    driver.reconcile()
+    assert driver.status["rotation"]["id"] == "b", "a trigger rotates at once, outside the window"
+
+    driver.now = datetime.datetime(2026, 11, 30, 22, 0, 1, tzinfo=datetime.UTC)
+    driver.run(until=datetime.timedelta(hours=1))
+    assert driver.status["rotation"]["cause"] == "schedule"
+    assert driver.status["lastScheduleTime"] == "2026-11-30T03:00:00Z"
+
+
+def test_suspend_pauses_scheduled_rotations_only() -> None:
+    driver = Driver(Cluster(), spec(schedule="@daily", suspend=True))
+    driver.now = datetime.datetime(2026, 11, 30, 1, 0, tzinfo=datetime.UTC)
+    driver.run(until=HOUR)
+    assert driver.cluster.actions == [] and "nextRotationTime" not in driver.status
+    driver.request("incident-9")
+    driver.reconcile()
+    assert driver.status["rotation"]["id"] == "incident-9"
+
+
+@pytest.mark.parametrize(("fields", "reason", "field"), [
+    ({"schedule": "0 3 31 2 *"}, "InvalidSchedule", "spec.schedule"),
+    ({"schedule": "@daily", "timeZone": "Mars/Olympus"}, "InvalidTimeZone", "spec.timeZone"),
+])
+def test_a_schedule_that_cannot_be_used_is_refused(fields: dict[str, Any], reason: str, field: str) -> None:
+    driver = Driver(Cluster(), spec(**fields))
+    driver.request("r1")
+    driver.run()
+    status, found_reason, message = driver.ready
+    assert (status, found_reason) == ("False", reason) and message.startswith(field)
+    assert driver.cluster.actions == []

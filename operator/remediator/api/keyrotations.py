@@ -251,7 +251,8 @@ class Rotation(StatusModel):
     """The rotation in progress (or the last one): its write-ahead log."""
 
     id: str
-    """<generation>-<n> for a scheduled rotation, or the trigger value that asked for it."""
+    """<generation>-<tick, e.g. 20270101T030000Z> for a scheduled rotation, else the trigger value or the
+    remediator.dev/rotate request that asked for it."""
     cause: str
     """schedule, trigger, request (an Incident step or the remediator.dev/rotate annotation) or initial."""
     emergency: bool = False

@@ -40,8 +40,8 @@ from remediator.api.keyrotations import (
     RotationStage,
 )
 from remediator.api.timelines import EventType
-from remediator.engine import allow_lists, drafts, guards, http_checks, intents
-from remediator.engine.key_rotations import consumers, moves, triggers, validation, views
+from remediator.engine import allow_lists, drafts, guards, http_checks, intents, schedules
+from remediator.engine.key_rotations import consumers, moves, schedule_decisions, triggers, validation, views
 
 READY = KeyRotationConditionType.READY.value
 ROTATED = KeyRotationConditionType.ROTATED.value
@@ -150,20 +150,33 @@ class _Controller:
         refusal = validation.against_world(self.spec, self.rotation, secrets.value, others.value, workloads.value)
         if refusal is not None:
             return self._refuse(refusal)
-        ask = triggers.pending(self.spec, self.status, self.rotation.annotations)
+        try:
+            due = schedule_decisions.scheduled(self.spec, self.status, self._created(), self.now)
+        except schedules.ScheduleError as e:
+            return self._refuse(validation.Refusal(e.reason, f"spec.{e.field}", e.message))
+        ask = triggers.pending(self.spec, self.status, self.rotation.annotations, due, self.rotation.generation)
         if ask is None:
-            self._idle_ready()
-            return self.draft.decision()
+            self.status.next_rotation_time = due.next_time
+            self._idle_ready(due.next_time)
+            wake = None if due.next_time is None else max(MIN_WAIT, due.next_time - self.now)
+            return self.draft.decision(requeue_after=wake)
         found, _ = consumers.select(self.spec.consumers, self.secret, workloads.value)
         self._start(ask, found)
         return None
+
+    def _created(self) -> datetime.datetime:
+        """The creationTimestamp: where an @every schedule counts from, and the first tick's lower bound."""
+        try:
+            return datetime.datetime.fromisoformat(self.rotation.created_at.replace("Z", "+00:00"))
+        except ValueError:
+            return self.now
 
     def _refuse(self, refusal: validation.Refusal) -> Decision:
         self.draft.condition(READY, False, refusal.reason, refusal.text,
                              entry=(EventType.WARNING, refusal.reason, refusal.text, None))
         return self.draft.decision()
 
-    def _idle_ready(self) -> None:
+    def _idle_ready(self, next_time: datetime.datetime | None) -> None:
         failed = find_condition(self.status.conditions, FAILED)
         if failed is not None and failed.status == "True" and failed.reason == ROLLBACK_FAILED:
             return  # stays not Ready until a new rotation is asked for: someone must look first
@@ -171,6 +184,8 @@ class _Controller:
             message = f"version {self.status.current_version} of the keys is current; waiting to be asked again"
         else:
             message = "waiting for a request (remediator.dev/rotate), a trigger change or the schedule"
+        if next_time is not None:
+            message += f"; the schedule rotates next at {next_time:%Y-%m-%dT%H:%M:%SZ}"
         self.draft.condition(READY, True, "Idle", message)
 
     def _start(self, ask: triggers.Ask, found: Sequence[tuple[str, str]]) -> None:

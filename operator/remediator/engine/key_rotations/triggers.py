@@ -8,6 +8,7 @@ write that records the rotation, before anything else happens, so each one rotat
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
 
 from remediator.api.keyrotations import (
@@ -16,6 +17,7 @@ from remediator.api.keyrotations import (
     KeyRotationSpec,
     KeyRotationStatus,
 )
+from remediator.engine.key_rotations import schedule_decisions
 
 REQUEST = "request"
 TRIGGER = "trigger"
@@ -29,6 +31,7 @@ class Ask:
     id: str
     cause: str
     emergency: bool
+    tick: datetime.datetime | None = None  # the schedule tick it rotates for
 
 
 def is_first_sight(status: KeyRotationStatus) -> bool:
@@ -36,15 +39,19 @@ def is_first_sight(status: KeyRotationStatus) -> bool:
     return status.observed_generation is None and status.last_trigger is None
 
 
-def pending(spec: KeyRotationSpec, status: KeyRotationStatus, annotations: Mapping[str, str]) -> Ask | None:
+def pending(spec: KeyRotationSpec, status: KeyRotationStatus, annotations: Mapping[str, str],
+            due: schedule_decisions.Due | None = None, generation: int = 1) -> Ask | None:
     """The rotation asked for and not yet acted on: a request first (it may be an emergency), then a
-    trigger change. None when nothing new asks (a trigger seen first at creation is a baseline)."""
+    trigger change, then a due schedule tick. None when nothing new asks (a trigger seen first at
+    creation is a baseline)."""
     request = annotations.get(ROTATE_ANNOTATION, "").strip()
     if request and request != status.last_request:
         emergency = spec.emergency or annotations.get(EMERGENCY_ANNOTATION, "").strip().lower() == "true"
         return Ask(request, REQUEST, emergency)
     if spec.trigger is not None and spec.trigger != status.last_trigger and not is_first_sight(status):
         return Ask(spec.trigger, TRIGGER, spec.emergency)
+    if due is not None and due.tick is not None:
+        return Ask(schedule_decisions.rotation_id(generation, due.tick), SCHEDULE, spec.emergency, due.tick)
     return None
 
 
@@ -54,3 +61,5 @@ def record(ask: Ask, spec: KeyRotationSpec, status: KeyRotationStatus) -> None:
         status.last_request = ask.id
     elif ask.cause == TRIGGER:
         status.last_trigger = spec.trigger
+    elif ask.tick is not None:
+        status.last_schedule_time = ask.tick
