@@ -41,9 +41,9 @@ async def conditions(client: manifests.Client, name: str) -> dict[str, str]:
 async def test_a_failed_incident_is_retried_from_its_failed_step_and_followed_to_the_end(
         client: manifests.Client, start_operator: Any, kubeconfig: pathlib.Path) -> None:
     await start_operator()
+    scale_up = {"name": "up", "scale": {"target": {"kind": "Deployment", "name": "web"}, "replicas": 4}}
     await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "web-down", "namespace": "default"},
-                        "spec": {"severity": "P2", "summary": "web needs capacity", "steps": [
-                            {"name": "up", "scale": {"target": {"kind": "Deployment", "name": "web"}, "replicas": 4}}]}})
+                        "spec": {"severity": "P2", "summary": "web needs capacity", "steps": [scale_up]}})
     await wait_for(lambda: _is(client, "web-down", "Failed"))  # there is no Deployment web yet
 
     await client.apply(deployment("shop:1.0", replicas=2))  # the on-call person fixes the cause, then retries
