@@ -118,13 +118,7 @@ def _follow(context: step_runs.Context, step: Step, status: StepStatus, name: st
             rotation_status: Mapping[str, Any]) -> step_runs.Progress:
     """Record each stage the rotation reaches; succeed once it is verified, fail when it rolled back."""
     stage = str(rotation.get("stage") or RotationStage.PENDING)
-    if stage != status.result.get("stage"):
-        version = rotation.get("version")
-        context.draft.update_step(step.name, result={**status.result, "stage": stage, "version": version},
-                                  message=f"keyrotation/{name}: {stage}")
-        context.draft.add(EventType.NORMAL, "RotationStage",
-                          f"keyrotation/{name} rotation {rotation.get('id')}: {stage}"
-                          + (f" ({rotation['message']})" if rotation.get("message") else ""), step.name)
+    _record_stages(context, step, status, name, rotation, stage)
     if stage in VERIFIED_STAGES:
         expires = rotation_status.get("previousKeyExpiresAt")
         until = f"; old values kept until {expires}" if expires and stage != RotationStage.DONE else ""
@@ -137,6 +131,31 @@ def _follow(context: step_runs.Context, step: Step, status: StepStatus, name: st
         step_runs.finish(context, step, StepState.FAILED, reason, f"keyrotation/{name}: {message}")
         return None
     return step_runs.Wait(context.now + step_runs.POLL)
+
+
+def _record_stages(context: step_runs.Context, step: Step, status: StepStatus, name: str,
+                   rotation: Mapping[str, Any], stage: str) -> None:
+    """One timeline entry per stage the rotation entered, in order, with the time it entered it.
+
+    The step looks every few seconds and a rotation may pass several stages in between: the stage times
+    the KeyRotation recorded say what happened meanwhile.
+    """
+    seen = list(status.result.get("stages") or [])
+    entered = dict(rotation.get("stageTimes") or {})
+    entered.setdefault(stage, "")
+    # By time; stages entered in the same instant keep the order the KeyRotation recorded them in.
+    new = sorted(((str(at), entered_stage) for entered_stage, at in entered.items() if entered_stage not in seen),
+                 key=lambda pair: pair[0])
+    if not new:
+        return
+    for at, entered_stage in new:
+        when = f" at {at}" if at else ""
+        context.draft.add(EventType.NORMAL, "RotationStage",
+                          f"keyrotation/{name} rotation {rotation.get('id')}: {entered_stage}{when}", step.name)
+    seen += [entered_stage for _, entered_stage in new]
+    message = f"keyrotation/{name}: {stage}" + (f" ({rotation['message']})" if rotation.get("message") else "")
+    context.draft.update_step(step.name, result={**status.result, "stage": stage, "stages": seen,
+                                                 "version": rotation.get("version")}, message=message)
 
 
 def _failure(rotation_status: Mapping[str, Any]) -> tuple[str, str]:
