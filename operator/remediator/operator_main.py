@@ -54,9 +54,10 @@ def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSetting
 
 
 def _quiet_watch_handler(record: logging.LogRecord) -> bool:
-    """Kopf logs each run of the Incident watch handler at INFO: one line per watch event, noise
-    (what the operator does to an Incident is logged as its timeline entries)."""
-    return not record.getMessage().startswith("Handler 'incident-watch' succeeded")
+    """Kopf logs each run of the Incident and KeyRotation watch handlers at INFO: one line per watch event,
+    noise (what the operator does to them is logged as their timeline entries)."""
+    message = record.getMessage()
+    return not message.startswith(("Handler 'incident-watch' succeeded", "Handler 'keyrotation-watch' succeeded"))
 
 
 async def run(options: OperatorOptions) -> None:

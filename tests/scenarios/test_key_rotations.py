@@ -6,6 +6,8 @@ and revoke the old keys after the grace period; on a compromise, do all of it at
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from remediator import manifests
@@ -38,7 +40,7 @@ async def test_a_trigger_change_rotates_once_restarts_the_consumers_verifies_and
     for name, reads in (("payments", "env"), ("ledger", "envFrom"), ("reports", "volume")):
         await client.apply(consumer(name, reads))
     await client.apply(consumer("unrelated", reads="none"))
-    await start_operator(*NO_COALESCE)
+    operator = await start_operator(*NO_COALESCE)
     await client.apply(key_rotation(trigger="2026-q3", gracePeriod="1s",
                                     verify=[{"url": f"{service.url}/healthz", "interval": "100ms"}]))
     await wait_for(lambda: _ready(client))
@@ -72,10 +74,47 @@ async def test_a_trigger_change_rotates_once_restarts_the_consumers_verifies_and
         "PreviousKeyRevoked": ("True", "Revoked")}
     assert [e["reason"] for e in status["timeline"]] == [
         "RotationStarted", "Promoted", "ConsumersRestarted", "Verified", "PreviousKeyRevoked"]
-    reasons = [e["reason"] for e in await events_of(sandbox, "payments-keys")]
-    assert "Promoted" in reasons and "PreviousKeyRevoked" in reasons
+    posted = await events_of(sandbox, "payments-keys")
+    assert {"Promoted", "PreviousKeyRevoked"} <= {e["reason"] for e in posted}
     assert "/healthz" in service.requests
+    # No value, new or old, in the status, the Events or the operator's log.
+    told = json.dumps(status) + json.dumps(posted) + operator.log
+    for value in (*ORIGINAL.values(), *rotated.values()):
+        assert value not in told and base64.b64encode(value.encode()).decode() not in told
 
 
 async def _ready(client: manifests.Client) -> bool:
     return conditions(await status_of(client)).get("Ready") == ("True", "Idle")
+
+
+async def test_a_verification_failure_puts_the_previous_values_back_and_restarts_the_consumers_again(
+        sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, service: FakeService) -> None:
+    await client.apply(secret())
+    await client.apply(consumer("payments"))
+    service.health_statuses = [503] * 10_000  # the new key is refused by the payment provider
+    await start_operator(*NO_COALESCE)
+    await client.apply(key_rotation(trigger="t1", verifyTimeout="2s", emergency=True,
+                                    verify=[{"url": f"{service.url}/healthz", "interval": "100ms"}]))
+    await wait_for(lambda: _ready(client))
+
+    await client.apply(key_rotation(trigger="t2"))
+    await wait_for(lambda: _stage_is(client, "RollingBack"), timeout=30)
+    service.health_statuses.clear()  # the previous key works again
+    await wait_for(lambda: _stage_is(client, "RolledBack"), timeout=30)
+
+    assert await values_of(client) == ORIGINAL, "the previous values are back and the failed ones are gone"
+    assert await client.get("v1", "Secret", "default", "payments-keys-pending") is None
+    deployment = await client.get("apps/v1", "Deployment", "default", "payments")
+    assert deployment is not None
+    assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3", \
+        "restarted with the new values, then again with the previous ones"
+    status = await status_of(client)
+    assert conditions(status)["Failed"] == ("True", "VerificationFailed")
+    assert conditions(status)["Ready"] == ("True", "Idle")
+    assert status["currentVersion"] == 0
+    warnings = [e["reason"] for e in await events_of(sandbox, "payments-keys") if e["type"] == "Warning"]
+    assert "VerificationFailed" in warnings and "RolledBack" in warnings
+
+
+async def _stage_is(client: manifests.Client, wanted: str) -> bool:
+    return stage(await status_of(client)) == wanted
