@@ -2,8 +2,9 @@
 
 import asyncio
 
-from bench import database_terminations, incidents, sandbox_api
+from bench import database_terminations, incidents, key_rotation, sandbox_api
 
 print(sandbox_api.report(asyncio.run(sandbox_api.main())))
 print(incidents.report(asyncio.run(incidents.main())))
 print(database_terminations.report(asyncio.run(database_terminations.main())))
+print(key_rotation.report(asyncio.run(key_rotation.main())))
