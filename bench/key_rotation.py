@@ -65,6 +65,10 @@ class Recorder:
                    for c in (found.get("status") or {}).get("conditions") or [])
 
 
+def _tail(log: pathlib.Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
 def category(method: str, path: str) -> str:
     if "/secrets" in path:
         return "secret"
@@ -143,7 +147,7 @@ async def _measure(session: aiohttp.ClientSession, recorder: Recorder, process: 
             break
         await asyncio.sleep(0.05)
     else:
-        raise RuntimeError(f"the KeyRotation never became Ready:\n{log.read_text()[-4000:]}")
+        raise RuntimeError(f"the KeyRotation never became Ready:\n{_tail(log)}")
     await asyncio.sleep(0.5)
     cpu_before = cpu_seconds(process.pid)
     async with session.patch(f"{ROTATIONS}/shop-keys", json={"spec": {"trigger": "after"}},
@@ -155,7 +159,7 @@ async def _measure(session: aiohttp.ClientSession, recorder: Recorder, process: 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(recorder.changed.wait(), 0.5)
     if recorder.verified is None:
-        raise RuntimeError(f"the rotation was never verified:\n{log.read_text()[-4000:]}")
+        raise RuntimeError(f"the rotation was never verified:\n{_tail(log)}")
     window = [(method, path) for arrived, method, path in recorder.requests
               if triggered <= arrived <= recorder.verified]
     writes = collections.Counter(category(m, p) for m, p in window if m in WRITES)
