@@ -83,7 +83,10 @@ def category(method: str, path: str) -> str:
 
 async def health_server() -> tuple[aiohttp.web.AppRunner, str]:
     app = aiohttp.web.Application()
-    app.router.add_get("/healthz", lambda _: aiohttp.web.Response(text="ok"))
+    async def healthy(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(text="ok")
+
+    app.router.add_get("/healthz", healthy)
     app_runner = aiohttp.web.AppRunner(app)
     await app_runner.setup()
     port = runner.free_port()
