@@ -126,6 +126,18 @@ async def test_the_requester_cannot_approve_their_own_incident(cluster: runner.R
     assert refused.status_code == 403 and "four-eyes" in refused.text
 
 
+async def test_a_retry_is_signed_by_the_user_who_asks_for_it(cluster: runner.RunningSandbox) -> None:
+    await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {"remediator.dev/requested-by": "alice"}))
+    unsigned = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage", {"spec": {"retry": 1}})
+    assert unsigned.status_code == 403 and "retried-by must be your user name mallory" in unsigned.text
+    forged = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage", {
+        "spec": {"retry": 1}, "metadata": {"annotations": {"remediator.dev/retried-by": "bob"}}})
+    assert forged.status_code == 403 and "retried-by must be your user name mallory" in forged.text
+    signed = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage", {
+        "spec": {"retry": 1}, "metadata": {"annotations": {"remediator.dev/retried-by": "mallory"}}})
+    assert signed.status_code == 200, signed.text
+
+
 async def test_edits_that_are_not_approvals_pass(cluster: runner.RunningSandbox) -> None:
     await as_user(cluster, "alice", "POST", INCIDENTS, incident("outage", {"remediator.dev/requested-by": "alice"}))
     labelled = await as_user(cluster, "mallory", "PATCH", f"{INCIDENTS}/outage",
