@@ -15,12 +15,14 @@ import kubernetes.client
 import pytest
 
 from remediator import manifests, processes
-from remediator.sandbox import controllers, runner, server, store
+from remediator.sandbox import controllers, images, runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CRDS = sorted((REPO / "crds").glob("*.yaml"))
 # Simulated delays in tests: a pod's 30 s termination grace period passes in 0.3 s.
 TIME_SCALE = 0.01
+# Which images exist in the tests' sandbox and how their containers behave (see the file).
+IMAGES = images.load(REPO / "tests" / "images.yaml")
 
 
 @pytest.fixture()
@@ -32,7 +34,8 @@ def simulations() -> controllers.Simulations:
 @pytest.fixture()
 async def sandbox(simulations: controllers.Simulations) -> AsyncIterator[runner.RunningSandbox]:
     """A sandbox API server on a free port with the project's CRDs registered."""
-    async with runner.running(crd_paths=CRDS, simulations=simulations, time_scale=TIME_SCALE) as running:
+    async with runner.running(crd_paths=CRDS, simulations=simulations, time_scale=TIME_SCALE,
+                              image_registry=IMAGES) as running:
         yield running
 
 
@@ -44,7 +47,8 @@ async def kmock_sandbox(simulations: controllers.Simulations) -> AsyncIterator[r
     sandbox_app = server.Sandbox(store.ObjectStore())
     async with kmocked.SandboxMock(sandbox=sandbox_app) as mock:
         async with runner.running(sandbox=sandbox_app, handler=mock, crd_paths=CRDS,
-                                  simulations=simulations, time_scale=TIME_SCALE) as running:
+                                  simulations=simulations, time_scale=TIME_SCALE,
+                                  image_registry=IMAGES) as running:
             running.handler = mock  # type: ignore[attr-defined]
             yield running
 

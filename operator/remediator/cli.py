@@ -17,6 +17,7 @@ from remediator import log_formats
 if TYPE_CHECKING:
     from remediator.config import OperatorConfig
     from remediator.receiver.server import ReceiverOptions
+    from remediator.sandbox import images as sandbox_images
 
 REPO_CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
 
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
                          help="simulated delays (pod termination grace periods) last F times as long as "
                               "in Kubernetes (default: 1.0; e.g. 0.05 for fast tests)")
+    sandbox.add_argument("--images", type=pathlib.Path, default=None, metavar="FILE",
+                         help="the image registry: which images exist, their pull time and how their "
+                              "containers behave (docs/sandbox.md); without it every image exists and runs")
 
     crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
     crds.add_argument("--output", type=pathlib.Path, default=None,
@@ -134,8 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return validation.validate(args.files)
     if args.command == "sandbox":
         crd_paths = sorted(args.crds.glob("*.yaml")) if args.crds else []
+        from remediator.sandbox import images
+
+        try:
+            registry = images.load(args.images) if args.images else images.EVERY_IMAGE
+        except (OSError, images.RegistryError) as error:
+            print(f"remediator sandbox: --images: {error}", file=sys.stderr)
+            return 2
         return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth,
-                                          time_scale=args.time_scale))
+                                          time_scale=args.time_scale, image_registry=registry))
     if args.command == "run":
         from remediator import operator_main
 
@@ -268,11 +279,12 @@ def _crds(output: pathlib.Path | None) -> int:
 
 
 async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path], *,
-                   auth: bool = False, time_scale: float = 1.0) -> None:
-    from remediator.sandbox import runner
+                   auth: bool = False, time_scale: float = 1.0,
+                   image_registry: sandbox_images.Registry | None = None) -> None:
+    from remediator.sandbox import images, runner
 
-    async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth,
-                              time_scale=time_scale) as sandbox:
+    async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth, time_scale=time_scale,
+                              image_registry=image_registry or images.EVERY_IMAGE) as sandbox:
         sandbox.write_kubeconfig(kubeconfig)
         print(f"sandbox listening on {sandbox.url}; kubeconfig written to {kubeconfig}", flush=True)
         await asyncio.Event().wait()

@@ -44,6 +44,7 @@ class Kinds:
     daemonsets: resources.ResourceType
     jobs: resources.ResourceType
     events: resources.ResourceType
+    configmaps: resources.ResourceType
 
 
 @pytest.fixture()
@@ -62,7 +63,7 @@ def kinds(object_store: store.ObjectStore) -> Kinds:
         return object_store.resource_type(group, "v1", plural)
     return Kinds(kind("apps", "deployments"), kind("apps", "replicasets"), kind("", "pods"),
                  kind("apps", "statefulsets"), kind("apps", "daemonsets"), kind("batch", "jobs"),
-                 kind("", "events"))
+                 kind("", "events"), kind("", "configmaps"))
 
 
 @pytest.fixture()
@@ -515,18 +516,25 @@ async def test_a_new_pod_is_scheduled_and_runs_with_container_statuses(
     assert all("startedAt" in c["state"]["running"] for c in status["containerStatuses"])
 
 
-async def test_a_pod_with_restart_policy_never_runs_to_completion(
+async def test_a_pod_with_restart_policy_never_runs_its_image_to_completion_or_serves(
         object_store: store.ObjectStore, kinds: Kinds, controllers: Controllers) -> None:
-    """Containers of a restartPolicy Never pod exit and stay exited: the pod is Succeeded.
+    """Containers of a restartPolicy Never pod are never restarted: one whose image exits leaves the pod
+    Succeeded, one whose image runs a server keeps it Running (the registry says which is which).
 
     https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#restart-policy
     """
-    object_store.create(kinds.pods, {"metadata": {"name": "once"}, "spec": {
-        "restartPolicy": "Never", "containers": [{"name": "a", "image": "busybox"}]}})
+    object_store.create(kinds.configmaps, {"metadata": {"name": "sandbox-images", "namespace": "kube-system"},
+                                           "data": {"images.yaml": "images:\n- image: busybox\n"
+                                                                   "  behaviour: exitImmediately\n"}})
+    for name, image in (("once", "busybox"), ("server", "nginx")):
+        object_store.create(kinds.pods, {"metadata": {"name": name}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "a", "image": image}]}})
     await controllers.settle()
     status = object_store.get(kinds.pods, "default", "once")["status"]
     assert status["phase"] == "Succeeded"
     assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    assert status["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert object_store.get(kinds.pods, "default", "server")["status"]["phase"] == "Running"
 
 
 async def test_a_statefulset_runs_ordinal_pods_and_rolls_them_on_restart(

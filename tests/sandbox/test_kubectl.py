@@ -444,3 +444,29 @@ async def test_rollout_restart_and_undo_finish_and_rollout_status_reports_it(kub
     undone = await kubectl("rollout", "undo", "deploy/web")
     assert "deployment.apps/web rolled back" in undone.stdout
     await kubectl("rollout", "status", "deploy/web", "--timeout=10s")
+
+
+async def test_set_image_to_an_image_that_does_not_exist_stalls_and_rollout_status_fails_at_the_deadline(
+        kubectl: Kubectl, tmp_path: pathlib.Path) -> None:
+    """The new pods sit in ErrImagePull/ImagePullBackOff, the old ReplicaSet keeps all but maxUnavailable
+    of its pods serving, and after progressDeadlineSeconds (scaled) `rollout status` fails with kubectl's
+    message. https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#failed-deployment
+    """
+    workload = yaml.safe_load((EXAMPLES / "01-workload.yaml").read_text())
+    workload["spec"].update(replicas=4, progressDeadlineSeconds=120)
+    await kubectl("apply", "-f", str(manifest(tmp_path, "workload.yaml", workload)))
+    await kubectl("rollout", "status", "deploy/web", "--timeout=10s")
+    old_pods = set((await kubectl("get", "pods", "-o", "name")).stdout.split())
+
+    await kubectl("set", "image", "deploy/web", "web=registry.example.com/web:doesnotexist")
+    stuck = await kubectl("rollout", "status", "deploy/web", "--timeout=20s", check=False)
+
+    assert (stuck.code, stuck.stderr.strip()) == (1, 'error: deployment "web" exceeded its progress deadline')
+    rows = {row[0]: row for row in table((await kubectl("get", "pods")).stdout)[1:]}
+    new = {name: row for name, row in rows.items() if f"pod/{name}" not in old_pods}
+    assert len(new) == 2 and {row[2] for row in new.values()} <= {"ErrImagePull", "ImagePullBackOff"}
+    kept = [row for name, row in rows.items() if f"pod/{name}" in old_pods]
+    assert [(row[1], row[2]) for row in kept] == [("1/1", "Running")] * 3, "4 - maxUnavailable (25 %) keep serving"
+    available = await kubectl("get", "deploy", "web", "-o",
+                              'jsonpath={.status.conditions[?(@.type=="Available")].status}')
+    assert available.stdout == "True"

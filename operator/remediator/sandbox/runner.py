@@ -18,7 +18,7 @@ import aiohttp.web
 import trustme
 import yaml
 
-from remediator.sandbox import authn, controllers, resources, server, store
+from remediator.sandbox import authn, controllers, images, resources, server, store
 
 LOCALHOST = "127.0.0.1"
 
@@ -134,6 +134,7 @@ async def running(
     simulations: controllers.Simulations | None = None,
     auth: bool = False,
     time_scale: float = 1.0,
+    image_registry: images.Registry = images.EVERY_IMAGE,
 ) -> AsyncIterator[RunningSandbox]:
     """Serve a sandbox until the context exits.
 
@@ -141,7 +142,9 @@ async def running(
     With `auth`, requests need a bearer token and RBAC decides (see `remediator.sandbox.access`), and
     the server speaks HTTPS with a certificate of its own CA: kubectl and client-go send bearer tokens
     over TLS only. `time_scale` compresses the simulated delays (a pod's termination grace period):
-    0.01 lets a 30 s grace period pass in 0.3 s.
+    0.01 lets a 30 s grace period pass in 0.3 s. `image_registry` says which images exist and how their
+    containers behave (by default every image exists and runs); the ConfigMap kube-system/sandbox-images
+    adds entries at run time.
     """
     sandbox = sandbox or server.Sandbox(store.ObjectStore(resources.ResourceRegistry()),
                                         authenticator=authn.Authenticator() if auth else None)
@@ -151,7 +154,7 @@ async def running(
     server_ssl, ca_pem = _tls(host) if sandbox.access.enabled else (None, None)
     tcp = await loop.create_server(low_level, host, port, reuse_address=True, ssl=server_ssl)
     bound_port = tcp.sockets[0].getsockname()[1]
-    sim = controllers.Controllers(sandbox.store, simulations or controllers.Simulations(), time_scale)
+    sim = controllers.Controllers(sandbox.store, simulations or controllers.Simulations(), time_scale, image_registry)
     running_sandbox = RunningSandbox(sandbox, host, bound_port, sim, ca_pem)
     running_sandbox.apply_crds(crd_paths)
     sim.start()

@@ -9,22 +9,24 @@ state a healthy cluster would reach, through the same store writes a real contro
 - ReplicaSets keep `spec.replicas` pods `<replicaset>-<5 chars>`; a deleted pod is replaced.
 - StatefulSets keep pods `<name>-0..N-1` and roll them over on a template change.
 - DaemonSets only get a status (one node, one ready pod), and no pods.
-- The scheduler and kubelet bind every new pod to the node `sandbox-node` and run it: Running
-  and Ready at once, with container statuses and a pod IP. Pods with restartPolicy Never or
-  OnFailure (and every Job pod) then terminate: Succeeded with exit code 0, or Failed.
+- The scheduler and kubelet bind every new pod to the node `sandbox-node` and run it as the
+  sandbox's image registry says (`remediator.sandbox.images`): a missing image fails to pull
+  (ErrImagePull, ImagePullBackOff), an existing one is pulled in its time and its containers run,
+  crash (CrashLoopBackOff, restartCount, lastState), are OOM-killed, or fail their probes. Job pods
+  then terminate: Succeeded with exit code 0, or Failed.
 - Jobs run one pod at a time (up to `parallelism`) until `completions` succeed or more than
   `backoffLimit` pods fail (no backoff delay), and then get Complete or Failed conditions.
 - The controllers record the Events a real cluster shows (ScalingReplicaSet, SuccessfulCreate...).
 
-What fails, by the sandbox's own switches:
+What fails, besides the registry's behaviours, by the sandbox's older switches:
 
-- A container whose `command` + `args` contain the word `fail` fails, as does every container of a
-  pod annotated `sandbox.remediator.dev/outcome: Failed`, or of a pod created by a Job with that
-  annotation. It exits with code 1; the termination message is the annotation
+- A container whose `command` + `args` contain the word `fail` crashes at once, as does every
+  container of a pod annotated `sandbox.remediator.dev/outcome: Failed`, or of a pod created by a Job
+  with that annotation. It exits with code 1; the termination message is the annotation
   `sandbox.remediator.dev/termination-message` (of the pod, else of its Job), or "exit status 1".
-  A failing container of a run-to-completion pod makes the pod Failed; one of a long-running pod
-  (restartPolicy Always, as in Deployments) leaves it Running but not Ready, in CrashLoopBackOff,
-  so a bad rollout stalls and hits its progress deadline as it would in a cluster.
+  A failing container of a Job pod makes the pod Failed; one of a long-running pod (restartPolicy
+  Always, as in Deployments) is restarted with kubelet's back-off and is never ready, so a bad
+  rollout stalls and hits its progress deadline as it would in a cluster.
 
 Docs: https://kubernetes.io/docs/concepts/workloads/controllers/
 """

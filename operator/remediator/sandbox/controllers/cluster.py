@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from remediator.sandbox import errors, nodes, resources, selectors, store
-from remediator.sandbox.controllers import events, naming, ownership
+from remediator.sandbox import errors, images, nodes, resources, selectors, store
+from remediator.sandbox.controllers import containers, events, naming, ownership
 
 Object = dict[str, Any]
 NODE_NAME = nodes.NAME
 HOST_IP = nodes.INTERNAL_IP
 NAME_ATTEMPTS = 10
+logger = logging.getLogger(__name__)
 
 
 def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -30,7 +32,8 @@ class Cluster:
     """Store access shared by the controllers, with the event recorder and the pod IP pool."""
 
     def __init__(self, object_store: store.ObjectStore, recorder: events.EventRecorder,
-                 rng: random.Random | None = None, time_scale: float = 1.0) -> None:
+                 rng: random.Random | None = None, time_scale: float = 1.0,
+                 image_registry: images.Registry = images.EVERY_IMAGE) -> None:
         self.store = object_store
         self.events = recorder
         self.rng = rng or random.Random()
@@ -38,6 +41,14 @@ class Cluster:
         self.time_scale = time_scale
         # Pod uid -> when (time.monotonic) the kubelet began stopping it (graceful deletion).
         self.termination_starts: dict[str, float] = {}
+        # The startup registry; the ConfigMap kube-system/sandbox-images adds entries before it.
+        self.image_registry = image_registry
+        self._configured_images: tuple[str, images.Registry] = ("", images.Registry())
+        # (namespace, name) -> the pod's uid and its containers' runs on the node (the kubelet's memory).
+        self.pod_runs: dict[tuple[str, str], tuple[str, dict[str, containers.ContainerRun]]] = {}
+        # Images pulled on the node: later pods find them "already present on machine".
+        self.present_images: set[str] = set()
+        self.configmaps = object_store.resource_type("", "v1", "configmaps")
         self.pods = object_store.resource_type("", "v1", "pods")
         self.deployments = object_store.resource_type("apps", "v1", "deployments")
         self.replicasets = object_store.resource_type("apps", "v1", "replicasets")
@@ -53,6 +64,25 @@ class Cluster:
 
     def now(self) -> datetime.datetime:
         return self.store.clock()
+
+    def images(self) -> images.Registry:
+        """The registry in force: the ConfigMap's entries (parsed once per version), then the startup file's.
+
+        A ConfigMap that does not parse is ignored (and logged), as a kubelet ignores a bad drop-in.
+        """
+        found = self.find(self.configmaps, images.CONFIGMAP_NAMESPACE, images.CONFIGMAP_NAME)
+        if found is None:
+            return self.image_registry
+        version = str(found["metadata"].get("resourceVersion", ""))
+        if self._configured_images[0] != version:
+            text = str((found.get("data") or {}).get(images.CONFIGMAP_KEY) or "")
+            try:
+                configured = images.from_text(text, f"configmap {images.CONFIGMAP_NAMESPACE}/{images.CONFIGMAP_NAME}")
+            except images.RegistryError as error:
+                logger.warning("sandbox image registry ignored: %s", error)
+                configured = images.Registry()
+            self._configured_images = (version, configured)
+        return self._configured_images[1] + self.image_registry
 
     def find(self, resource: resources.ResourceType, namespace: str, name: str) -> Object | None:
         return self.store.find(resource, namespace, name)

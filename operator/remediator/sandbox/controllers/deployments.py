@@ -336,8 +336,9 @@ def is_progressing(old: View, new: View) -> bool:
             or count(new, "availableReplicas") > count(old, "availableReplicas"))
 
 
-def is_timed_out(deploy: View, status: View, now: datetime.datetime) -> bool:
-    """No progress for progressDeadlineSeconds since the Progressing condition last moved."""
+def is_timed_out(deploy: View, status: View, now: datetime.datetime, time_scale: float = 1.0) -> bool:
+    """No progress for progressDeadlineSeconds (times the sandbox's time scale) since the Progressing
+    condition last moved."""
     deadline = progress_deadline(deploy)
     progressing = conditions.find_condition(status.get("conditions"), "Progressing")
     if deadline is None or progressing is None or progressing.get("reason") == NEW_RS_AVAILABLE:
@@ -345,7 +346,7 @@ def is_timed_out(deploy: View, status: View, now: datetime.datetime) -> bool:
     if progressing.get("reason") == TIMED_OUT:
         return True
     since = timestamps.parse_time(progressing.get("lastUpdateTime"))
-    return since is not None and since + datetime.timedelta(seconds=deadline) < now
+    return since is not None and since + datetime.timedelta(seconds=deadline * time_scale) < now
 
 
 def deployment_status(
@@ -356,6 +357,7 @@ def deployment_status(
     *,
     created_new_rs: bool = False,
     track_progress: bool = True,
+    time_scale: float = 1.0,
 ) -> dict[str, Any]:
     """The Deployment's status from its ReplicaSets' statuses.
 
@@ -411,15 +413,15 @@ def deployment_status(
         if not has_deadline:
             found = conditions.remove_condition(found, "Progressing")
         else:
-            found = _rollout_progress(deploy, {**status, "conditions": found}, new_rs, now)
+            found = _rollout_progress(deploy, {**status, "conditions": found}, new_rs, now, time_scale)
     status["conditions"] = found
     if "collisionCount" in old_status:
         status["collisionCount"] = old_status["collisionCount"]
     return status
 
 
-def _rollout_progress(deploy: View, status: View, new_rs: View | None, now: datetime.datetime
-                      ) -> list[dict[str, Any]]:
+def _rollout_progress(deploy: View, status: View, new_rs: View | None, now: datetime.datetime,
+                      time_scale: float) -> list[dict[str, Any]]:
     # deployment/progress.go syncRolloutStatus: the Progressing condition of a rollout in flight.
     found: list[dict[str, Any]] = list(status["conditions"])
     stamp = timestamps.format_time(now)
@@ -441,14 +443,19 @@ def _rollout_progress(deploy: View, status: View, new_rs: View | None, now: date
         if previous is not None and previous.get("status") == "True" and "lastTransitionTime" in previous:
             condition["lastTransitionTime"] = previous["lastTransitionTime"]
         return [*conditions.remove_condition(found, "Progressing"), condition]
-    if is_timed_out(deploy, status, now):
+    if is_timed_out(deploy, status, now, time_scale):
         return conditions.set_condition(found, new_condition(
             "Progressing", "False", TIMED_OUT, f"{subject} has timed out progressing.", stamp))
     return found
 
 
-def seconds_until_deadline(deploy: View, status: View, now: datetime.datetime) -> float | None:
-    """When to look again for a stalled rollout's deadline (requeueStuckDeployment); None: no need."""
+def seconds_until_deadline(deploy: View, status: View, now: datetime.datetime,
+                           time_scale: float = 1.0) -> float | None:
+    """When to look again for a stalled rollout's deadline (requeueStuckDeployment); None: no need.
+
+    The deadline is scaled; the condition's lastUpdateTime has whole seconds, so a look one second
+    after the deadline is sure to find it passed.
+    """
     deadline = progress_deadline(deploy)
     progressing = conditions.find_condition(status.get("conditions"), "Progressing")
     if (deadline is None or progressing is None or (deploy.get("spec") or {}).get("paused")
@@ -457,7 +464,7 @@ def seconds_until_deadline(deploy: View, status: View, now: datetime.datetime) -
     since = timestamps.parse_time(progressing.get("lastUpdateTime"))
     if since is None:
         return None
-    return max(0.0, (since + datetime.timedelta(seconds=deadline) - now).total_seconds()) + 1.0
+    return max(0.0, (since + datetime.timedelta(seconds=deadline * time_scale) - now).total_seconds()) + 1.0
 
 
 # -- the reconcile (store I/O) ------------------------------------------------------------------
@@ -513,12 +520,12 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     new_rs = next((rs for rs in replica_sets if rs["metadata"]["name"] == new_name), None)
     now = world.now()
     status = deployment_status(deploy, replica_sets, new_rs, now, created_new_rs=created,
-                               track_progress=track_progress)
+                               track_progress=track_progress, time_scale=world.time_scale)
     deploy = world.update_status(world.deployments, deploy, status)
     if is_complete(deploy, status) or spec.get("paused"):
         for expired in replicasets_to_delete(deploy, [rs for rs in replica_sets if rs is not new_rs]):
             world.delete(world.replicasets, expired)
-    return seconds_until_deadline(deploy, status, now) if track_progress else None
+    return seconds_until_deadline(deploy, status, now, world.time_scale) if track_progress else None
 
 
 def _sync_current_replicaset(world: cluster.Cluster, deploy: Object, replica_set: Object,

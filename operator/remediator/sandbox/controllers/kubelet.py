@@ -1,24 +1,28 @@
-"""The scheduler and the kubelet of the sandbox's one node: pods are bound, run, and finish.
+"""The scheduler and the kubelet of the sandbox's one node: pods are bound, their containers pulled,
+run, probed, restarted, and finished.
 
-A new pod is bound to `sandbox-node`, then runs: Running and Ready with container statuses,
-a pod IP and a host IP. A pod that runs to completion (restartPolicy Never or OnFailure, or any
-Job pod) then terminates: Succeeded, or Failed when a container fails. What fails is decided by
-the sandbox's switches (see `decide_outcome`); a failing container of a long-running pod leaves
-it Running but not Ready, in CrashLoopBackOff.
+A new pod is bound to `sandbox-node`; then each container's image is looked up in the sandbox's
+image registry (`sandbox/images.py`): a missing image fails to pull (ErrImagePull, then
+ImagePullBackOff with kubelet's back-off), an existing one is pulled (its `pullSeconds`, scaled) and
+its container behaves as the registry says (`sandbox/controllers/containers.py`): runs, crashes,
+is OOM-killed, fails its probes. Containers that exit are restarted as the pod's restartPolicy says
+(CrashLoopBackOff between restarts); Job pods finish: Succeeded, or Failed when a container fails.
+The sandbox's older switches (see `decide_outcome`) still make a container crash at once.
 https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
 """
-
 from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from remediator.sandbox.controllers import cluster, conditions, ownership, pods, timestamps
+from remediator.sandbox import images
+from remediator.sandbox.controllers import cluster, conditions, containers, ownership, pods, timestamps
 
 Object = dict[str, Any]
 COMPONENT = "kubelet"
@@ -61,11 +65,6 @@ def decide_outcome(pod: Mapping[str, Any], owner_annotations: Mapping[str, str] 
     else:
         failing = frozenset(c.get("name", "") for c in containers if container_fails(c))
     return Outcome(failing, annotations.get(MESSAGE_ANNOTATION) or DEFAULT_FAILURE_MESSAGE)
-
-
-def runs_to_completion(pod: Mapping[str, Any], owned_by_job: bool = False) -> bool:
-    """Containers that exit are not restarted: the pod finishes (Succeeded or Failed)."""
-    return owned_by_job or (pod.get("spec") or {}).get("restartPolicy", "Always") in ("Never", "OnFailure")
 
 
 def qos_class(pod: Mapping[str, Any]) -> str:
@@ -131,108 +130,99 @@ def _init_container_statuses(pod: Mapping[str, Any], stamp: str) -> list[dict[st
     return statuses
 
 
-def running_status(pod: Mapping[str, Any], stamp: str, pod_ip: str, outcome: Outcome, *,
-                   owned_by_job: bool = False, host_ip: str = cluster.HOST_IP) -> dict[str, Any]:
-    """The status a kubelet reports once the pod's containers started.
+def _entry(registry: images.Registry, container: Mapping[str, Any], outcome: Outcome) -> images.Image | None:
+    """The registry's entry for the container's image; the sandbox's failure switches make it crash."""
+    image = str(container.get("image", ""))
+    entry = registry.lookup(image)
+    if entry is not None and container.get("name", "") in outcome.failing:
+        entry = dataclasses.replace(entry, behaviour="crash", exit_code=1, after_seconds=0.0,
+                                    message=outcome.message)
+    return entry
 
-    A failing container of a restartPolicy Always pod is in CrashLoopBackOff (restarted once,
-    last terminated with exit code 1), so the pod is Running but not Ready.
-    """
-    crash_loops = not runs_to_completion(pod, owned_by_job)
-    container_statuses = []
-    unready = []
-    for container in (pod.get("spec") or {}).get("containers") or ():
-        name, image = container.get("name", ""), container.get("image", "")
-        entry: dict[str, Any] = {
-            "name": name, "image": image, "imageID": _image_id(image),
-            "containerID": _container_id(pod, name, 0), "ready": True, "started": True,
-            "restartCount": 0, "lastState": {}, "state": {"running": {"startedAt": stamp}},
-        }
-        if crash_loops and name in outcome.failing:
-            unready.append(name)
-            entry.update({
-                "ready": False, "started": False, "restartCount": 1,
-                "containerID": _container_id(pod, name, 1),
-                "state": {"waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off 10s restarting failed container={name} "
-                               f"pod={pod['metadata']['name']}_{pod['metadata'].get('namespace', '')}"
-                               f"({pod['metadata'].get('uid', '')})"}},
-                "lastState": {"terminated": {
-                    "exitCode": 1, "reason": "Error", "message": outcome.message, "startedAt": stamp,
-                    "finishedAt": stamp, "containerID": _container_id(pod, name, 0)}},
-            })
-        container_statuses.append(entry)
-    if unready:
-        not_ready = f"containers with unready status: [{' '.join(unready)}]"
-        ready = [_condition("Ready", "False", stamp, "ContainersNotReady", not_ready),
-                 _condition("ContainersReady", "False", stamp, "ContainersNotReady", not_ready)]
+
+def _restarts_on(pod: Mapping[str, Any]) -> Callable[[int], bool]:
+    policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    if policy == "Never":
+        return lambda code: False
+    if policy == "OnFailure":
+        return lambda code: code != 0
+    return lambda code: True
+
+
+def container_status(pod: Mapping[str, Any], run: containers.ContainerRun, ctx: containers.Context,
+                     now: float, scale: float) -> dict[str, Any]:
+    """One entry of status.containerStatuses for a container's run on the node."""
+    ran = run.state in ("running", "crashBackOff", "exited") or run.restarts > 0
+    entry: dict[str, Any] = {"name": run.name, "image": ctx.image, "imageID": _image_id(ctx.image) if ran else ""}
+    if ran:
+        entry["containerID"] = _container_id(pod, run.name, run.restarts)
+    last: dict[str, Any] = {}
+    if run.last_terminated is not None and run.state != "exited":
+        previous = run.restarts if run.state == "crashBackOff" else run.restarts - 1
+        last = {"terminated": {**run.last_terminated, "containerID": _container_id(pod, run.name, previous)}}
+    state = containers.state_of(run, ctx, now)
+    if "terminated" in state:
+        state["terminated"]["containerID"] = entry["containerID"]
+    entry.update({"ready": containers.is_ready(run, scale, now), "started": run.state == "running",
+                  "restartCount": run.restarts, "lastState": last, "state": state})
+    return entry
+
+
+def pod_phase(pod: Mapping[str, Any], runs: Sequence[containers.ContainerRun]) -> str:
+    """kubelet's getPhase: Pending while a container never started, Succeeded/Failed once all exited for
+    good, else Running."""
+    if runs and all(run.state == "exited" for run in runs):
+        failed = any((run.last_terminated or {}).get("exitCode") for run in runs)
+        return "Failed" if failed else "Succeeded"
+    if any(run.last_terminated is None and run.state in ("pulling", "pullError", "pullBackOff") for run in runs):
+        return "Pending"
+    return "Running"
+
+
+def pod_status(pod: Mapping[str, Any], statuses: list[dict[str, Any]], phase: str, stamp: str,
+               pod_ip: str, start_stamp: str, host_ip: str = cluster.HOST_IP) -> dict[str, Any]:
+    """The status a kubelet reports for its pod's containers: phase, conditions, IPs, containerStatuses."""
+    if phase in pods.FINISHED_PHASES:
+        reason = "PodFailed" if phase == "Failed" else "PodCompleted"
+        ready = [_condition("PodReadyToStartContainers", "False", stamp),
+                 _condition("Initialized", "True", stamp),
+                 _condition("Ready", "False", stamp, reason),
+                 _condition("ContainersReady", "False", stamp, reason)]
     else:
-        ready = [_condition("Ready", "True", stamp), _condition("ContainersReady", "True", stamp)]
+        unready = [entry["name"] for entry in statuses if not entry["ready"]]
+        ready = [_condition("PodReadyToStartContainers", "True", stamp), _condition("Initialized", "True", stamp)]
+        if unready:
+            not_ready = f"containers with unready status: [{' '.join(unready)}]"
+            ready += [_condition("Ready", "False", stamp, "ContainersNotReady", not_ready),
+                      _condition("ContainersReady", "False", stamp, "ContainersNotReady", not_ready)]
+        else:
+            ready += [_condition("Ready", "True", stamp), _condition("ContainersReady", "True", stamp)]
     status: dict[str, Any] = {
-        "phase": "Running",
-        "conditions": _keep_transition_times(pod.get("status"), [
-            _condition("PodReadyToStartContainers", "True", stamp),
-            _condition("Initialized", "True", stamp),
-            *ready,
-            _condition("PodScheduled", "True", stamp),
-        ]),
+        "phase": phase,
+        "conditions": _keep_transition_times(pod.get("status"), [*ready, _condition("PodScheduled", "True", stamp)]),
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
         "podIP": pod_ip,
         "podIPs": [{"ip": pod_ip}],
-        "startTime": stamp,
+        "startTime": start_stamp,
         "qosClass": qos_class(pod),
-        "containerStatuses": container_statuses,
+        "containerStatuses": statuses,
     }
-    init_statuses = _init_container_statuses(pod, stamp)
+    init_statuses = _init_container_statuses(pod, start_stamp)
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
     return status
 
 
-def terminated_status(pod: Mapping[str, Any], stamp: str, outcome: Outcome) -> dict[str, Any]:
-    """The status of a run-to-completion pod whose containers exited: Succeeded, or Failed."""
-    previous = pod.get("status") or {}
-    started = {s.get("name"): ((s.get("state") or {}).get("running") or {}).get("startedAt", stamp)
-               for s in previous.get("containerStatuses") or ()}
-    container_statuses = []
-    for container in (pod.get("spec") or {}).get("containers") or ():
-        name = container.get("name", "")
-        terminated: dict[str, Any] = {"exitCode": 0, "reason": "Completed"}
-        if name in outcome.failing:
-            terminated = {"exitCode": 1, "reason": "Error", "message": outcome.message}
-        terminated.update({"startedAt": started.get(name, stamp), "finishedAt": stamp,
-                           "containerID": _container_id(pod, name, 0)})
-        container_statuses.append({
-            "name": name, "image": container.get("image", ""),
-            "imageID": _image_id(container.get("image", "")),
-            "containerID": _container_id(pod, name, 0), "ready": False, "started": False,
-            "restartCount": 0, "lastState": {}, "state": {"terminated": terminated},
-        })
-    phase = "Failed" if outcome.fails else "Succeeded"
-    reason = "PodFailed" if outcome.fails else "PodCompleted"
-    status = {
-        **copy.deepcopy(dict(previous)),
-        "phase": phase,
-        "conditions": _keep_transition_times(previous, [
-            _condition("PodReadyToStartContainers", "False", stamp),
-            _condition("Initialized", "True", stamp),
-            _condition("Ready", "False", stamp, reason),
-            _condition("ContainersReady", "False", stamp, reason),
-            _condition("PodScheduled", "True", stamp),
-        ]),
-        "containerStatuses": container_statuses,
-    }
-    return status
-
-
 def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None:
-    """Move one pod a step along its life: bind it, start it, let it finish, or stop it when deleted."""
+    """Move one pod a step along its life: bind it, pull and run its containers (restarting them as its
+    restartPolicy says), let it finish, or stop it when deleted. Returns when to look again."""
     pod = world.find(world.pods, namespace, name)
     if pod is not None and ownership.is_terminating(pod):
+        world.pod_runs.pop((namespace, name), None)
         return _terminate(world, pod)
     if pod is None or pods.phase(pod) in pods.FINISHED_PHASES:
+        world.pod_runs.pop((namespace, name), None)
         return None
     if not (pod.get("spec") or {}).get("nodeName"):
         bound = copy.deepcopy(pod)
@@ -243,17 +233,57 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
                             f"Successfully assigned {namespace}/{name} to {cluster.NODE_NAME}",
                             component=SCHEDULER)
         return None
+    return _run(world, pod)
+
+
+def _run(world: cluster.Cluster, pod: Object) -> float | None:
+    meta = pod["metadata"]
+    key = (str(meta.get("namespace", "")), str(meta["name"]))
+    uid = str(meta.get("uid", ""))
+    now = time.monotonic()
+    known = world.pod_runs.get(key)
+    if known is None or known[0] != uid:
+        known = (uid, {})
+        world.pod_runs[key] = known
+    runs = known[1]
+    status = pod.get("status") or {}
+    pod_ip = status.get("podIP") or world.allocate_pod_ip()
+    start_stamp = status.get("startTime") or timestamps.format_time(world.now())
     job = _owning_job(world, pod)
     outcome = decide_outcome(pod, (job or {}).get("metadata", {}).get("annotations"))
-    stamp = timestamps.format_time(world.now())
-    if pods.phase(pod) != "Running":
-        started = world.update_status(world.pods, pod, running_status(
-            pod, stamp, world.allocate_pod_ip(), outcome, owned_by_job=job is not None))
-        _record_start(world, started, outcome, crash_loops=not runs_to_completion(pod, job is not None))
+    registry = world.images()
+    wall = world.now()
+
+    def stamp(moment: float) -> str:
+        return timestamps.format_time(wall - datetime.timedelta(seconds=now - moment))
+
+    pod_label = f"{key[1]}_{key[0]}({uid})"
+    restarts_on = _restarts_on(pod)
+    completes = job is not None
+    contexts: list[containers.Context] = []
+    recorded: list[tuple[str, containers.Event]] = []
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        container_name = str(container.get("name", ""))
+        run = runs.setdefault(container_name, containers.ContainerRun(container_name, str(container.get("image", "")),
+                                                                      since=now))
+        ctx = containers.Context(_entry(registry, container, outcome), container, pod_label, pod_ip,
+                                 world.time_scale, completes, restarts_on, stamp, world.present_images)
+        contexts.append(ctx)
+        recorded.extend((container_name, event) for event in containers.advance(run, ctx, now))
+    ordered = [runs[str(c.get("name", ""))] for c in (pod.get("spec") or {}).get("containers") or ()]
+    statuses = [container_status(pod, run, ctx, now, world.time_scale)
+                for run, ctx in zip(ordered, contexts, strict=True)]
+    phase = pod_phase(pod, ordered)
+    written = world.update_status(world.pods, pod, pod_status(
+        pod, statuses, phase, timestamps.format_time(wall), pod_ip, start_stamp))
+    for container_name, (event_type, reason, message) in recorded:
+        world.events.record(written, reason, message, component=COMPONENT, event_type=event_type,
+                            host=cluster.NODE_NAME, field_path=f"spec.containers{{{container_name}}}")
+    if phase in pods.FINISHED_PHASES:
+        world.pod_runs.pop(key, None)
         return None
-    if runs_to_completion(pod, owned_by_job=job is not None):
-        world.update_status(world.pods, pod, terminated_status(pod, stamp, outcome))
-    return None
+    moments = [m for m in (containers.next_change(run, world.time_scale, now) for run in ordered) if m is not None]
+    return max(0.0, min(moments) - now) if moments else None
 
 
 def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
@@ -293,21 +323,3 @@ def _owning_job(world: cluster.Cluster, pod: Mapping[str, Any]) -> Object | None
     if ref is None or ref.get("kind") != "Job":
         return None
     return world.by_uid(str(ref.get("uid", "")))
-
-
-def _record_start(world: cluster.Cluster, pod: Mapping[str, Any], outcome: Outcome, *,
-                  crash_loops: bool) -> None:
-    for container in (pod.get("spec") or {}).get("containers") or ():
-        name, image = container.get("name", ""), container.get("image", "")
-        where = f"spec.containers{{{name}}}"
-        for reason, message in (("Pulled", f'Container image "{image}" already present on machine'),
-                                ("Created", f"Created container: {name}"),
-                                ("Started", f"Started container {name}")):
-            world.events.record(pod, reason, message, component=COMPONENT, host=cluster.NODE_NAME,
-                                field_path=where)
-        if crash_loops and name in outcome.failing:
-            world.events.record(pod, "BackOff", f"Back-off restarting failed container {name} in pod "
-                                f"{pod['metadata']['name']}_{pod['metadata'].get('namespace', '')}"
-                                f"({pod['metadata'].get('uid', '')})",
-                                component=COMPONENT, event_type="Warning", host=cluster.NODE_NAME,
-                                field_path=where)

@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from remediator.sandbox import errors, resources, selectors, store
+from remediator.sandbox import errors, images, resources, selectors, store
 from remediator.sandbox.controllers import (
     cluster,
     clusterroles,
@@ -97,11 +97,12 @@ class Simulations:
 class Controllers:
     """The simulated controllers of one store, started inside a running event loop."""
 
-    def __init__(self, object_store: store.ObjectStore, simulations: Simulations, time_scale: float = 1.0) -> None:
+    def __init__(self, object_store: store.ObjectStore, simulations: Simulations, time_scale: float = 1.0,
+                 image_registry: images.Registry = images.EVERY_IMAGE) -> None:
         self.store = object_store
         self.simulations = simulations
         self.cluster = cluster.Cluster(object_store, events.EventRecorder(object_store, simulations.events),
-                                       time_scale=time_scale)
+                                       time_scale=time_scale, image_registry=image_registry)
         # Unexpected reconcile errors (bugs), kept for tests to assert on; each is also logged.
         self.failures: list[BaseException] = []
         self._reconcilers = simulations.reconcilers()

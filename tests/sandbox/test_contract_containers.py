@@ -1,0 +1,271 @@
+"""Containers on the sandbox's node behave as their image says, with kubelet's states, back-offs and events.
+
+The tests' sandbox runs with tests/images.yaml: `*doesnotexist*` images do not exist, `*:crash` exits 2
+after 5 s, `*:oom` is OOM-killed after 3 s, `*:not-ready` never passes its readiness probe,
+`*:slow-start` passes its probes 40 s after it starts, `*:slow-pull` takes 30 s to pull. Times run at
+TIME_SCALE. https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import TIME_SCALE
+from tests.scenarios.support import wait_for
+
+from remediator import cli
+from remediator.sandbox import images
+
+PODS = "/api/v1/namespaces/default/pods"
+EVENTS = "/api/v1/namespaces/default/events"
+
+
+def pod(name: str, image: str, restart_policy: str = "Always", **container: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": restart_policy,
+                     "containers": [{"name": "app", "image": image, **container}]}}
+
+
+async def until(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+    """Poll until `check` returns something truthy (returned); fail with the last value after `within` s."""
+    return await wait_for(check, timeout=within, interval=0.01)
+
+
+async def status_of(api: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    response = await api.get(f"{PODS}/{name}")
+    assert response.status_code == 200, response.text
+    return dict(response.json().get("status") or {})
+
+
+def container(status: dict[str, Any]) -> dict[str, Any]:
+    return dict((status.get("containerStatuses") or [{}])[0])
+
+
+def waiting(status: dict[str, Any]) -> dict[str, Any]:
+    return dict((container(status).get("state") or {}).get("waiting") or {})
+
+
+def ready(status: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or ())
+
+
+async def events_of(api: httpx.AsyncClient, name: str) -> list[tuple[str, str, str, int]]:
+    """(type, reason, message, count) of the pod's events, oldest first."""
+    response = await api.get(EVENTS, params={"fieldSelector": f"involvedObject.name={name}"})
+    items = sorted(response.json()["items"], key=lambda e: e["metadata"]["name"])
+    return [(e["type"], e["reason"], e["message"], e["count"]) for e in items]
+
+
+async def test_an_image_that_does_not_exist_fails_to_pull_and_backs_off_as_kubelet_does(
+        api: httpx.AsyncClient) -> None:
+    """ErrImagePull with containerd's message, then ImagePullBackOff, and kubelet's events; the pod stays
+    Pending, and the kubelet pulls again after the back-off (10 s, doubling)."""
+    await api.post(PODS, json=pod("bad", "doesnotexist:0"))
+    ref = "docker.io/library/doesnotexist:0"
+    error = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
+             f'failed to resolve reference "{ref}": {ref}: not found')
+
+    status = await until(lambda: status_of(api, "bad"))
+    first = await until(lambda: _with_waiting(api, "bad", "ErrImagePull"))
+    assert waiting(first) == {"reason": "ErrImagePull", "message": error}
+    assert first["phase"] == "Pending" and not ready(first)
+    backing_off = await until(lambda: _with_waiting(api, "bad", "ImagePullBackOff"))
+    assert waiting(backing_off)["message"] == f'Back-off pulling image "doesnotexist:0": ErrImagePull: {error}'
+    assert container(backing_off)["restartCount"] == 0 and "containerID" not in container(backing_off)
+    assert status["phase"] == "Pending"
+
+    async def pulled_again() -> list[tuple[str, str, str, int]] | None:
+        found = await events_of(api, "bad")
+        return found if any(e[1] == "Pulling" and e[3] >= 2 for e in found) else None
+    events = await until(pulled_again, within=60 * TIME_SCALE + 5)
+    kinds = {(kind, reason, message) for kind, reason, message, _ in events}
+    assert {("Normal", "Pulling", 'Pulling image "doesnotexist:0"'),
+            ("Warning", "Failed", f'Failed to pull image "doesnotexist:0": {error}'),
+            ("Warning", "Failed", "Error: ErrImagePull"),
+            ("Normal", "BackOff", 'Back-off pulling image "doesnotexist:0"'),
+            ("Warning", "Failed", "Error: ImagePullBackOff")} <= kinds
+
+
+async def _with_waiting(api: httpx.AsyncClient, name: str, reason: str) -> dict[str, Any] | None:
+    status = await status_of(api, name)
+    return status if waiting(status).get("reason") == reason else None
+
+
+async def test_a_crashing_container_is_restarted_with_kubelets_back_off_in_crash_loop_back_off(
+        api: httpx.AsyncClient) -> None:
+    """restartCount counts the restarts, lastState holds the last exit (code, reason, message, times),
+    and between restarts the container waits in CrashLoopBackOff, 10 s doubling."""
+    await api.post(PODS, json=pod("crashy", "shop:crash"))
+    running = await until(lambda: _running(api, "crashy"))
+    assert running["phase"] == "Running" and ready(running), "it runs, and is ready, until it crashes"
+
+    async def looping() -> dict[str, Any] | None:
+        status = await status_of(api, "crashy")
+        return status if container(status)["restartCount"] >= 2 and waiting(status) else None
+    status = await until(looping, within=60 * TIME_SCALE + 5)
+    entry = container(status)
+    terminated = entry["lastState"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"], terminated["message"]) == (
+        2, "Error", "panic: assignment to entry in nil map")
+    assert terminated["startedAt"] <= terminated["finishedAt"] and terminated["containerID"].startswith("containerd://")
+    back_off = waiting(status)
+    assert back_off["reason"] == "CrashLoopBackOff"
+    uid = (await api.get(f"{PODS}/crashy")).json()["metadata"]["uid"]
+    assert back_off["message"] == (f"back-off {10 * 2 ** (entry['restartCount'] - 1)}s restarting failed "
+                                   f"container=app pod=crashy_default({uid})")
+    assert status["phase"] == "Running" and not ready(status) and not entry["ready"]
+    events = await events_of(api, "crashy")
+    assert ("Warning", "BackOff", f"Back-off restarting failed container app in pod crashy_default({uid})") \
+        in [e[:3] for e in events]
+    [started] = [e for e in events if e[1] == "Started"]
+    assert started[3] >= entry["restartCount"], "one Started event, counted once per start"
+
+
+async def _running(api: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
+    status = await status_of(api, name)
+    return status if "running" in (container(status).get("state") or {}) else None
+
+
+async def test_an_oom_killed_container_reports_oom_killed_and_exit_code_137(api: httpx.AsyncClient) -> None:
+    await api.post(PODS, json=pod("hungry", "shop:oom"))
+
+    async def killed() -> dict[str, Any] | None:
+        terminated = (container(await status_of(api, "hungry")).get("lastState") or {}).get("terminated")
+        return terminated
+    terminated = await until(killed)
+    assert (terminated["exitCode"], terminated["reason"]) == (137, "OOMKilled")
+
+
+async def test_run_to_completion_pods_end_succeeded_or_failed_by_their_images_exit(api: httpx.AsyncClient) -> None:
+    """restartPolicy Never: an image that exits 0 leaves the pod Succeeded (Completed), one that crashes
+    leaves it Failed (Error, its exit code); neither is restarted."""
+    await api.post(PODS, json=pod("done", "tool:exit", "Never"))
+    await api.post(PODS, json=pod("broken", "tool:crash", "Never"))
+
+    async def finished(name: str) -> dict[str, Any] | None:
+        status = await status_of(api, name)
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+    done = await until(lambda: finished("done"))
+    broken = await until(lambda: finished("broken"))
+    assert done["phase"] == "Succeeded"
+    assert container(done)["state"]["terminated"]["reason"] == "Completed"
+    assert broken["phase"] == "Failed"
+    assert (container(broken)["state"]["terminated"]["exitCode"], container(broken)["restartCount"]) == (2, 0)
+
+
+READINESS = {"httpGet": {"path": "/ready", "port": 8080}, "initialDelaySeconds": 5, "periodSeconds": 10}
+
+
+async def test_a_container_whose_readiness_probe_fails_runs_but_is_never_ready(api: httpx.AsyncClient) -> None:
+    """notReady: Running, the Ready and ContainersReady conditions False with kubelet's reason, and an
+    Unhealthy event with the probe's failure; without a probe the same image is ready."""
+    await api.post(PODS, json=pod("sulky", "web:not-ready", readinessProbe=READINESS))
+    await api.post(PODS, json=pod("unprobed", "web:not-ready"))
+    await until(lambda: _running(api, "sulky"))
+    unprobed = await until(lambda: _running(api, "unprobed"))
+    assert ready(unprobed)
+
+    async def unhealthy() -> list[tuple[str, str, str, int]]:
+        return [e for e in await events_of(api, "sulky") if e[1] == "Unhealthy"]
+    [event] = await until(unhealthy)
+    assert event[:3] == ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")
+    status = await status_of(api, "sulky")
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("False", "ContainersNotReady")
+    assert conditions["ContainersReady"]["message"] == "containers with unready status: [app]"
+    assert status["phase"] == "Running" and container(status)["started"] is True
+
+
+async def test_a_slow_starter_becomes_ready_at_the_first_probe_after_it_is_up(api: httpx.AsyncClient) -> None:
+    """slowStart (40 s) with a probe at 5 s, then every 10 s: the probes at 5..35 s fail, the one at 45 s
+    passes, so the pod turns Ready 45 s (scaled) after its container started, not before."""
+    await api.post(PODS, json=pod("slow", "web:slow-start", readinessProbe=READINESS))
+    started = await until(lambda: _running(api, "slow"))
+    assert not ready(started)
+    begin = asyncio.get_running_loop().time()
+
+    async def is_ready() -> bool:
+        return ready(await status_of(api, "slow"))
+    await until(is_ready, within=45 * TIME_SCALE + 5)
+    assert asyncio.get_running_loop().time() - begin >= 40 * TIME_SCALE
+
+
+async def test_a_liveness_probe_that_fails_failure_threshold_times_restarts_the_container(
+        api: httpx.AsyncClient) -> None:
+    """A slow starter whose liveness probe gives up before it is up (3 failures 10 s apart, from 0 s) is
+    killed at 20 s and restarted, as kubelet does: Unhealthy, then Killing."""
+    liveness = {"tcpSocket": {"port": 8080}, "periodSeconds": 10, "failureThreshold": 3}
+    await api.post(PODS, json=pod("impatient", "web:slow-start", livenessProbe=liveness))
+
+    async def restarted() -> dict[str, Any] | None:
+        status = await status_of(api, "impatient")
+        return status if container(status)["restartCount"] >= 1 else None
+    status = await until(restarted, within=20 * TIME_SCALE + 5)
+    assert container(status)["lastState"]["terminated"]["exitCode"] == 137
+    events = [e[:3] for e in await events_of(api, "impatient")]
+    assert ("Normal", "Killing", "Container app failed liveness probe, will be restarted") in events
+    assert any(e[1] == "Unhealthy" and e[2].startswith("Liveness probe failed: dial tcp 10.244.")
+               and e[2].endswith(":8080: connect: connection refused") for e in events)
+
+
+async def test_an_image_pull_takes_its_time_once_and_is_then_present_on_the_node(api: httpx.AsyncClient) -> None:
+    """The first pod waits in ContainerCreating (Pending) while the image is pulled; kubelet's Pulled
+    event gives the time; the next pod finds the image already present."""
+    await api.post(PODS, json=pod("first", "big:slow-pull"))
+    creating = await until(lambda: _with_waiting(api, "first", "ContainerCreating"))
+    assert creating["phase"] == "Pending"
+    await until(lambda: _running(api, "first"), within=30 * TIME_SCALE + 5)
+    await api.post(PODS, json=pod("second", "big:slow-pull"))
+    await until(lambda: _running(api, "second"))
+    first = {e[1]: e[2] for e in await events_of(api, "first")}
+    assert first["Pulling"] == 'Pulling image "big:slow-pull"'
+    assert first["Pulled"] == ('Successfully pulled image "big:slow-pull" in 30s (30s including waiting). '
+                               f"Image size: {52_428_800} bytes.")
+    second = {e[1]: e[2] for e in await events_of(api, "second")}
+    assert second["Pulled"] == 'Container image "big:slow-pull" already present on machine'
+    assert "Pulling" not in second
+
+
+async def test_the_configmap_in_kube_system_changes_the_registry_of_a_running_sandbox(
+        api: httpx.AsyncClient) -> None:
+    """Entries of kube-system/sandbox-images come before the startup file's: here an image the tests'
+    registry lets run is declared missing; a ConfigMap that does not parse is ignored."""
+    await api.post("/api/v1/namespaces/kube-system/configmaps", json={
+        "metadata": {"name": "sandbox-images"},
+        "data": {"images.yaml": "images:\n- image: shop:9.9\n  exists: false\n"}})
+    await api.post(PODS, json=pod("gone", "shop:9.9"))
+    await until(lambda: _with_waiting(api, "gone", "ErrImagePull"))
+    await api.put("/api/v1/namespaces/kube-system/configmaps/sandbox-images", json={
+        "metadata": {"name": "sandbox-images"}, "data": {"images.yaml": "images: [{behaviour: sulk}]"}})
+    await api.post(PODS, json=pod("back", "shop:9.9"))
+    await until(lambda: _running(api, "back"))
+
+
+def test_registry_documents_are_checked_field_by_field() -> None:
+    registry = images.from_text("images:\n- image: 'a:*'\n  behaviour: crash\n- image: '*'\n  exists: false\n", "f")
+    entry = registry.lookup("a:1")
+    assert entry is not None and (entry.behaviour, entry.exit_code) == ("crash", 1)
+    assert registry.lookup("b:1") is None
+    for text, message in (
+            ("images: [{image: x, behaviour: sulk}]", "f: images[0].behaviour: 'sulk' is not one of ok, crash"),
+            ("images: [{image: x, pullSecond: 3}]", "f: images[0]: unknown field 'pullSecond'"),
+            ("images: [{image: x, afterSeconds: -1}]", "f: images[0].afterSeconds: must be a number"),
+            ("images: [{image: x, exitCode: 256}]", "f: images[0].exitCode: must be an integer 0-255"),
+            ("images: [{behaviour: ok}]", "f: images[0].image: required"),
+            ("image: x", "f: must be a mapping with one key, images")):
+        with pytest.raises(images.RegistryError) as raised:
+            images.from_text(text, "f")
+        assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_remediator_sandbox_refuses_a_registry_file_that_does_not_parse(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "images.yaml"
+    bad.write_text("images: [{image: x, behaviour: sulk}]\n")
+    assert cli.main(["sandbox", "--images", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"remediator sandbox: --images: {bad}: images[0].behaviour:")
