@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from remediator import manifests, processes
-from remediator.sandbox import runner
+from remediator.sandbox import images, runner
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKDIR = REPO / ".demo"
@@ -91,7 +91,8 @@ async def main(timeout: float = 120.0) -> int:
     WORKDIR.mkdir(exist_ok=True)
     crds = sorted((REPO / "crds").glob("*.yaml"))
     examples = sorted((REPO / "examples").glob("*.yaml"))
-    async with runner.running(crd_paths=crds) as sandbox:
+    # No image exists but those examples/00-sandbox-images.yaml declares (it is applied first).
+    async with runner.running(crd_paths=crds, image_registry=images.Registry()) as sandbox:
         kubeconfig = sandbox.write_kubeconfig(WORKDIR / "kubeconfig")
         say(f"✓ sandbox Kubernetes API at {sandbox.url} (kubeconfig: {kubeconfig})")
         with embedded_postgres(WORKDIR / "pgdata") as database:
