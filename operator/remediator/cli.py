@@ -16,6 +16,7 @@ from remediator import log_formats
 
 if TYPE_CHECKING:
     from remediator.config import OperatorConfig
+    from remediator.leadership import Election
     from remediator.receiver.server import ReceiverOptions
     from remediator.sandbox import images as sandbox_images
 
@@ -85,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="accept webhook requests without a token (only behind something that authenticates)")
     run.add_argument("--receiver-tls-cert", type=pathlib.Path, metavar="PATH", help="serve the webhook over TLS")
     run.add_argument("--receiver-tls-key", type=pathlib.Path, metavar="PATH", help="the TLS certificate's key")
+    run.add_argument("--leader-elect", action="store_true",
+                     help="act only while holding a coordination.k8s.io Lease, so that of several replicas one "
+                          "acts (default: off, one process)")
+    run.add_argument("--leader-elect-namespace", metavar="NS",
+                     help="namespace of the Lease (default: the operator's own, from POD_NAMESPACE or its "
+                          "ServiceAccount, else 'default')")
+    run.add_argument("--leader-elect-name", default="remediator", metavar="NAME",
+                     help="name of the Lease (default: remediator)")
+    run.add_argument("--leader-elect-lease-duration", default="15s", metavar="DURATION",
+                     help="how long followers wait after the last renewal before taking over (default: 15s)")
+    run.add_argument("--leader-elect-renew-deadline", default="10s", metavar="DURATION",
+                     help="how long the leader tries to renew before it stops acting and exits (default: 10s)")
+    run.add_argument("--leader-elect-retry-period", default="2s", metavar="DURATION",
+                     help="how often candidates try to take, and the leader to renew, the Lease (default: 2s)")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--log-format", choices=log_formats.FORMATS, default="text",
                      help="text: one escaped line per record; json: one JSON object per line (default: text)")
@@ -157,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kubeconfig=args.kubeconfig,
             liveness=args.liveness,
             peering=args.peering,
+            leader_election=_election(parser, args) if args.leader_elect else None,
             config=_operator_config(args),
             receiver=_receiver_options(parser, args),
         )
@@ -221,6 +237,24 @@ def _receiver_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
     return ReceiverOptions(host=host.strip("[]"), port=int(port), token_file=args.receiver_token_file,
                            token_secret=secret, anonymous=args.receiver_no_auth, tls_cert=args.receiver_tls_cert,
                            tls_key=args.receiver_tls_key)
+
+
+def _election(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Election:
+    """The Lease to take; a usage error when the timings cannot work."""
+    from remediator import leadership
+    from remediator.api.durations import parse_duration
+    from remediator.engine import leases
+
+    try:
+        timings = leases.Timings(*(parse_duration(text).total_seconds() for text in (
+            args.leader_elect_lease_duration, args.leader_elect_renew_deadline, args.leader_elect_retry_period)))
+    except ValueError as e:
+        parser.error(f"--leader-elect-*: {e}")
+    problem = timings.problem()
+    if problem is not None:
+        parser.error(f"--leader-elect-*: {problem}")
+    return leadership.Election(namespace=args.leader_elect_namespace or leadership.default_namespace(),
+                               name=args.leader_elect_name, identity=leadership.identity(), timings=timings)
 
 
 def _time_scale(text: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import pathlib
@@ -9,6 +10,37 @@ import pathlib
 import kopf
 import kubernetes.client
 import kubernetes.config
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+
+# Every request of this process says who sent it: `remediator/VERSION (IDENTITY)` with leader election,
+# so the API server's audit log tells replicas apart; kube-apiserver takes the field manager from it.
+USER_AGENT = "remediator"
+
+
+def set_identity(identity: str) -> None:
+    """Name this process in the User-Agent of every later request (call before the first one)."""
+    global USER_AGENT
+    USER_AGENT = f"remediator/{_version()} ({identity})"
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("remediator")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _IdentifiedConnection(kopf.ConnectionInfo):
+    """Kopf's credentials, sending remediator's User-Agent instead of Kopf's."""
+
+    user_agent: str = USER_AGENT
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {**super().as_http_headers(), "User-Agent": self.user_agent}
 
 
 def configure(kubeconfig: pathlib.Path | None) -> None:
@@ -33,7 +65,8 @@ def connection_info(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
     header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
     parts = header.split(" ", 1) if header else []
     scheme, token = (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
-    return kopf.ConnectionInfo(
+    return _IdentifiedConnection(
+        user_agent=USER_AGENT,
         server=config.host,
         ca_path=config.ssl_ca_cert,
         insecure=not config.verify_ssl,
@@ -47,7 +80,37 @@ def connection_info(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
     )
 
 
+def load_api_classes() -> None:
+    """Load the client's API classes the actions use: it takes about a second, blocking the event loop,
+    so it is done at startup (before taking the Lease), not on the first incident."""
+    for api_class in (kubernetes.client.CoreV1Api, kubernetes.client.AppsV1Api,
+                      kubernetes.client.CustomObjectsApi, kubernetes.client.PolicyV1Api,
+                      kubernetes.client.BatchV1Api):
+        assert api_class.__name__
+
+
 @functools.cache
 def api_client() -> kubernetes.client.ApiClient:
     """One ApiClient for the process, using the configuration loaded by `configure`."""
-    return kubernetes.client.ApiClient()
+    api = kubernetes.client.ApiClient()
+    api.user_agent = USER_AGENT
+    return api
+
+
+async def async_client(kubeconfig: pathlib.Path | None) -> aio_client.ApiClient:
+    """A new async ApiClient (kubernetes.aio), with the credentials `configure` would load, naming this process.
+
+    Raises kubernetes.aio.config.ConfigException when no credentials are found.
+    """
+    configuration = aio_client.Configuration()
+    if kubeconfig is not None:
+        await aio_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        try:
+            aio_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except aio_config.ConfigException:
+            await aio_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),  # type: ignore[no-untyped-call]
+                                              client_configuration=configuration)
+    api = aio_client.ApiClient(configuration)
+    api.user_agent = USER_AGENT
+    return api

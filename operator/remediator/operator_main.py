@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -9,8 +10,8 @@ import pathlib
 
 import kopf
 
-from remediator import GROUP, config, kube
-from remediator.actions import retries
+from remediator import GROUP, config, kube, leadership, liveness
+from remediator.actions import fences, retries
 from remediator.engine import guards
 from remediator.handlers import incident_queue
 from remediator.receiver import server
@@ -27,6 +28,7 @@ class OperatorOptions:
     kubeconfig: pathlib.Path | None = None
     liveness: str | None = None
     peering: str | None = None
+    leader_election: leadership.Election | None = None
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
     receiver: server.ReceiverOptions | None = None
 
@@ -60,8 +62,20 @@ def _quiet_watch_handler(record: logging.LogRecord) -> bool:
     return not message.startswith(("Handler 'incident-watch' succeeded", "Handler 'keyrotation-watch' succeeded"))
 
 
+# After losing the lease: how long Kopf gets to cancel its handlers before the process ends anyway.
+LOST_GRACE_SECONDS = 2.0
+# On shutdown: how long Kopf gets to stop before the lease is released (else it is left to expire).
+STOP_GRACE_SECONDS = 5.0
+
+
 async def run(options: OperatorOptions) -> None:
-    """Run the operator until cancelled."""
+    """Run the operator until cancelled; with leader election, act only while this replica holds the Lease.
+
+    Every replica serves the receiver. A follower serves its liveness endpoint and waits for the
+    Lease; the leader runs Kopf (every handler that acts on Incidents, RollbackRequests and
+    KeyRotations) and renews the Lease; on losing it, it cancels Kopf and ends the process
+    non-zero. On shutdown the leader releases the Lease.
+    """
     # Importing registers the handlers with Kopf's default registry.
     from remediator import handlers  # noqa: F401
 
@@ -73,13 +87,46 @@ async def run(options: OperatorOptions) -> None:
     objects.setLevel(logging.INFO)
     objects.addFilter(_quiet_watch_handler)
     retries.set_request_timeout(operator_config.api_timeout_seconds)
+    election = options.leader_election
+    if election is not None:
+        kube.set_identity(election.identity)
+        # What blocks the event loop at startup is done before taking the Lease: a leader must renew on time.
+        kube.load_api_classes()
     async with contextlib.AsyncExitStack() as stack:
         if options.receiver is not None:
             # Every replica serves the receiver, leader or not: creating an Incident is idempotent.
             kube.configure(operator_config.kubeconfig)
             await stack.enter_async_context(server.serving(
                 options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds))
-        await _operate(options, operator_config)
+        if election is None:
+            await _operate(options, operator_config)
+        else:
+            await _lead(options, operator_config, election)
+
+
+async def _lead(options: OperatorOptions, operator_config: config.OperatorConfig,
+                election: leadership.Election) -> None:
+    """Take the Lease, then operate while holding it; end the process when it is lost."""
+    async with await kube.async_client(options.kubeconfig) as api:
+        candidate = leadership.Leadership(api, election)
+        async with liveness.serving(options.liveness):
+            await candidate.acquire()
+        fences.install(leadership.fence_of(candidate))
+        operating = asyncio.create_task(_operate(options, operator_config))
+        keeping = asyncio.create_task(candidate.keep())
+        try:
+            await asyncio.wait({operating, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not operating.done():
+                operating.cancel()
+                await asyncio.wait({operating}, timeout=LOST_GRACE_SECONDS if keeping.done() else STOP_GRACE_SECONDS)
+            if keeping.done() and not keeping.cancelled():
+                error = keeping.exception()
+                candidate.abandon(keeping.result() if error is None else f"renewing failed ({type(error).__name__})")
+            keeping.cancel()
+            if operating.done():
+                await candidate.release()
+        operating.result()  # the operator's own failure, if it failed
 
 
 async def _operate(options: OperatorOptions, operator_config: config.OperatorConfig) -> None:

@@ -313,6 +313,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline=[ENTRY],
             timeline_folded=7,
             observed_generation=2,
+            lease_epoch=3,
             detected_at=AT,
             acknowledged_at=AT,
             mitigated_at=AT,
@@ -342,6 +343,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline=[ENTRY],
             timeline_folded=1,
             observed_generation=1,
+            lease_epoch=3,
         ),
     ),
     (

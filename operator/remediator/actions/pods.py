@@ -45,7 +45,7 @@ async def restart(api: kubernetes.client.ApiClient, namespace: str, intent: inte
                 eviction = kubernetes.client.V1Eviction(metadata=kubernetes.client.V1ObjectMeta(
                     name=name, namespace=namespace))
                 # Not retried here: a 429 is the budget saying no, which the engine waits out.
-                await asyncio.to_thread(core.create_namespaced_pod_eviction, name, namespace, eviction,
+                await asyncio.to_thread(retries.fenced, core.create_namespaced_pod_eviction, name, namespace, eviction,
                                         _request_timeout=retries.REQUEST_TIMEOUT)
                 outcome["evicted"].append(name)
             else:

@@ -16,6 +16,8 @@ from typing import Any
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from remediator.actions import fences
+
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # What a failed client call raises: an answer from the API server, or no answer at all.
 API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, ConnectionError)
@@ -56,12 +58,13 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a client method off the event loop and return its result, retrying transient failures.
 
     Raises ApiException (or the connection error) when the failure is not transient or persists.
-    Every call has connect and read timeouts (REQUEST_TIMEOUT unless the caller sets its own).
+    Every call has connect and read timeouts (REQUEST_TIMEOUT unless the caller sets its own), and
+    passes the fence (leader election) in its thread, just before it is sent.
     """
     kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     for delay in DELAYS:
         try:
-            return await asyncio.to_thread(method, *args, **kwargs)
+            return await asyncio.to_thread(fenced, method, *args, **kwargs)
         except Exception as e:
             if not is_transient(e):
                 raise
@@ -69,7 +72,13 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             logger.warning(f"{getattr(method, '__name__', 'API call')} failed transiently "
                            f"({describe(e)}); retrying in {wait:g}s")
             await asyncio.sleep(wait)
-    return await asyncio.to_thread(method, *args, **kwargs)
+    return await asyncio.to_thread(fenced, method, *args, **kwargs)
+
+
+def fenced(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the client method once, in this thread, if the fence lets this process act (see actions/fences.py)."""
+    fences.check()
+    return method(*args, **kwargs)
 
 
 async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from remediator import faults, kube
 from remediator.actions import (
     events,
+    fences,
     retries,
     rollouts,
     statuses,
@@ -107,8 +108,9 @@ async def _read(api: kubernetes.client.ApiClient, queue: IncidentQueue, namespac
 async def _write_status(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: Mapping[str, Any],
                         status: dict[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
+    fences.admit(body.get("status"))
     try:
-        written = await statuses.write_incident_status(api, meta["namespace"], meta["name"], status,
+        written = await statuses.write_incident_status(api, meta["namespace"], meta["name"], fences.stamped(status),
                                                        resource_version=meta["resourceVersion"])
     except ApiException as e:
         if e.status == 409:
@@ -122,6 +124,7 @@ async def _write_status(api: kubernetes.client.ApiClient, queue: IncidentQueue, 
 
 async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: dict[str, Any],
                    config: OperatorConfig, action_log: guards.ActionLog, logger: Logger) -> datetime.timedelta | None:
+    fences.admit(body.get("status"))  # never decide on an incident that a newer leader has taken over
     incident = view_of(body)
     policy = config.policy()
     results: dict[intents.Intent, intents.Result] = {}

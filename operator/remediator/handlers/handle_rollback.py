@@ -11,7 +11,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from remediator import faults, kube
-from remediator.actions import events, jobs, rollouts, statuses, workloads
+from remediator.actions import events, fences, jobs, rollouts, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import intents, rollbacks
 from remediator.typedefs import Logger
@@ -48,6 +48,7 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> 
 
 
 async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> None:
+    fences.admit(body.get("status"))  # never decide on a request that a newer leader has taken over
     api = kube.api_client()
     request = view_of(body)
     policy = config.rollback_policy()
@@ -94,7 +95,7 @@ async def _write_status(api: kubernetes.client.ApiClient, request: rollbacks.Rol
     A change meanwhile (or a copy older than the last write) makes Kopf call again with a fresh body.
     """
     try:
-        written = await statuses.write_status(api, PLURAL, request.namespace, request.name, status,
+        written = await statuses.write_status(api, PLURAL, request.namespace, request.name, fences.stamped(status),
                                               resource_version=version)
     except ApiException as e:
         if e.status == 409:

@@ -13,9 +13,8 @@ import logging
 from typing import Any
 
 import kopf
-import kubernetes.client
 
-from remediator import GROUP, VERSION
+from remediator import GROUP, VERSION, kube
 from remediator.handlers import handle_incident
 from remediator.typedefs import Logger
 
@@ -39,11 +38,7 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
 # scheduler task for the whole operator, not a timer per Incident.
 @kopf.on.startup(id="incident-wakeups")
 async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-    # Loading the client's API classes takes about a second: do it now, not on the first incident.
-    for api_class in (kubernetes.client.CoreV1Api, kubernetes.client.AppsV1Api,
-                      kubernetes.client.CustomObjectsApi, kubernetes.client.PolicyV1Api,
-                      kubernetes.client.BatchV1Api):
-        logger.debug(f"loaded {api_class.__name__}")
+    kube.load_api_classes()
     memo.reconcile = functools.partial(handle_incident.reconcile, queue=memo.incidents, config=memo.config,
                                        action_log=memo.action_log, logger=logging.getLogger("remediator.incidents"))
     memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.incidents, memo.reconcile))

@@ -14,6 +14,7 @@ import kubernetes.client
 from remediator import API_VERSION
 from remediator.actions import (
     database,
+    fences,
     http,
     jobs,
     key_rotation_requests,
@@ -100,5 +101,9 @@ CARRIERS: dict[type, Carrier] = {
 
 
 async def carry_out(where: Where, intent: intents.Intent) -> intents.Result:
-    """Observe or act as the intent says; raises the client's errors as the action does."""
+    """Observe or act as the intent says; raises the client's errors as the action does.
+
+    Nothing is observed or done once this replica no longer leads (the fence stops it first).
+    """
+    fences.check()
     return await CARRIERS[type(intent)](where, intent)

@@ -67,6 +67,8 @@ class RequestRecord:
     path: str
     code: int = 0
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    user_agent: str = ""
+    """The client's User-Agent (the audit log's userAgent): tells apart processes sharing a user."""
 
 
 class AccessControl:
@@ -118,7 +120,7 @@ class AccessControl:
             attributes = rbac.request_attributes(user, request.method, request.path, request.query)
         logged = RequestRecord(user.username, user.groups, attributes.verb, attributes.api_group,
                                attributes.resource, attributes.subresource, attributes.namespace, attributes.name,
-                               request.path)
+                               request.path, user_agent=request.headers.get("User-Agent", ""))
         self.log.append(logged)
         return logged
 
