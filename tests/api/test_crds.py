@@ -372,6 +372,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline=[ENTRY],
             timeline_folded=0,
             observed_generation=3,
+            lease_epoch=3,
         ),
     ),
 ]

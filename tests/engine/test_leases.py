@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from remediator.api.incidents import IncidentStatus
+from remediator.api.keyrotations import KeyRotationStatus
 from remediator.api.rollbacks import RollbackRequestStatus
 from remediator.engine import fencing, leases
 
@@ -97,6 +98,6 @@ def test_each_written_status_carries_the_writers_epoch_and_the_models_keep_it() 
     status = fencing.stamped({"phase": "Mitigating"}, held=7)
     assert status == {"phase": "Mitigating", "leaseEpoch": 7}
     assert fencing.stamped({"phase": "Mitigating"}, held=None) == {"phase": "Mitigating"}
-    for model in (IncidentStatus, RollbackRequestStatus):
+    for model in (IncidentStatus, RollbackRequestStatus, KeyRotationStatus):
         dumped = model.model_validate(status).model_dump(by_alias=True, mode="json", exclude_none=True)
         assert fencing.recorded_epoch(dumped) == 7, model.__name__

@@ -319,3 +319,6 @@ class KeyRotationStatus(StatusModel):
     """How many of the oldest timeline entries were folded away."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The metadata.generation this status was computed for."""
+    lease_epoch: int | None = Field(default=None, ge=0)
+    """With --leader-elect: the Lease's leaseTransitions when the replica that last wrote this status took it;
+    a replica holding an older epoch never records or carries out an intent here."""

@@ -15,7 +15,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from remediator import GROUP, VERSION, faults, kube
-from remediator.actions import events, http, retries, secrets, statuses, workloads
+from remediator.actions import events, fences, http, retries, secrets, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import intents
 from remediator.engine.key_rotations import moves, stages, views
@@ -82,6 +82,7 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: 
     body = await read(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
+    fences.admit(body.get("status"))  # never decide on a rotation that a newer leader has taken over
     rotation = view_of(body)
     policy = config.key_rotation_policy()
     world = views.World()
@@ -102,7 +103,8 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: 
         if dirty:
             faults.crash_point("keyrotation-before-status-write")
             try:
-                written = await statuses.write_status(api, PLURAL, namespace, name, status, resource_version=version)
+                written = await statuses.write_status(api, PLURAL, namespace, name, fences.stamped(status),
+                                                      resource_version=version)
             except ApiException as e:
                 if e.status in (404, 409):  # changed meanwhile (or gone): decide again on a fresh copy
                     return CONFLICT_SECONDS if e.status == 409 else None
