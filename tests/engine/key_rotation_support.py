@@ -32,14 +32,19 @@ class Cluster:
     health: list[int] = dataclasses.field(default_factory=list)  # answers of the verify checks, then 200s
     actions: list[moves.Action] = dataclasses.field(default_factory=list)
     promoted: dict[str, str] = dataclasses.field(default_factory=dict)  # the live Secret's annotations
+    # Secrets' own annotations, types and immutability, by name (Opaque and mutable when absent).
+    annotations: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    types: dict[str, str] = dataclasses.field(default_factory=dict)
+    immutable: set[str] = dataclasses.field(default_factory=set)
 
     def answer(self, intent: moves.Intent, now: datetime.datetime) -> intents.Result:
         match intent:
             case moves.ReadSecrets(names=names):
-                return intents.done({name: moves.SecretSeen(name, f"rv-{len(self.actions)}",
-                                                            frozenset(self.secrets[name]),
-                                                            tuple(sorted(self.promoted.items())))
-                                     if name in self.secrets else None for name in names})
+                return intents.done({name: moves.SecretSeen(
+                    name, f"rv-{len(self.actions)}", frozenset(self.secrets[name]),
+                    tuple(sorted({**self.annotations.get(name, {}), **self.promoted}.items())),
+                    self.types.get(name, "Opaque"), name in self.immutable)
+                    if name in self.secrets else None for name in names})
             case moves.ListKeyRotations():
                 return intents.done(self.others)
             case moves.ListWorkloads():

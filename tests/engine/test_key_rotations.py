@@ -9,6 +9,7 @@ import pytest
 
 from remediator.engine import intents
 from remediator.engine.key_rotations import moves
+from remediator.engine.key_rotations.validation import SOURCE_ANNOTATION as SOURCE
 
 from .key_rotation_support import SECRET, Cluster, Driver, workload
 
@@ -106,6 +107,15 @@ def test_staged_rollout_restarts_one_consumer_verifies_then_restarts_the_rest() 
      "CrossNamespaceSecret", "spec.keys[0].fromSecretRef.namespace"),
     (lambda c, s: s["keys"][0].update(fromSecretRef={"name": "issued", "key": "k"}),
      "SourceSecretNotFound", "spec.keys[0].fromSecretRef.name"),
+    # Copying needs the source's consent: its author may not be allowed to read what it would copy.
+    (lambda c, s: s["keys"][0].update(fromSecretRef={"name": "issued", "key": "k"}) or c.secrets.update(
+        issued={"k"}), "SourceNotShared", "spec.keys[0].fromSecretRef.name"),
+    (lambda c, s: s["keys"][0].update(fromSecretRef={"name": "issued", "key": "k"}) or c.secrets.update(
+        issued={"k"}) or c.annotations.update(issued={SOURCE: "another-rotation"}),
+     "SourceNotShared", "spec.keys[0].fromSecretRef.name"),
+    (lambda c, s: c.types.update({SECRET: "kubernetes.io/service-account-token"}), "SecretNotRotatable",
+     "spec.secretRef.name"),
+    (lambda c, s: c.immutable.add(SECRET), "SecretImmutable", "spec.secretRef.name"),
     (lambda c, s: s.update(maxConsumers=1) or c.workloads.append(workload("second")),
      "TooManyConsumers", "spec.maxConsumers"),
     (lambda c, s: c.others.append({"name": "older", "createdAt": "2026-01-01T00:00:00Z", "spec": spec()}),
@@ -130,6 +140,16 @@ def test_bad_input_is_refused_with_a_reason_and_a_field_path_and_nothing_is_touc
     assert cluster.actions == [], "nothing was changed"
     assert driver.status.get("rotation") is None
     assert driver.status.get("lastRequest") is None, "the request waits until the input is fixed"
+
+
+@pytest.mark.parametrize("shared_with", ["payments-keys", "other, payments-keys", "*"])
+def test_a_source_secret_that_shares_its_values_is_copied(shared_with: str) -> None:
+    cluster = Cluster(annotations={"issued": {SOURCE: shared_with}})
+    cluster.secrets["issued"] = {"k"}
+    driver = Driver(cluster, spec(keys=[{"key": "apiKey", "fromSecretRef": {"name": "issued", "key": "k"}}]))
+    driver.request("r1")
+    driver.run(until=datetime.timedelta(minutes=1))
+    assert driver.stage == "Grace"
 
 
 def test_the_first_of_two_key_rotations_of_one_key_keeps_it() -> None:

@@ -69,7 +69,8 @@ def _seen(secret: Mapping[str, Any]) -> moves.SecretSeen:
     meta = secret["metadata"]
     return moves.SecretSeen(name=meta["name"], resource_version=str(meta["resourceVersion"]),
                             keys=frozenset((secret.get("data") or {}).keys()),
-                            annotations=tuple(sorted((meta.get("annotations") or {}).items())))
+                            annotations=tuple(sorted((meta.get("annotations") or {}).items())),
+                            type=str(secret.get("type") or "Opaque"), immutable=bool(secret.get("immutable")))
 
 
 def _marked(secret: Mapping[str, Any], rotation_id: str, version: int) -> bool:

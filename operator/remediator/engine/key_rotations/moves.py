@@ -28,6 +28,8 @@ class SecretSeen:
     resource_version: str
     keys: frozenset[str]
     annotations: tuple[tuple[str, str], ...] = ()
+    type: str = "Opaque"
+    immutable: bool = False
 
     def annotation(self, name: str) -> str | None:
         return dict(self.annotations).get(name)

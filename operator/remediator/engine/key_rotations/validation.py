@@ -16,6 +16,12 @@ from remediator.api.keyrotations import KeyRotationSpec
 from remediator.engine import guards
 from remediator.engine.key_rotations import consumers, moves, views
 
+SOURCE_ANNOTATION = "remediator.dev/rotation-source-for"
+"""On a Secret named by a fromSecretRef: the KeyRotations (a comma list, or *) that may copy its values.
+Without it a KeyRotation would copy a Secret its author may not read into one they may."""
+# Secrets whose values another controller writes: a rotation would fight it, or break a token.
+NOT_ROTATABLE_TYPES = frozenset({"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"})
+
 
 @dataclasses.dataclass(frozen=True)
 class Refusal:
@@ -66,6 +72,12 @@ def against_world(spec: KeyRotationSpec, rotation: views.KeyRotation,
     if live is None:
         return Refusal("SecretNotFound", "spec.secretRef.name",
                        f"secret {spec.secret_ref.name} does not exist in namespace {rotation.namespace}")
+    if live.type in NOT_ROTATABLE_TYPES:
+        return Refusal("SecretNotRotatable", "spec.secretRef.name",
+                       f"secret {live.name} is of type {live.type}, whose values its own controller writes")
+    if live.immutable:
+        return Refusal("SecretImmutable", "spec.secretRef.name",
+                       f"secret {live.name} is immutable: its values cannot be rotated in place")
     for index, rotated in enumerate(spec.keys):
         if rotated.key not in live.keys:
             return Refusal("KeyNotFound", f"spec.keys[{index}].key",
@@ -79,6 +91,11 @@ def against_world(spec: KeyRotationSpec, rotation: views.KeyRotation,
             if source.key not in found.keys:
                 return Refusal("SourceKeyNotFound", f"spec.keys[{index}].fromSecretRef.key",
                                f"secret {source.name} has no key {source.key!r}")
+            allowed = {n.strip() for n in (found.annotation(SOURCE_ANNOTATION) or "").split(",") if n.strip()}
+            if rotation.name not in allowed and "*" not in allowed:
+                return Refusal("SourceNotShared", f"spec.keys[{index}].fromSecretRef.name",
+                               f"secret {source.name} does not share its values with KeyRotation {rotation.name}: "
+                               f"its annotation {SOURCE_ANNOTATION} must name it")
     conflict = _conflict(spec, rotation, others)
     if conflict is not None:
         return conflict
