@@ -191,7 +191,22 @@ async def test_orders_b_has_the_roles_privileges_and_settings(rotation_server: S
     with superuser(rotation_server) as admin:
         [(settings,)] = admin.execute(f"SELECT rolconfig FROM pg_roles WHERE rolname = '{role}_b'").fetchall()
         [(expected,)] = admin.execute(f"SELECT rolconfig FROM pg_roles WHERE rolname = '{role}'").fetchall()
-    assert sorted(settings) == sorted(expected)
+    assert sorted(settings) == sorted([*expected, f"role={role}"])
+
+
+async def test_orders_b_acts_as_the_role_so_what_it_creates_is_the_roles(rotation_server: Server, roles: Roles) -> None:
+    role = roles.make("acting")
+    with superuser(rotation_server) as admin:
+        admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    await rotate(rotation_server, planned(role), NEW)
+    with log_in(rotation_server, role + "_b", NEW) as alternate:
+        assert alternate.execute("SELECT current_user, session_user").fetchone() == (role, role + "_b")
+        alternate.execute(f"CREATE TABLE {role}_made (id int)")
+        alternate.commit()
+    with superuser(rotation_server) as admin:
+        assert admin.execute(f"SELECT tableowner FROM pg_tables WHERE tablename = '{role}_made'").fetchone() == (role,)
+        admin.execute(f"DROP TABLE {role}_made")
+        admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
 
 
 async def test_the_alternate_user_follows_a_changed_setting_at_the_next_rotation(
@@ -246,7 +261,7 @@ async def test_a_crash_between_creating_orders_b_and_copying_its_settings_is_fin
         assert not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role + "_b",)).fetchone(), \
             "no half-made user is left behind"
     ensured = succeeded(await database_roles.ensure_alternate(operator(rotation_server), role))
-    assert ensured == {"user": role + "_b", "created": True, "settingsSet": ["statement_timeout"],
+    assert ensured == {"user": role + "_b", "created": True, "settingsSet": ["statement_timeout", "role"],
                        "settingsReset": []}
     repeated = succeeded(await database_roles.ensure_alternate(operator(rotation_server), role))
     assert repeated == {"user": role + "_b", "created": False, "settingsSet": [], "settingsReset": []}
@@ -262,7 +277,7 @@ async def test_a_half_made_orders_b_is_completed(rotation_server: Server, roles:
         admin.execute(f"CREATE ROLE {role}_b LOGIN IN ROLE {role}")
         admin.execute(f"GRANT {role}_b TO {OPERATOR} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE")
     ensured = succeeded(await database_roles.ensure_alternate(operator(rotation_server), role))
-    assert ensured == {"user": role + "_b", "created": False, "settingsSet": ["statement_timeout"],
+    assert ensured == {"user": role + "_b", "created": False, "settingsSet": ["statement_timeout", "role"],
                        "settingsReset": []}
 
 

@@ -115,9 +115,10 @@ def test_settings_are_mirrored_with_only_the_differences() -> None:
     alternate = LoginUser("orders_b", exists=True, settings=("statement_timeout=5s", "work_mem=4MB", "lock_timeout=1s"))
     to_set, to_reset = role_rotations.settings_changes(role, alternate)
     assert to_set == [role_rotations.Setting("search_path", ("$user", "public", "My Schema")),
-                      role_rotations.Setting("work_mem", ("64MB",))]
+                      role_rotations.Setting("work_mem", ("64MB",)),
+                      role_rotations.Setting("role", ("orders",))]  # orders_b acts as orders
     assert to_reset == ["lock_timeout"]
-    same = LoginUser("orders_b", exists=True, settings=role.settings)
+    same = LoginUser("orders_b", exists=True, settings=(*role.settings, "role=orders"))
     assert role_rotations.settings_changes(role, same) == ([], [])
 
 

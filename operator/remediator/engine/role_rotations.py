@@ -207,11 +207,15 @@ def _quoted(value: str, index: int) -> tuple[str, int]:
 
 
 def settings_changes(role: LoginUser, alternate: LoginUser) -> tuple[list[Setting], list[str]]:
-    """What makes the alternate user's settings the role's: entries to set, and names to reset.
+    """What makes the alternate user's settings the role's (plus `role = <role>`): entries to set, and
+    names to reset.
 
     Only differences: a repeat after a crash sets nothing that is already right.
     """
     wanted = {parse_setting(entry).name: entry for entry in role.settings}
+    # Sessions of the alternate user act as the role (SET ROLE at login): what they create is the role's,
+    # and current_user checks (row-level security, ownership) see the same role whichever user logged in.
+    wanted.setdefault("role", f"role={role.name}")
     present = {parse_setting(entry).name: entry for entry in alternate.settings}
     to_set = [parse_setting(entry) for name, entry in wanted.items() if present.get(name) != entry]
     to_reset = [name for name in present if name not in wanted]
