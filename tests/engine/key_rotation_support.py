@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 from remediator.api.keyrotations import ROTATE_ANNOTATION
-from remediator.engine import intents
+from remediator.engine import intents, role_rotations
 from remediator.engine.key_rotations import moves, stages, views
 
 T0 = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.UTC)
@@ -36,6 +36,8 @@ class Cluster:
     annotations: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     types: dict[str, str] = dataclasses.field(default_factory=dict)
     immutable: set[str] = dataclasses.field(default_factory=set)
+    role: role_rotations.LoginUser = dataclasses.field(
+        default_factory=lambda: role_rotations.LoginUser("orders", exists=True))
 
     def answer(self, intent: moves.Intent, now: datetime.datetime) -> intents.Result:
         match intent:
@@ -49,6 +51,10 @@ class Cluster:
                 return intents.done(self.others)
             case moves.ListWorkloads():
                 return intents.done(self.workloads)
+            case moves.ObserveRole(role=role):
+                alternate = role_rotations.LoginUser(role + "_b", exists=any(
+                    isinstance(a, moves.EnsureAlternateUser) for a in self.actions), member_of_role=True)
+                return intents.done(role_rotations.RoleFacts(self.role, alternate, "orders"))
             case intents.ProbeHttp():
                 return intents.done({"status": self.health.pop(0) if self.health else 200, "body": ""})
         self.actions.append(intent)
@@ -57,6 +63,8 @@ class Cluster:
                 if found["metadata"]["name"] == intent.name:
                     found["spec"]["template"]["metadata"]["annotations"] = {
                         intents.PRECISE_RESTART_ANNOTATION: intent.restarted_at}
+        if isinstance(intent, moves.RevokeRoleUser):
+            return intents.done({"user": intent.user, "openSessions": 2, "terminatedSessions": 0})
         if isinstance(intent, moves.PromoteSecret):
             self.promoted = {moves.ROTATION_ID_ANNOTATION: intent.rotation_id}
         return intents.done()

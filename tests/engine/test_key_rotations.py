@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from remediator.engine import intents
+from remediator.engine import intents, role_rotations
 from remediator.engine.key_rotations import moves
 from remediator.engine.key_rotations.validation import SOURCE_ANNOTATION as SOURCE
 
@@ -273,3 +273,70 @@ def test_a_schedule_that_cannot_be_used_is_refused(fields: dict[str, Any], reaso
     status, found_reason, message = driver.ready
     assert (status, found_reason) == ("False", reason) and message.startswith(field)
     assert driver.cluster.actions == []
+
+
+def database_spec(strategy: str = "alternatingUsers", **fields: Any) -> dict[str, Any]:
+    return spec(keys=[{"key": "password"}], databaseRole={
+        "connectionSecretRef": {"name": "orders-admin", "key": "uri"}, "role": "orders", "passwordKey": "password",
+        "usernameKey": "username", "strategy": strategy}, **fields)
+
+
+def test_alternating_users_set_the_user_not_in_use_promote_it_and_revoke_the_other() -> None:
+    cluster = Cluster(secrets={SECRET: {"password"}})
+    driver = Driver(cluster, database_spec(gracePeriod="0s"))
+    driver.request("r1", emergency=True)
+    driver.reconcile()
+    assert driver.kinds_of_actions() == ["StageValues", "EnsureAlternateUser", "SetRolePassword", "PromoteSecret",
+                                         "RolloutRestart", "RevokeRoleUser", "RevokePrevious"]
+    [set_password] = [a for a in cluster.actions if isinstance(a, moves.SetRolePassword)]
+    assert (set_password.user, set_password.secret, set_password.mark) == ("orders_b", "payments-keys-pending",
+                                                                          ("r1", 1))
+    [promote] = [a for a in cluster.actions if isinstance(a, moves.PromoteSecret)]
+    assert promote.username == ("username", "orders_b")
+    [revoke] = [a for a in cluster.actions if isinstance(a, moves.RevokeRoleUser)]
+    assert (revoke.user, revoke.terminate_sessions) == ("orders", True), "an emergency ends the old sessions"
+    assert driver.status["currentDatabaseUser"] == "orders_b"
+    assert driver.status["rotation"]["database"]["sessionsAtRevoke"] == 2
+    revoked = next(e.message for e in driver.entries if e.reason == "DatabaseUserRevoked")
+    assert revoked.startswith("database user orders can no longer log in; 2 session(s) were open")
+
+    driver.request("r2", emergency=True)
+    driver.reconcile()
+    second = [a for a in cluster.actions if isinstance(a, (moves.SetRolePassword, moves.RevokeRoleUser))][2:]
+    assert [(type(a).__name__, a.user) for a in second] == [("SetRolePassword", "orders"),
+                                                            ("RevokeRoleUser", "orders_b")]
+    assert driver.status["currentDatabaseUser"] == "orders"
+
+
+def test_an_in_place_rollback_sets_the_previous_password_again_before_restarting() -> None:
+    cluster = Cluster(secrets={SECRET: {"password"}}, health=[503] * 1000)
+    driver = Driver(cluster, database_spec("inPlace", verify=[{"url": "http://app/healthz", "interval": "10s"}],
+                                           verifyTimeout="30s"))
+    driver.request("r1", emergency=True)
+    driver.run(until=datetime.timedelta(seconds=40))
+    cluster.health.clear()
+    driver.run(until=datetime.timedelta(minutes=2))
+    assert driver.stage == "RolledBack"
+    sets = [(a.user, a.secret, a.mark) for a in cluster.actions if isinstance(a, moves.SetRolePassword)]
+    assert sets == [("orders", "payments-keys-pending", ("r1", 1)), ("orders", SECRET, None)]
+    assert driver.kinds_of_actions()[4:] == ["RestoreSecret", "SetRolePassword", "RolloutRestart", "RevokePrevious"]
+    assert not any(isinstance(a, moves.RevokeRoleUser) for a in cluster.actions), "one user: nothing to revoke"
+    [restore] = [a for a in cluster.actions if isinstance(a, moves.RestoreSecret)]
+    assert restore.username == ("username", "orders")
+
+
+@pytest.mark.parametrize(("role", "reason"), [
+    (dict(superuser=True), "SuperuserRole"),
+    (dict(owns_database=True), "DatabaseOwnerRole"),
+    (dict(is_operator=True), "OperatorRole"),
+    (dict(exists=False), "RoleNotFound"),
+])
+def test_a_role_that_must_not_be_rotated_is_refused_and_nothing_is_touched(role: dict[str, Any], reason: str) -> None:
+    cluster = Cluster(secrets={SECRET: {"password"}}, role=role_rotations.LoginUser("orders", **{"exists": True,
+                                                                                                 **role}))
+    driver = Driver(cluster, database_spec())
+    driver.request("r1")
+    driver.run()
+    status, found_reason, message = driver.ready
+    assert (status, found_reason) == ("False", reason) and message.startswith("spec.databaseRole.role: ")
+    assert cluster.actions == []

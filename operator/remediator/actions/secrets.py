@@ -156,6 +156,22 @@ async def stage_values(api: kubernetes.client.ApiClient, namespace: str, intent:
     return intents.done()
 
 
+async def read_value(api: kubernetes.client.ApiClient, namespace: str, name: str, key: str,
+                     mark: tuple[str, int] | None = None) -> str | intents.Result:
+    """One key's value (for a database password), or failed(...) naming the Secret and key; with `mark`,
+    only from a Secret that carries that rotation id and version (the staging Secret of that rotation)."""
+    core = kubernetes.client.CoreV1Api(api)
+    try:
+        secret = await _read(core, namespace, name)
+    except ApiException as e:
+        return _failure(e, f"secret {name}")
+    encoded = None if secret is None else (secret.get("data") or {}).get(key)
+    if secret is None or encoded is None or (mark is not None and not _marked(secret, *mark)):
+        return intents.failed("StagedValuesLost" if mark else "SecretNotFound",
+                              f"secret {name} has no key {key!r}" + (" for this rotation" if mark else ""))
+    return base64.b64decode(encoded).decode()
+
+
 async def _replace(core: kubernetes.client.CoreV1Api, namespace: str, secret: dict[str, Any]) -> None:
     """Write the Secret as given, on condition that it is still at the resourceVersion it carries."""
     await retries.call(core.replace_namespaced_secret, secret["metadata"]["name"], namespace, secret,
@@ -199,6 +215,11 @@ async def promote(api: kubernetes.client.ApiClient, namespace: str, intent: move
             if key in data:
                 data[key + intent.suffix] = data[key]
             data[key] = staged[key]
+        if intent.username is not None:
+            key, user = intent.username
+            if key in data:
+                data[key + intent.suffix] = data[key]
+            data[key] = _encoded(user)
         meta = live["metadata"]
         meta["annotations"] = {**(meta.get("annotations") or {}),
                                moves.ROTATION_ID_ANNOTATION: intent.rotation_id,
@@ -231,6 +252,11 @@ async def restore(api: kubernetes.client.ApiClient, namespace: str, intent: move
             return intents.failed("PreviousValueMissing", f"{what} has no {', '.join(missing)} to restore")
         for key in intent.keys:
             data[key], data[key + intent.suffix] = data[key + intent.suffix], data[key]
+        if intent.username is not None:
+            key, user = intent.username
+            if key in data:
+                data[key + intent.suffix] = data[key]
+            data[key] = _encoded(user)
         annotations[moves.KEY_VERSION_ANNOTATION] = str(intent.version - 1)
         annotations[moves.ROLLED_BACK_ANNOTATION] = mark
         live["metadata"]["annotations"] = annotations
@@ -248,7 +274,7 @@ async def revoke(api: kubernetes.client.ApiClient, namespace: str, intent: moves
     try:
         live = await _read(core, namespace, intent.secret)
         data = dict((live or {}).get("data") or {})
-        previous = [key + intent.suffix for key in intent.keys if key + intent.suffix in data]
+        previous = [key + intent.suffix for key in (*intent.keys, *intent.extra_keys) if key + intent.suffix in data]
         if live is not None and previous:
             for name in previous:
                 del data[name]

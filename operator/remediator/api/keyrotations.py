@@ -245,6 +245,10 @@ class DatabaseRotation(StatusModel):
     """Sessions open under the previous user when it was revoked."""
     sessions_terminated: int | None = Field(default=None, ge=0)
     """How many of them were terminated."""
+    alternate_ready: bool = False
+    """alternatingUsers: <role>_b exists with the role's membership and settings."""
+    password_set: bool = False
+    """The new user's password is the pending value, proven by a login (a rollback sets it back to False)."""
 
 
 class Rotation(StatusModel):

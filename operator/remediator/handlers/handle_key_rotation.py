@@ -15,7 +15,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from remediator import GROUP, VERSION, faults, kube
-from remediator.actions import events, fences, http, retries, secrets, statuses, workloads
+from remediator.actions import events, fences, http, key_rotation_roles, retries, secrets, statuses, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import intents
 from remediator.engine.key_rotations import moves, stages, views
@@ -52,6 +52,14 @@ CARRIERS: dict[type, Carrier] = {
     moves.RestoreSecret: lambda api, ns, intent, config: secrets.restore(api, ns, intent),
     moves.RevokePrevious: lambda api, ns, intent, config: secrets.revoke(api, ns, intent),
     intents.RolloutRestart: lambda api, ns, intent, config: workloads.rollout_restart(api, ns, intent),
+    moves.ObserveRole: lambda api, ns, intent, config: key_rotation_roles.observe(
+        api, ns, intent, config.allowed_database_hosts),
+    moves.EnsureAlternateUser: lambda api, ns, intent, config: key_rotation_roles.ensure_alternate(
+        api, ns, intent, config.allowed_database_hosts),
+    moves.SetRolePassword: lambda api, ns, intent, config: key_rotation_roles.set_password(
+        api, ns, intent, config.allowed_database_hosts),
+    moves.RevokeRoleUser: lambda api, ns, intent, config: key_rotation_roles.revoke(
+        api, ns, intent, config.allowed_database_hosts),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from remediator.api.keyrotations import KeyEncoding
+from remediator.api.keyrotations import KeyEncoding, RoleStrategy
 from remediator.engine import intents
 
 # On the live Secret (and the staging Secret): which rotation wrote it, when, and the version of its keys.
@@ -90,6 +90,7 @@ class PromoteSecret:
     rotated_at: str
     resource_version: str
     managed_by: str
+    username: tuple[str, str] | None = None  # (usernameKey, the login user that becomes current)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +104,7 @@ class RestoreSecret:
     secret: str
     keys: tuple[str, ...]
     suffix: str
+    username: tuple[str, str] | None = None  # (usernameKey, the login user that is current again)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,12 +117,64 @@ class RevokePrevious:
     staging: str
     keys: tuple[str, ...]
     suffix: str
+    extra_keys: tuple[str, ...] = ()  # the usernameKey: its previous user name goes too
 
 
-Observation = ReadSecrets | ListKeyRotations | ListWorkloads | intents.ProbeHttp
-Action = StageValues | PromoteSecret | RestoreSecret | RevokePrevious | intents.RolloutRestart
+@dataclasses.dataclass(frozen=True)
+class Database:
+    """Where the role lives: the Secret that says how to connect (its key, or None: one key per parameter)."""
+
+    secret: str
+    key: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ObserveRole:
+    """Read the role and its alternate user <role>_b: the value is an engine.role_rotations.RoleFacts."""
+
+    database: Database
+    role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsureAlternateUser:
+    """alternatingUsers: make <role>_b (a login member of the role, with its settings) unless it is there."""
+
+    database: Database
+    role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SetRolePassword:
+    """Set `user`'s password to the value of `secret`[`key`] and prove it by a login. With `mark` (rotation
+    id, version), the Secret must carry it (the staging Secret of this rotation)."""
+
+    database: Database
+    role: str
+    user: str
+    strategy: RoleStrategy
+    secret: str
+    key: str
+    mark: tuple[str, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RevokeRoleUser:
+    """New logins as `user` are refused (password NULL); its open sessions are counted, and terminated when
+    asked. The value is {user, openSessions, terminatedSessions}."""
+
+    database: Database
+    role: str
+    user: str
+    strategy: RoleStrategy
+    terminate_sessions: bool
+
+
+Observation = ReadSecrets | ListKeyRotations | ListWorkloads | ObserveRole | intents.ProbeHttp
+Action = (StageValues | PromoteSecret | RestoreSecret | RevokePrevious | EnsureAlternateUser | SetRolePassword
+          | RevokeRoleUser | intents.RolloutRestart)
 Intent = Observation | Action
-OBSERVATIONS = (ReadSecrets, ListKeyRotations, ListWorkloads, intents.ProbeHttp)
+OBSERVATIONS = (ReadSecrets, ListKeyRotations, ListWorkloads, ObserveRole, intents.ProbeHttp)
 
 
 def is_observation(intent: Intent) -> bool:

@@ -32,15 +32,17 @@ from remediator.api.durations import parse_duration
 from remediator.api.errors import validation_messages
 from remediator.api.keyrotations import (
     ConsumerRestart,
+    DatabaseRotation,
     KeyRotationConditionType,
     KeyRotationSpec,
     KeyRotationStatus,
+    RoleStrategy,
     RolloutMode,
     Rotation,
     RotationStage,
 )
 from remediator.api.timelines import EventType
-from remediator.engine import allow_lists, drafts, guards, http_checks, intents, schedules
+from remediator.engine import allow_lists, drafts, guards, http_checks, intents, role_rotations, schedules
 from remediator.engine.key_rotations import consumers, moves, schedule_decisions, triggers, validation, views
 
 READY = KeyRotationConditionType.READY.value
@@ -148,6 +150,12 @@ class _Controller:
         if workloads is None:
             return self.draft.decision(moves.ListWorkloads())
         refusal = validation.against_world(self.spec, self.rotation, secrets.value, others.value, workloads.value)
+        if refusal is None and self.spec.database_role is not None:
+            observe = moves.ObserveRole(self._database(), self.spec.database_role.role)
+            observed = self.world.answer(observe)
+            if observed is None:
+                return self.draft.decision(observe)
+            refusal = validation.role_refusal(self.spec, self.status.current_database_user, observed)
         if refusal is not None:
             return self._refuse(refusal)
         try:
@@ -196,6 +204,12 @@ class _Controller:
             consumers=[ConsumerRestart(kind=kind, name=name) for kind, name in found])
         triggers.record(ask, self.spec, self.status)
         self.status.previous_key_expires_at = None
+        role = self.spec.database_role
+        if role is not None:
+            planned = role_rotations.plan(role.strategy, role.role, self.status.current_database_user)
+            assert isinstance(planned, role_rotations.RolePlan)  # refusals stopped it in validation
+            self.status.rotation.database = DatabaseRotation(
+                new_user=planned.set_password_of, previous_user=self.status.current_database_user or role.role)
         what = f"rotation {ask.id} ({ask.cause}{', emergency' if ask.emergency else ''})"
         self.draft.condition(FAILED, False, ROTATING, f"{what} started")
         for condition_type in (ROTATED, CONSUMERS_RESTARTED, VERIFIED, PREVIOUS_KEY_REVOKED):
@@ -212,18 +226,36 @@ class _Controller:
                        for k in self.spec.keys)
         owner = intents.Owner(API_VERSION, "KeyRotation", self.rotation.name, self.rotation.uid)
         stage = moves.StageValues(current.id, current.version, self.rotation.staging_secret, values, owner)
-        outcome = self.world.answer(stage)
-        if outcome is None:
-            return self._act(stage, f"staging new values in secret {self.rotation.staging_secret}")
-        if not outcome.succeeded:
-            return self._retry_or(outcome, lambda failed: self._fail_early(current, failed))
+        outcome = self._outcome(stage, f"staging new values in secret {self.rotation.staging_secret}",
+                                lambda failed: self._fail_early(current, failed))
+        if not isinstance(outcome, intents.Result):
+            return outcome
         self._enter(current, RotationStage.SET)
         return None
 
     def _set(self, current: Rotation) -> Decision | None:
-        if self.spec.database_role is not None:  # refused before a rotation starts; the spec changed since
-            return self._fail_early(current, intents.failed(
-                "DatabaseRoleUnsupported", "this operator version does not rotate database role passwords yet"))
+        role, database = self.spec.database_role, current.database
+        if role is None or database is None or database.new_user is None:
+            self._enter(current, RotationStage.PROMOTE)
+            return None
+        if role.strategy == RoleStrategy.ALTERNATING_USERS and not database.alternate_ready:
+            ensure = moves.EnsureAlternateUser(self._database(), role.role)
+            outcome = self._outcome(ensure, f"making sure the alternate user of role {role.role} exists",
+                                    lambda failed: self._fail_early(current, failed))
+            if not isinstance(outcome, intents.Result):
+                return outcome
+            database.alternate_ready = True
+        if not database.password_set:
+            apply = moves.SetRolePassword(self._database(), role.role, database.new_user, role.strategy,
+                                          self.rotation.staging_secret, role.password_key,
+                                          (current.id, current.version))
+            outcome = self._outcome(apply, f"setting the password of {database.new_user}",
+                                    lambda failed: self._fail_early(current, failed))
+            if not isinstance(outcome, intents.Result):
+                return outcome
+            database.password_set = True
+            self.draft.add(EventType.NORMAL, "PasswordSet",
+                           f"the password of database user {database.new_user} is the new value, proven by a login")
         self._enter(current, RotationStage.PROMOTE)
         return None
 
@@ -241,7 +273,8 @@ class _Controller:
         promote = moves.PromoteSecret(current.id, current.version, self.secret, self.rotation.staging_secret,
                                       self.keys, self.spec.previous_key_suffix,
                                       consumers.format_restart_time(current.stage_times[RotationStage.PROMOTE.value]),
-                                      current.secret_resource_version, self.rotation.name)
+                                      current.secret_resource_version, self.rotation.name,
+                                      self._username(current, True))
         outcome = self.world.answer(promote)
         if outcome is None:
             return self._act(promote, f"promoting version {current.version} into secret {self.secret}")
@@ -259,6 +292,8 @@ class _Controller:
         self.draft.condition(ROTATED, True, "Promoted", message, entry=(EventType.NORMAL, "Promoted", message, None))
         self.status.current_version = current.version
         self.status.last_rotation_time = self.now
+        if current.database is not None:
+            self.status.current_database_user = current.database.new_user
         current.stage_times[PROMOTED] = self.now
         self._enter(current, RotationStage.RESTART)
         return None
@@ -307,12 +342,16 @@ class _Controller:
         return None
 
     def _revoke(self, current: Rotation) -> Decision | None:
+        database = current.database
+        if database is not None and database.previous_user != database.new_user:
+            waiting = self._revoke_user(current, database.previous_user or "")
+            if waiting is not None:
+                return waiting
         revoke = self._revoke_intent(current)
-        outcome = self.world.answer(revoke)
-        if outcome is None:
-            return self._act(revoke, f"removing the previous values from secret {self.secret}")
-        if not outcome.succeeded:
-            return self._retry_or(outcome, lambda failed: self._wait(self.now + RETRY, failed.message))
+        outcome = self._outcome(revoke, f"removing the previous values from secret {self.secret}",
+                                lambda failed: self._wait(self.now + RETRY, failed.message))
+        if not isinstance(outcome, intents.Result):
+            return outcome
         message = (f"removed {', '.join(k + self.spec.previous_key_suffix for k in self.keys)} from secret "
                    f"{self.secret}: only version {current.version} is valid now")
         self.draft.condition(PREVIOUS_KEY_REVOKED, True, "Revoked", message,
@@ -341,14 +380,14 @@ class _Controller:
         step = current.rollback_stage or RotationStage.PROMOTE
         if step == RotationStage.PROMOTE:
             restore = moves.RestoreSecret(current.id, current.version, self.secret, self.keys,
-                                          self.spec.previous_key_suffix)
-            outcome = self.world.answer(restore)
-            if outcome is None:
-                return self._act(restore, f"putting the previous values back into secret {self.secret}",
-                                 ROLLING_BACK)
-            if not outcome.succeeded:
-                return self._retry_or(outcome, lambda failed: self._rollback_failed(current, step, failed.message))
+                                          self.spec.previous_key_suffix, self._username(current, False))
+            outcome = self._outcome(restore, f"putting the previous values back into secret {self.secret}",
+                                    self._stops_rollback(current, step), reason=ROLLING_BACK)
+            if not isinstance(outcome, intents.Result):
+                return outcome
             self.status.current_version = current.version - 1
+            if current.database is not None:
+                self.status.current_database_user = current.database.previous_user
             message = (f"secret {self.secret} holds version {current.version - 1} again; the failed values stay "
                        f"under the previous keys until the consumers are restarted")
             self.draft.condition(ROTATED, False, "RolledBack", message,
@@ -357,6 +396,17 @@ class _Controller:
             current.rollback_stage = RotationStage.RESTART
             return None
         if step == RotationStage.RESTART:
+            database, role = current.database, self.spec.database_role
+            if database is not None and role is not None and database.password_set \
+                    and database.new_user == database.previous_user:
+                # inPlace: the one user got the new password; the previous one (back in the Secret) is set again.
+                apply = moves.SetRolePassword(self._database(), role.role, database.new_user or "", role.strategy,
+                                              self.secret, role.password_key)
+                outcome = self._outcome(apply, f"setting the previous password of {database.new_user} again",
+                                        self._stops_rollback(current, step), reason=ROLLING_BACK)
+                if not isinstance(outcome, intents.Result):
+                    return outcome
+                database.password_set = False
             waiting = self._restart_consumers(current, current.stage_times[RESTORED], rollback=True)
             if waiting is not None:
                 return waiting
@@ -371,12 +421,16 @@ class _Controller:
                 return checked
             current.rollback_stage = RotationStage.REVOKE
             return None
+        database = current.database
+        if database is not None and database.new_user != database.previous_user:
+            waiting = self._revoke_user(current, database.new_user or "")
+            if waiting is not None:
+                return waiting
         revoke = self._revoke_intent(current)
-        outcome = self.world.answer(revoke)
-        if outcome is None:
-            return self._act(revoke, f"removing the failed values from secret {self.secret}", ROLLING_BACK)
-        if not outcome.succeeded:
-            return self._retry_or(outcome, lambda failed: self._rollback_failed(current, step, failed.message))
+        outcome = self._outcome(revoke, f"removing the failed values from secret {self.secret}",
+                                self._stops_rollback(current, step), reason=ROLLING_BACK)
+        if not isinstance(outcome, intents.Result):
+            return outcome
         failed = find_condition(self.status.conditions, VERIFIED)
         why = failed.message if failed is not None else "verification failed"
         message = (f"rotation {current.id} failed verification ({why}) and was rolled back: version "
@@ -386,6 +440,9 @@ class _Controller:
         self._enter(current, RotationStage.ROLLED_BACK)
         current.rollback_stage = None
         return None
+
+    def _stops_rollback(self, current: Rotation, step: RotationStage) -> Callable[[intents.Result], Decision]:
+        return lambda failed: self._rollback_failed(current, step, failed.message)
 
     def _rollback_failed(self, current: Rotation, step: RotationStage, why: str) -> Decision:
         message = f"rolling back rotation {current.id} stopped at {step.value}: {why}; a person must look"
@@ -517,9 +574,45 @@ class _Controller:
             return self._wait(self.now + interval, message, doing)
         return None
 
+    def _database(self) -> moves.Database:
+        role = self.spec.database_role
+        assert role is not None
+        return moves.Database(role.connection_secret_ref.name, role.connection_secret_ref.key)
+
+    def _username(self, current: Rotation, promoted: bool) -> tuple[str, str] | None:
+        """(usernameKey, the login user current after the promotion, or again after a rollback)."""
+        role, database = self.spec.database_role, current.database
+        if role is None or role.username_key is None or database is None:
+            return None
+        return role.username_key, (database.new_user if promoted else database.previous_user) or role.role
+
+    def _revoke_user(self, current: Rotation, user: str) -> Decision | None:
+        """Refuse new logins as `user` (once: the session counts are its record); None when done."""
+        database, role = current.database, self.spec.database_role
+        assert database is not None and role is not None
+        if database.sessions_at_revoke is not None:
+            return None
+        doing = ROLLING_BACK if current.stage == RotationStage.ROLLING_BACK else ROTATING
+        revoke = moves.RevokeRoleUser(self._database(), role.role, user, role.strategy,
+                                      role.terminate_sessions_on_revoke or current.emergency)
+        outcome = self.world.answer(revoke)
+        if outcome is None:
+            return self._act(revoke, f"revoking database user {user}", doing)
+        if not outcome.succeeded:
+            if doing == ROLLING_BACK:
+                return self._retry_or(outcome, self._stops_rollback(current, RotationStage.REVOKE))
+            return self._retry_or(outcome, lambda failed: self._wait(self.now + RETRY, failed.message))
+        database.sessions_at_revoke = int(outcome.value["openSessions"])
+        database.sessions_terminated = int(outcome.value["terminatedSessions"])
+        self.draft.add(EventType.NORMAL, "DatabaseUserRevoked",
+                       f"database user {user} can no longer log in; {database.sessions_at_revoke} session(s) were "
+                       f"open, {database.sessions_terminated} terminated")
+        return None
+
     def _revoke_intent(self, current: Rotation) -> moves.RevokePrevious:
+        username = self._username(current, True)
         return moves.RevokePrevious(current.id, current.version, self.secret, self.rotation.staging_secret,
-                                    self.keys, self.spec.previous_key_suffix)
+                                    self.keys, self.spec.previous_key_suffix, (username[0],) if username else ())
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -542,6 +635,17 @@ class _Controller:
         current = self.status.rotation
         stage = current.stage.value if current is not None else ""
         self.draft.condition(READY, False, reason, f"rotation {current.id if current else ''} at {stage}: {doing}")
+
+    def _outcome(self, action: moves.Action, doing: str, otherwise: Callable[[intents.Result], Decision | None],
+                 reason: str = ROTATING) -> Decision | intents.Result | None:
+        """The action's successful outcome; else the move to make first: carry the action out (Ready says
+        `doing`), wait to try a transient failure again, or `otherwise(failure)` (None: decide again)."""
+        outcome = self.world.answer(action)
+        if outcome is None:
+            return self._act(action, doing, reason)
+        if not outcome.succeeded:
+            return self._retry_or(outcome, otherwise)
+        return outcome
 
     def _retry_or(self, outcome: intents.Result,
                   otherwise: Callable[[intents.Result], Decision | None]) -> Decision | None:

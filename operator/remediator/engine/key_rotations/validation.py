@@ -13,7 +13,7 @@ from typing import Any
 import pydantic
 
 from remediator.api.keyrotations import KeyRotationSpec
-from remediator.engine import guards
+from remediator.engine import guards, intents, role_rotations
 from remediator.engine.key_rotations import consumers, moves, views
 
 SOURCE_ANNOTATION = "remediator.dev/rotation-source-for"
@@ -47,9 +47,6 @@ def static(spec: KeyRotationSpec, rotation: views.KeyRotation, policy: views.Pol
             return Refusal("CrossNamespaceSecret", f"spec.keys[{index}].fromSecretRef.namespace",
                            f"{source.namespace} is not the KeyRotation's namespace {rotation.namespace}: "
                            "a rotation never reads another namespace")
-    if spec.database_role is not None:
-        return Refusal("DatabaseRoleUnsupported", "spec.databaseRole",
-                       "this operator version does not rotate database role passwords yet; nothing was changed")
     for index, target in enumerate(spec.consumers.workloads):
         verdict = guards.allowed(rotation.namespace, str(target.kind), None, policy.kinds)
         if not verdict.proceeds:
@@ -109,6 +106,23 @@ def against_world(spec: KeyRotationSpec, rotation: views.KeyRotation,
         return Refusal("TooManyConsumers", "spec.maxConsumers",
                        f"{len(found_consumers)} workloads read secret {spec.secret_ref.name}, more than "
                        f"maxConsumers {spec.max_consumers}; nothing was changed")
+    return None
+
+
+def role_refusal(spec: KeyRotationSpec, current_user: str | None, observed: intents.Result) -> Refusal | None:
+    """Why the database role may not be rotated: the database cannot be reached, or the role is missing,
+    a superuser, the database's owner or the operator's own (engine.role_rotations' rules)."""
+    role = spec.database_role
+    assert role is not None
+    if not observed.succeeded:
+        return Refusal(observed.reason or "DatabaseUnreachable", "spec.databaseRole.connectionSecretRef",
+                       observed.message)
+    refused = role_rotations.refusal(observed.value, role.strategy)
+    if refused is None:
+        planned = role_rotations.plan(role.strategy, role.role, current_user)
+        refused = planned if isinstance(planned, role_rotations.Refusal) else None
+    if refused is not None:
+        return Refusal(refused.reason, "spec.databaseRole.role", refused.message)
     return None
 
 
