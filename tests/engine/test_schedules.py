@@ -52,6 +52,9 @@ def test_quarterly_in_berlin_ticks_at_three_local_in_winter_and_summer_time() ->
     # Lord Howe Island moves its clock by half an hour: 02:00 (+10:30) -> 02:30 (+11) on 4 October 2026.
     ("10 2 * * *", "Australia/Lord_Howe", utc(2026, 10, 3, 12),
      [utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 10)]),
+    # Samoa skipped 30 December 2011 (-10 -> +14 at 10:00 UTC): that day's midnight fires at the jump,
+    # which is also the next midnight's instant.
+    ("@daily", "Pacific/Apia", utc(2011, 12, 29, 12), [utc(2011, 12, 30, 10), utc(2011, 12, 31, 10)]),
     ("@monthly", "UTC", utc(2026, 1, 31, 23, 59), [utc(2026, 2, 1), utc(2026, 3, 1)]),
     ("@daily", "Asia/Kolkata", utc(2026, 1, 1), [utc(2026, 1, 1, 18, 30), utc(2026, 1, 2, 18, 30)]),
 ])

@@ -44,8 +44,6 @@ _EVERY = re.compile(r"@every[ \t]+(?P<duration>\S+)")
 _SHORTHANDS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 # Far enough that a valid expression fires at least once after it (29 February needs 8 years).
 _PROBE = datetime(2001, 1, 1)
-# Clock changes are at most a few hours; a skipped wall-clock interval is searched within this.
-_MAX_CLOCK_CHANGE = timedelta(hours=3)
 
 
 class ScheduleError(FieldRuleError):
@@ -192,8 +190,7 @@ def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
     if _wall(first, zone) == wall:
         return first
     # `wall` was skipped: the clock jumped between these two readings of it.
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    return _clock_change(max(before, first - _MAX_CLOCK_CHANGE), first, zone)
+    return _clock_change(wall.replace(tzinfo=zone, fold=1).astimezone(UTC), first, zone)
 
 
 def _clock_change(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
