@@ -158,6 +158,9 @@ def test_the_next_opening_is_open_and_no_window_opens_before_it(
     assert (opening == instant) == windows.is_open(evaluated, instant)
     if opening is not None:
         assert opening >= instant and windows.is_open(evaluated, opening)
+    if opening is not None and opening > instant:
+        for between in (instant + (opening - instant) / 2, opening - timedelta(microseconds=1)):
+            assert not windows.is_open(evaluated, between)
     closing = windows.closes_at(evaluated, instant)
     assert (closing is not None) == windows.is_open(evaluated, instant)
     if closing is not None:
