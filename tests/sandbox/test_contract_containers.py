@@ -246,6 +246,46 @@ async def test_the_configmap_in_kube_system_changes_the_registry_of_a_running_sa
     await until(lambda: _running(api, "back"))
 
 
+async def test_a_pod_whose_image_never_pulled_is_removed_at_once_when_deleted(api: httpx.AsyncClient) -> None:
+    """No container runs, so there is nothing to stop: the grace period (here 3000 s) is not waited for,
+    and no Killing event is recorded."""
+    await api.post(PODS, json={**pod("stuck", "doesnotexist:1"), "spec": {
+        **pod("stuck", "doesnotexist:1")["spec"], "terminationGracePeriodSeconds": 3000}})
+    await until(lambda: _with_waiting(api, "stuck", "ErrImagePull"))
+    await api.delete(f"{PODS}/stuck")
+
+    async def gone() -> bool:
+        return (await api.get(f"{PODS}/stuck")).status_code == 404
+    await until(gone, within=3000 * TIME_SCALE / 10)
+    assert "Killing" not in [e[1] for e in await events_of(api, "stuck")]
+
+
+JOBS = "/apis/batch/v1/namespaces/default/jobs"
+
+
+def job(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, **spec, "template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "work", "image": image}]}}}}
+
+
+async def test_a_jobs_pod_runs_for_its_images_time_and_active_deadline_seconds_cuts_it_short(
+        api: httpx.AsyncClient) -> None:
+    """A Job's container runs its image's time (slow-start: 40 s) and exits 0: Complete. With
+    activeDeadlineSeconds 10 (scaled) the Job fails first: DeadlineExceeded, as the Job controller says."""
+    await api.post(JOBS, json=job("long", "tool:slow-start"))
+    await api.post(JOBS, json=job("cut", "tool:slow-start", activeDeadlineSeconds=10))
+
+    async def finished(name: str) -> dict[str, str] | None:
+        status = (await api.get(f"{JOBS}/{name}")).json().get("status") or {}
+        found = {c["type"]: c.get("reason", "") for c in status.get("conditions") or () if c["status"] == "True"}
+        return found if {"Complete", "Failed"} & set(found) else None
+    cut = await until(lambda: finished("cut"), within=10 * TIME_SCALE + 5)
+    long = await until(lambda: finished("long"), within=40 * TIME_SCALE + 5)
+    assert cut == {"FailureTarget": "DeadlineExceeded", "Failed": "DeadlineExceeded"}
+    assert long == {"SuccessCriteriaMet": "CompletionsReached", "Complete": "CompletionsReached"}
+
+
 def test_registry_documents_are_checked_field_by_field() -> None:
     registry = images.from_text("images:\n- image: 'a:*'\n  behaviour: crash\n- image: '*'\n  exists: false\n", "f")
     entry = registry.lookup("a:1")

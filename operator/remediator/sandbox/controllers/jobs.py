@@ -3,11 +3,11 @@
 https://kubernetes.io/docs/concepts/workloads/controllers/job/
 Failed pods are replaced at once (no exponential back-off delay in the sandbox).
 
-Whether a pod succeeds is the kubelet's decision (`kubelet.decide_outcome`), which tests steer:
-a Job fails when a container's `command` + `args` contain the word `fail`, or when the Job is
-annotated `sandbox.remediator.dev/outcome: Failed`; its pods' containers then terminate with exit
-code 1 and the message of the Job's `sandbox.remediator.dev/termination-message` annotation
-(default "exit status 1"). Anything else succeeds.
+Whether a pod succeeds, and how long it runs, is the kubelet's decision: its image's behaviour in
+the sandbox's image registry, or the older switches (`kubelet.decide_outcome`): a container whose
+`command` + `args` contain the word `fail`, or any of a Job annotated
+`sandbox.remediator.dev/outcome: Failed`, exits with code 1 and the message of the Job's
+`sandbox.remediator.dev/termination-message` annotation (default "exit status 1").
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ def is_finished(job: Mapping[str, Any]) -> bool:
 
 
 def job_verdict(job: Mapping[str, Any], counts: PodCounts, started: datetime.datetime | None,
-                now: datetime.datetime) -> Verdict:
+                now: datetime.datetime, time_scale: float = 1.0) -> Verdict:
     """Whether the Job is done and how many pods should run.
 
     More failed pods than spec.backoffLimit (default 6): Failed, BackoffLimitExceeded. Running
-    past spec.activeDeadlineSeconds: Failed, DeadlineExceeded. spec.completions (default 1)
-    succeeded pods: Complete; without completions (a work queue), one success once none is active.
+    past spec.activeDeadlineSeconds (times the sandbox's time scale): Failed, DeadlineExceeded.
+    spec.completions (default 1) succeeded pods: Complete; without completions (a work queue), one
+    success once none is active.
     """
     spec = job.get("spec") or {}
     backoff_limit = spec.get("backoffLimit")
@@ -77,7 +78,7 @@ def job_verdict(job: Mapping[str, Any], counts: PodCounts, started: datetime.dat
         return Verdict("Failed", *BACKOFF_LIMIT_EXCEEDED)
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and started is not None \
-            and started + datetime.timedelta(seconds=int(deadline)) <= now:
+            and started + datetime.timedelta(seconds=int(deadline) * time_scale) <= now:
         return Verdict("Failed", *DEADLINE_EXCEEDED)
     parallelism = spec.get("parallelism")
     parallelism = 1 if parallelism is None else int(parallelism)
@@ -155,7 +156,7 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     suspended = bool((job.get("spec") or {}).get("suspend"))
     start_time = (job.get("status") or {}).get("startTime") or (None if suspended else stamp)
     owned = world.owned(world.pods, job)
-    verdict = job_verdict(job, count_pods(owned), timestamps.parse_time(start_time), now)
+    verdict = job_verdict(job, count_pods(owned), timestamps.parse_time(start_time), now, world.time_scale)
     active = [pod for pod in owned if pods.is_active(pod)]
     wanted = 0 if verdict.finished else verdict.wanted_active
     for _ in range(wanted - len(active)):
@@ -172,13 +173,13 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
         world.events.record(job, "Completed", "Job completed", component=COMPONENT)
     elif verdict.finished == "Failed":
         world.events.record(job, verdict.reason, verdict.message, component=COMPONENT, event_type="Warning")
-    return _seconds_until_deadline(job, start_time, now) if not verdict.finished else None
+    return _seconds_until_deadline(job, start_time, now, world.time_scale) if not verdict.finished else None
 
 
 def _seconds_until_deadline(job: Mapping[str, Any], start_time: str | None,
-                            now: datetime.datetime) -> float | None:
+                            now: datetime.datetime, time_scale: float) -> float | None:
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
     started = timestamps.parse_time(start_time)
     if deadline is None or started is None:
         return None
-    return max(0.0, (started + datetime.timedelta(seconds=int(deadline)) - now).total_seconds())
+    return max(0.0, (started + datetime.timedelta(seconds=int(deadline) * time_scale) - now).total_seconds())

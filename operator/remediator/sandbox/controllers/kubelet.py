@@ -290,17 +290,23 @@ def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
     """Stop a gracefully deleted pod: its containers get the grace period (scaled), then the kubelet
     deletes the pod for good. Returns how long until then.
 
-    The sandbox's containers never exit on SIGTERM by themselves, so each takes its full grace period.
+    The sandbox's running containers never exit on SIGTERM by themselves, so each takes its full
+    grace period; a pod with no running container (its image still pulling or backing off, its
+    containers crash-looping or exited) goes at once.
     """
     meta = pod["metadata"]
     grace = meta.get("deletionGracePeriodSeconds")
     if not grace:
         return None  # deleted at once, or held only by finalizers: nothing left for the kubelet to stop
+    running = _runs_a_container(pod)
+    if not running:
+        grace = 0  # nothing to stop (pulling, backing off, exited): the kubelet removes it at once
     uid = str(meta.get("uid", ""))
     now = time.monotonic()
     if uid not in world.termination_starts:
         world.termination_starts[uid] = now
-        _record_killing(world, pod)
+        if running:
+            _record_killing(world, pod)
     # From when the kubelet saw the deletion; a later DELETE with a shorter period brings the end forward.
     deadline = world.termination_starts[uid] + float(grace) * world.time_scale
     if deadline > now:
@@ -309,6 +315,11 @@ def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
     world.store.delete(world.pods, meta.get("namespace"), meta["name"], grace_period=0,
                        preconditions={"uid": uid})
     return None
+
+
+def _runs_a_container(pod: Mapping[str, Any]) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    return not statuses or any("running" in (status.get("state") or {}) for status in statuses)
 
 
 def _record_killing(world: cluster.Cluster, pod: Mapping[str, Any]) -> None:
