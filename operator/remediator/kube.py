@@ -91,8 +91,13 @@ def load_api_classes() -> None:
 
 @functools.cache
 def api_client() -> kubernetes.client.ApiClient:
-    """One ApiClient for the process, using the configuration loaded by `configure`."""
-    api = kubernetes.client.ApiClient()
+    """One ApiClient for the process, using the configuration loaded by `configure`, with a pooled
+    connection for each of the API threads (actions/retries.py)."""
+    from remediator.actions import retries
+
+    configuration = kubernetes.client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = retries.API_CONCURRENCY
+    api = kubernetes.client.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return api
 

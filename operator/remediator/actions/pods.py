@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import kubernetes.client
@@ -45,8 +44,8 @@ async def restart(api: kubernetes.client.ApiClient, namespace: str, intent: inte
                 eviction = kubernetes.client.V1Eviction(metadata=kubernetes.client.V1ObjectMeta(
                     name=name, namespace=namespace))
                 # Not retried here: a 429 is the budget saying no, which the engine waits out.
-                await asyncio.to_thread(retries.fenced, core.create_namespaced_pod_eviction, name, namespace, eviction,
-                                        _request_timeout=retries.REQUEST_TIMEOUT)
+                await retries.in_api_thread(core.create_namespaced_pod_eviction, name, namespace, eviction,
+                                            _request_timeout=retries.REQUEST_TIMEOUT)
                 outcome["evicted"].append(name)
             else:
                 await retries.call(core.delete_namespaced_pod, name, namespace)

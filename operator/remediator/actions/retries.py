@@ -8,6 +8,8 @@ transient failure, is raised to the caller, who decides what it means (404, 409,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -54,6 +56,19 @@ def retry_after(error: BaseException) -> float | None:
         return None  # An HTTP date: rare from an API server; the usual backoff will do.
 
 
+# The synchronous client blocks a thread per request in flight. asyncio's default pool has cpu+4
+# threads (6 on two cores), which capped a storm of incidents at 6 requests in flight whatever the API
+# server could take: the calls get their own, larger pool (and the client as many pooled connections).
+API_CONCURRENCY = 32
+_API_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=API_CONCURRENCY, thread_name_prefix="kube-api")
+
+
+async def in_api_thread(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the client method once in one of the API threads, through the fence; no retry."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _API_THREADS, functools.partial(fenced, method, *args, **kwargs))
+
+
 async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a client method off the event loop and return its result, retrying transient failures.
 
@@ -64,7 +79,7 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     for delay in DELAYS:
         try:
-            return await asyncio.to_thread(fenced, method, *args, **kwargs)
+            return await in_api_thread(method, *args, **kwargs)
         except Exception as e:
             if not is_transient(e):
                 raise
@@ -72,7 +87,7 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             logger.warning(f"{getattr(method, '__name__', 'API call')} failed transiently "
                            f"({describe(e)}); retrying in {wait:g}s")
             await asyncio.sleep(wait)
-    return await asyncio.to_thread(fenced, method, *args, **kwargs)
+    return await in_api_thread(method, *args, **kwargs)
 
 
 def fenced(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
