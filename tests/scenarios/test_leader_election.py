@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
+import httpx
 import pytest
 from tests.conftest import OperatorProcess
 from tests.local_servers import serving
@@ -25,7 +26,7 @@ from tests.local_servers import serving
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import wait_for
+from .support import events_of, wait_for
 
 API = "remediator.dev/v1alpha1"
 ELECTED = ("--leader-elect", "--leader-elect-namespace", "default", "--cooldown", "0s")
@@ -56,6 +57,12 @@ async def health() -> AsyncIterator[Health]:
     app.router.add_get("/healthz/{name}", endpoints.answer)
     async with serving(app) as endpoints.url:
         yield endpoints
+
+
+@pytest.fixture()
+def sandbox(kmock_sandbox: runner.RunningSandbox) -> runner.RunningSandbox:
+    """The sandbox behind kmock, which can cut one replica off from the API."""
+    return kmock_sandbox
 
 
 @dataclasses.dataclass
@@ -109,10 +116,31 @@ async def leader_and_follower(start_operator: Any, client: manifests.Client, *fl
     """Start one replica and wait until it leads, then a second that follows it."""
     first = await start_operator(*ELECTED, *flags)
     identity = str(await wait_for(lambda: holder(client)))
-    assert identity in first.log, "the leader is the first replica"
+    await wait_for(lambda: asyncio.sleep(0, f"took the lease default/remediator as {identity}" in first.log))
     second = await start_operator(*ELECTED, *flags)
     await wait_for(lambda: asyncio.sleep(0, f"following: {identity} holds the lease" in second.log))
     return Replica(first, identity), second
+
+
+async def mid_incident(start_operator: Any, client: manifests.Client, health: Health,
+                       *flags: str) -> tuple[Replica, Any]:
+    """A leader and a follower, the leader in the middle of an incident on web (scaled, not yet healthy)."""
+    await client.apply(deployment("web"))
+    leader, follower = await leader_and_follower(start_operator, client, *flags)
+    await client.apply(incident("web-overloaded", "web", health))
+    await wait_for(lambda: probing(client, "web-overloaded"))
+    return leader, follower
+
+
+async def finished_by_the_follower(sandbox: runner.RunningSandbox, client: manifests.Client, health: Health,
+                                   leader: Replica, follower: Any) -> None:
+    """The follower takes over, finishes the incident, and web was scaled and restarted once."""
+    await wait_for(lambda: taken_over(client, leader.identity), timeout=10)
+    health.healthy.add("web")
+    await wait_for(lambda: resolved(client, "web-overloaded"), timeout=20)
+    assert scale_writes(sandbox, "web") == 1
+    assert await revision(client, "web") == 2, "restarted once"
+    assert follower.process.returncode is None, follower.log
 
 
 async def taken_over(client: manifests.Client, old: str) -> str:
@@ -148,10 +176,7 @@ async def stopped_without_writing(sandbox: runner.RunningSandbox, old: Replica) 
 async def test_a_paused_leader_is_replaced_within_20s_and_stops_without_writing_when_it_wakes(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, health: Health) -> None:
     """The deadlock case, with the production timings: SIGSTOP the leader mid-incident."""
-    await client.apply(deployment("web"))
-    leader, _ = await leader_and_follower(start_operator, client)
-    await client.apply(incident("web-overloaded", "web", health))
-    await wait_for(lambda: probing(client, "web-overloaded"))
+    leader, _ = await mid_incident(start_operator, client, health)
 
     os.kill(leader.pid, signal.SIGSTOP)  # on failure, the fixture's SIGKILL ends it
     paused_at = time.monotonic()
@@ -169,19 +194,10 @@ async def test_a_paused_leader_is_replaced_within_20s_and_stops_without_writing_
 
 async def test_a_killed_leader_is_replaced_and_the_incident_finishes_once(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, health: Health) -> None:
-    await client.apply(deployment("web"))
-    leader, follower = await leader_and_follower(start_operator, client, *FAST)
-    await client.apply(incident("web-overloaded", "web", health))
-    await wait_for(lambda: probing(client, "web-overloaded"))
+    leader, follower = await mid_incident(start_operator, client, health, *FAST)
 
     leader.operator.process.kill()
-    await wait_for(lambda: taken_over(client, leader.identity), timeout=10)
-    health.healthy.add("web")
-    await wait_for(lambda: resolved(client, "web-overloaded"), timeout=20)
-
-    assert scale_writes(sandbox, "web") == 1
-    assert await revision(client, "web") == 2, "restarted once"
-    assert follower.process.returncode is None, follower.log
+    await finished_by_the_follower(sandbox, client, health, leader, follower)
 
 
 async def test_incidents_driven_through_a_failover_scale_and_restart_each_target_exactly_once(
@@ -209,3 +225,50 @@ async def test_incidents_driven_through_a_failover_scale_and_restart_each_target
         assert scale_writes(sandbox, name) == 1, name
         assert await revision(client, name) == 2, f"{name} restarted once"
     assert follower.process.returncode is None, follower.log
+
+
+async def test_a_leader_cut_off_from_the_api_stops_at_its_renew_deadline_and_the_follower_finishes(
+        sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, health: Health) -> None:
+    leader, follower = await mid_incident(start_operator, client, health, *FAST)
+
+    # Every request of the leader's is answered 503 from now on, as by an API server it cannot reach.
+    cut_off = sandbox.handler  # type: ignore[attr-defined]
+    cut_off[lambda request: leader.identity in request.headers.get("User-Agent", "")] << (
+        503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503, "reason": "ServiceUnavailable"})
+    async with asyncio.timeout(10):
+        returncode = await leader.operator.process.wait()
+    assert returncode == 1 and "lost the lease" in leader.operator.log, leader.operator.log
+    await finished_by_the_follower(sandbox, client, health, leader, follower)
+
+
+async def test_a_status_written_under_a_newer_lease_epoch_stops_the_replica_holding_an_older_one(
+        sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
+    """The fence without the Lease's help: whatever the leader believes about its Lease, a newer epoch
+    recorded in an Incident it reconciles means another replica leads; it stops and writes nothing."""
+    await client.apply(deployment("web"))
+    operator = await start_operator(*ELECTED, *FAST)
+    identity = str(await wait_for(lambda: holder(client)))
+    waiting = incident("web-overloaded", "web", Health())
+    waiting["spec"]["steps"] = [{**waiting["spec"]["steps"][0], "requiresApproval": True}]
+    await client.apply(waiting)
+    # Idle: the step awaits approval, and its timeline entry is posted as an Event.
+    await wait_for(lambda: events_with_reason(sandbox, "web-overloaded", "AwaitingApproval"))
+
+    since = len(sandbox.sandbox.access.log)
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        response = await http.patch(f"/apis/{API}/namespaces/default/incidents/web-overloaded/status",
+                                    json={"status": {"leaseEpoch": 7}},
+                                    headers={"Content-Type": "application/merge-patch+json"})
+        response.raise_for_status()
+    async with asyncio.timeout(10):
+        returncode = await operator.process.wait()
+
+    assert returncode == 1, operator.log
+    assert "the status was written under lease epoch 7 and this replica holds epoch 0" in operator.log
+    # Nothing but its Lease's renewals until it ended.
+    assert not [r for r in writes(sandbox, since) if identity in r.user_agent and r.resource != "leases"]
+    assert (await status_of(client, "web-overloaded"))["leaseEpoch"] == 7
+
+
+async def events_with_reason(sandbox: runner.RunningSandbox, name: str, reason: str) -> bool:
+    return any(e.get("reason") == reason for e in await events_of(sandbox, name))
