@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the image registry: which images exist, their pull time and how their "
                               "containers behave (docs/sandbox.md); without it every image exists and runs")
 
-    crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
+    crds = commands.add_parser("crds", help="write the CRD manifests (and docs/api/) generated from the API models")
     crds.add_argument("--output", type=pathlib.Path, default=None,
                       help="directory (default: crds/ and charts/remediator/crds/ of the repository)")
 
@@ -303,11 +303,14 @@ def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:
 
 
 def _crds(output: pathlib.Path | None) -> int:
-    from remediator.api import crdgen
+    from remediator.api import crdgen, reference_docs
 
     targets = [output] if output else [REPO_CRDS, REPO_CRDS.parent / "charts" / "remediator" / "crds"]
     for target in targets:
         for path in crdgen.write_crds(target):
+            print(path)
+    if output is None:  # the repository's own copies: the API reference pages come from the same models
+        for path in reference_docs.write_pages(REPO_CRDS.parent / "docs" / "api"):
             print(path)
     return 0
 
