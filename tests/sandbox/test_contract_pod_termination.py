@@ -190,3 +190,52 @@ async def test_kubectl_get_pods_shows_a_deleted_pod_terminating(
     await kubectl("delete", "pod", "web", "--grace-period=0", "--force")
     assert (await api.get(f"{PODS}/web")).status_code == 404
 
+
+
+async def test_foreground_deletion_holds_the_deployment_until_its_pods_have_terminated(
+        api: httpx.AsyncClient, sandbox: runner.RunningSandbox) -> None:
+    """Foreground cascading deletion: the Deployment (and its ReplicaSet) keep the `foregroundDeletion`
+    finalizer while their pods take their grace period (100 s, scaled), and go only after the pods.
+
+    https://kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion
+    """
+    deployments = "/apis/apps/v1/namespaces/default/deployments"
+    await created(api, deployments, {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {**pod("x")["spec"], "terminationGracePeriodSeconds": 100}}}})
+    await sandbox.controllers.settle()
+    response = await api.delete(f"{deployments}/web", params={"propagationPolicy": "Foreground"})
+    assert response.status_code == 200
+    held = (await api.get(f"{deployments}/web")).json()["metadata"]
+    assert held["finalizers"] == ["foregroundDeletion"] and held["deletionTimestamp"]
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while (await api.get(PODS)).json()["items"]:
+        assert (await api.get(f"{deployments}/web")).status_code == 200, "the Deployment waits for its pods"
+        assert loop.time() - start < 100 * TIME_SCALE + 5
+        await asyncio.sleep(0.01)
+    pods_took = loop.time() - start
+    assert pods_took >= 100 * TIME_SCALE * 0.8
+    await gone(api, f"{deployments}/web", within=5)
+    assert (await api.get(REPLICASETS)).json()["items"] == []
+
+
+async def test_a_container_that_stops_on_sigterm_ends_the_grace_period_early(
+        api: httpx.AsyncClient, sandbox: runner.RunningSandbox) -> None:
+    """The pod is Terminating until its containers have exited: an image that stops 2 s after SIGTERM
+    (tests/images.yaml) is gone long before its 3000 s grace period ends; the kubelet still records
+    Killing."""
+    started = await created(api, PODS, {"metadata": {"name": "polite"}, "spec": {
+        "terminationGracePeriodSeconds": 3000, "containers": [{"name": "web", "image": "web:quick-stop"}]}})
+    await sandbox.controllers.settle()
+    assert (await api.get(f"{PODS}/polite")).json()["status"]["phase"] == "Running"
+    assert (await api.delete(f"{PODS}/polite")).json()["metadata"]["deletionGracePeriodSeconds"] == 3000
+
+    took = await gone(api, f"{PODS}/polite", within=3000 * TIME_SCALE / 3)
+    assert took >= 2 * TIME_SCALE * 0.8
+    events = (await api.get("/api/v1/namespaces/default/events",
+                            params={"fieldSelector": f"involvedObject.uid={started['metadata']['uid']}"})).json()
+    assert [e["message"] for e in events["items"] if e["reason"] == "Killing"] == ["Stopping container web"]

@@ -16,6 +16,7 @@ or a user can change the registry of a running sandbox with kubectl.
       afterSeconds: 5         # crash/oom: run this long first; slowStart: ready this long after start
       message: "panic: nil map"
       pullSeconds: 3          # default 0: the image is already on the node
+      stopSeconds: 2          # stops this long after SIGTERM (default: only when the grace period ends)
     - image: "*:doesnotexist"
       exists: false
 """
@@ -36,7 +37,7 @@ CONFIGMAP_NAME = "sandbox-images"
 CONFIGMAP_KEY = "images.yaml"
 # Exit codes when an entry names none: a crash exits 1, an OOM kill is SIGKILL (128 + 9).
 DEFAULT_EXIT_CODES = {"crash": 1, "exitImmediately": 0, "oom": 137}
-_FIELDS = {"image", "exists", "pullSeconds", "behaviour", "exitCode", "afterSeconds", "message"}
+_FIELDS = {"image", "exists", "pullSeconds", "behaviour", "exitCode", "afterSeconds", "message", "stopSeconds"}
 
 
 class RegistryError(ValueError):
@@ -54,6 +55,7 @@ class Image:
     exit_code: int = 0
     after_seconds: float = 0.0
     message: str = ""
+    stop_seconds: float | None = None  # None: ignores SIGTERM, killed when the grace period ends
 
     def matches(self, image: str) -> bool:
         return fnmatch.fnmatchcase(image, self.pattern)
@@ -109,8 +111,9 @@ def parse_entry(entry: object, where: str) -> Image:
     message = entry.get("message", "")
     if not isinstance(message, str):
         raise RegistryError(f"{where}.message: must be a string")
+    stop = _number(entry, "stopSeconds", where, 0.0) if "stopSeconds" in entry else None
     return Image(pattern, exists, _number(entry, "pullSeconds", where, 0.0), str(behaviour), exit_code,
-                 _number(entry, "afterSeconds", where, 0.0), message)
+                 _number(entry, "afterSeconds", where, 0.0), message, stop)
 
 
 def parse(document: object, source: str) -> Registry:

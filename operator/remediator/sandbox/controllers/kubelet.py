@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import datetime
 import hashlib
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -290,17 +291,17 @@ def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
     """Stop a gracefully deleted pod: its containers get the grace period (scaled), then the kubelet
     deletes the pod for good. Returns how long until then.
 
-    The sandbox's running containers never exit on SIGTERM by themselves, so each takes its full
-    grace period; a pod with no running container (its image still pulling or backing off, its
-    containers crash-looping or exited) goes at once.
+    A running container stops after its image's `stopSeconds` (the registry), else it ignores
+    SIGTERM and takes the full grace period; a pod with no running container (its image still
+    pulling or backing off, its containers crash-looping or exited) goes at once.
     """
     meta = pod["metadata"]
     grace = meta.get("deletionGracePeriodSeconds")
     if not grace:
         return None  # deleted at once, or held only by finalizers: nothing left for the kubelet to stop
     running = _runs_a_container(pod)
-    if not running:
-        grace = 0  # nothing to stop (pulling, backing off, exited): the kubelet removes it at once
+    # The pod goes when its last running container has stopped, at the latest when the grace period ends.
+    grace = min(float(grace), _seconds_to_stop(world, pod)) if running else 0.0
     uid = str(meta.get("uid", ""))
     now = time.monotonic()
     if uid not in world.termination_starts:
@@ -315,6 +316,16 @@ def _terminate(world: cluster.Cluster, pod: Mapping[str, Any]) -> float | None:
     world.store.delete(world.pods, meta.get("namespace"), meta["name"], grace_period=0,
                        preconditions={"uid": uid})
     return None
+
+
+def _seconds_to_stop(world: cluster.Cluster, pod: Mapping[str, Any]) -> float:
+    """How long the pod's running containers take to stop on SIGTERM (inf: one ignores it)."""
+    registry = world.images()
+    running = {status.get("name") for status in (pod.get("status") or {}).get("containerStatuses") or ()
+               if "running" in (status.get("state") or {})}
+    stops = [((registry.lookup(str(c.get("image", ""))) or images.Image("")).stop_seconds)
+             for c in (pod.get("spec") or {}).get("containers") or () if c.get("name") in running]
+    return max((math.inf if stop is None else stop for stop in stops), default=math.inf)
 
 
 def _runs_a_container(pod: Mapping[str, Any]) -> bool:
