@@ -1,18 +1,15 @@
-"""Rendering the chart's templates for tests, without a helm binary (none installs from the registries
-this project uses): the small part of Helm's template language the templates under test use, and
-nothing more. A construct outside it fails loudly, so a template cannot silently render wrong."""
+"""Rendering and linting the chart with Helm itself: the helm-python-sdk wheel embeds Helm v4's Go SDK
+as a shared library, so `helm template` and `helm lint` run in-process with no binary to download."""
 
 from __future__ import annotations
 
-import json
 import pathlib
-import re
 from typing import Any
 
+import helm_python
 import yaml
 
 CHART = pathlib.Path(__file__).resolve().parents[2] / "charts" / "remediator"
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
 
 
 def values(**overrides: Any) -> dict[str, Any]:
@@ -20,47 +17,28 @@ def values(**overrides: Any) -> dict[str, Any]:
     return {**yaml.safe_load((CHART / "values.yaml").read_text()), **overrides}
 
 
-def _lookup(path: str, scope: dict[str, Any]) -> Any:
-    found: Any = scope
-    for part in path.lstrip(".").split("."):
-        found = found[part]
-    return found
-
-
-def _evaluate(action: str, scope: dict[str, Any]) -> Any:
-    pipeline = [part.strip() for part in action.split("|")]
-    head, *filters = pipeline
-    join = re.fullmatch(r'join "(.*)" (\.[\w.]+)', head)
-    if join:
-        value: Any = join.group(1).join(str(v) for v in _lookup(join.group(2), scope))
-    elif re.fullmatch(r"\.[\w.]+", head):
-        value = _lookup(head, scope)
-    else:
-        raise ValueError(f"template action not supported by the test renderer: {{{{ {action} }}}}")
-    for name in filters:
-        if name != "quote":
-            raise ValueError(f"template function not supported by the test renderer: {name}")
-        value = json.dumps(str(value).lower() if isinstance(value, bool) else str(value))
-    return value
+def render_all(release: str, namespace: str, chart_values: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """What `helm template RELEASE charts/remediator -n NAMESPACE` prints, by template file name."""
+    with helm_python.Chart.load(CHART) as chart:
+        rendered = chart.render(values=chart_values, name=release, namespace=namespace, is_install=True)
+        prefix = f"{chart.name}/templates/"
+    return {path.removeprefix(prefix): [document for document in yaml.safe_load_all(text) if document]
+            for path, text in rendered.items() if path.endswith(".yaml")}
 
 
 def render(template: str, release: str, namespace: str, chart_values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The YAML documents `helm template` would print for templates/<template>."""
-    scope = {"Release": {"Name": release, "Namespace": namespace}, "Values": chart_values}
-    text = (CHART / "templates" / template).read_text()
-    kept: list[str] = []
-    skipping: list[bool] = []
-    position = 0
-    for match in _ACTION.finditer(text):
-        if not any(skipping):
-            kept.append(text[position:match.start()])
-        position = match.end()
-        action = match.group(1)
-        if action.startswith("if "):
-            skipping.append(not _evaluate(action[3:], scope))
-        elif action == "end":
-            skipping.pop()
-        elif not any(skipping):
-            kept.append(str(_evaluate(action, scope)))
-    kept.append(text[position:])
-    return [document for document in yaml.safe_load_all("".join(kept)) if document]
+    """The YAML documents `helm template` prints for templates/<template>."""
+    return render_all(release, namespace, chart_values).get(template, [])
+
+
+def manifests(release: str, namespace: str, chart_values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every document of the rendered chart, in template order."""
+    return [document for documents in render_all(release, namespace, chart_values).values()
+            for document in documents]
+
+
+def lint(chart_values: dict[str, Any] | None = None) -> list[str]:
+    """`helm lint --strict`'s warnings and errors (info-level advice such as 'icon is recommended' left out)."""
+    report = helm_python.lint(CHART, chart_values, strict=True)
+    return [f"{message['path']}: {message['error']}" for message in report["messages"]
+            if message["severity"] >= 2] + list(report.get("errors") or [])
