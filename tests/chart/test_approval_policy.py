@@ -198,3 +198,21 @@ async def test_the_kubectl_plugin_creates_and_approves_in_the_signed_in_users_na
         stored = (await admin.get(f"{INCIDENTS}/outage")).json()["metadata"]["annotations"]
     assert stored == {"remediator.dev/requested-by": "alice", "remediator.dev/approve": "stop",
                       "remediator.dev/approved-by": "bob"}
+
+
+async def test_the_alertmanager_receiver_creates_incidents_in_its_own_name_which_the_policy_admits(
+        cluster: runner.RunningSandbox, tmp_path: pathlib.Path) -> None:
+    from remediator import kube
+    from remediator.api.runbooks import RunbookSpec
+    from remediator.receiver import incident_writes, plans
+
+    operator = "system:serviceaccount:remediator:remediator"
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "receiver.kubeconfig", token=cluster.token_for(operator, ("sre",)))
+    manifest = incident("from-alert", {})
+    manifest["spec"]["steps"][0]["scale"]["replicas"] = 3
+    runbook = plans.Runbook("default", "web-down", RunbookSpec.model_validate({"steps": manifest["spec"]["steps"]}))
+    episode = plans.Episode("default", runbook, "k3y", "from-alert", manifest, [], 0)
+    api = await kube.async_client(kubeconfig)
+    async with api:
+        created, new = await incident_writes.IncidentWrites(api)._create(episode)
+    assert new and created["metadata"]["annotations"] == {"remediator.dev/requested-by": operator}

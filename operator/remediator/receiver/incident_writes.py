@@ -26,11 +26,13 @@ from kubernetes.aio.client.exceptions import ApiException
 from remediator import GROUP, VERSION, faults
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
+from remediator.engine import guards
 from remediator.receiver import alert_lists, keys, plans
 
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+REQUESTED_BY = guards.REQUESTED_BY_ANNOTATION
 MAX_CONFLICTS = 5
 # What Alertmanager should retry: the API server answered 429/5xx, or not at all.
 UNAVAILABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
@@ -68,7 +70,24 @@ class IncidentWrites:
     def __init__(self, api: aio.ApiClient, timeout: float = 10.0) -> None:
         self.custom = aio.CustomObjectsApi(api)
         self.core = aio.CoreV1Api(api)
+        self.authentication = aio.AuthenticationV1Api(api)
         self.timeout = timeout
+        self._identity: str | None = None
+
+    async def identity(self) -> str | None:
+        """Who the API server knows the receiver as (a SelfSubjectReview, asked once): the requester of the
+        Incidents it creates, as the chart's admission policy requires of every creator. None where the API
+        server has no SelfSubjectReview (before Kubernetes 1.28)."""
+        if self._identity is None:
+            body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+            try:
+                review = await self._call(self.authentication.create_self_subject_review, body)
+            except ApiException as e:
+                logger.warning(f"could not ask the API server who the receiver is (API error {e.status}); "
+                               f"its Incidents carry no {REQUESTED_BY}")
+                return None
+            self._identity = str(review.status.user_info.username)
+        return self._identity
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call; raises ApiUnavailable for what a retry may fix, ApiException for the rest."""
@@ -123,9 +142,13 @@ class IncidentWrites:
         return Stored(incident["metadata"]["name"], created)
 
     async def _create(self, episode: plans.Episode) -> tuple[dict[str, Any], bool]:
+        manifest = dict(episode.manifest or {})
+        requester = await self.identity()
+        if requester is not None:
+            manifest["metadata"] = {**manifest["metadata"], "annotations": {REQUESTED_BY: requester}}
         try:
             created = await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                                       episode.namespace, "incidents", episode.manifest)
+                                       episode.namespace, "incidents", manifest)
             return dict(created), True
         except ApiException as e:
             if e.status != 409:
