@@ -7,11 +7,14 @@ import functools
 import os
 import pathlib
 
+import aiohttp
 import kopf
 import kubernetes.client
 import kubernetes.config
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
+
+from remediator.actions import fences
 
 # Every request of this process says who sent it: `remediator/VERSION (IDENTITY)` with leader election,
 # so the API server's audit log tells replicas apart; kube-apiserver takes the field manager from it.
@@ -78,6 +81,25 @@ def connection_info(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
         private_key_path=config.key_file,
         trust_env=settings.networking.trust_env,
     )
+
+
+def fenced_session(info: kopf.ConnectionInfo) -> kopf.AiohttpSession:
+    """Kopf's connection as Kopf would open it, except that every request passes the fence first.
+
+    With leader election, Kopf's own requests (watches, its bookkeeping on RollbackRequests) then
+    stop with the operator's when this replica no longer leads. Call it in the event loop.
+    """
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_pass_fence)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+                                    headers=info.as_http_headers(), proxy=info.proxy_url, trust_env=info.trust_env,
+                                    trace_configs=[trace])
+    return kopf.AiohttpSession(aiohttp_session=session, server=info.server, priority=info.priority,
+                               default_namespace=info.default_namespace, expiration=info.expiration)
+
+
+async def _pass_fence(session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestStartParams) -> None:
+    fences.check()
 
 
 def load_api_classes() -> None:

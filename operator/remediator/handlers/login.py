@@ -7,9 +7,13 @@ from typing import Any
 import kopf
 
 from remediator import kube
+from remediator.actions import fences
 
 
 @kopf.on.login(id="remediator-login")
-def login(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+async def login(memo: kopf.Memo, settings: kopf.OperatorSettings,
+                **_: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession:
     kube.configure(memo.config.kubeconfig)
-    return kube.connection_info(settings)
+    info = kube.connection_info(settings)
+    # A lease epoch is held only with leader election: then Kopf's requests pass the fence as well.
+    return info if fences.epoch() is None else kube.fenced_session(info)
