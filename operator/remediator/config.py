@@ -45,7 +45,7 @@ class OperatorConfig:
 
     def key_rotation_policy(self) -> key_rotations.Policy:
         return key_rotations.Policy(namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
-                                    restart_coalesce=self.restart_coalesce)
+                                    restart_coalesce=self.restart_coalesce, dry_run=self.dry_run)
 
     def rate_limit(self) -> guards.RateLimit | None:
         if self.rate_limit_actions is None:

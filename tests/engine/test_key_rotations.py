@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from remediator.engine import intents, role_rotations
-from remediator.engine.key_rotations import moves
+from remediator.engine.key_rotations import moves, views
 from remediator.engine.key_rotations.validation import SOURCE_ANNOTATION as SOURCE
 
 from .key_rotation_support import SECRET, Cluster, Driver, workload
@@ -150,6 +150,21 @@ def test_a_source_secret_that_shares_its_values_is_copied(shared_with: str) -> N
     driver.request("r1")
     driver.run(until=datetime.timedelta(minutes=1))
     assert driver.stage == "Grace"
+
+
+def test_an_operator_in_dry_run_says_what_a_rotation_would_do_and_changes_nothing() -> None:
+    driver = Driver(Cluster(), spec(trigger="2026-q3"), policy=views.Policy(dry_run=True))
+    driver.run()
+    driver.spec = spec(trigger="2026-q4")
+    driver.request("leak", emergency=True)
+    driver.run(until=2 * HOUR)
+    assert driver.cluster.actions == [], "nothing staged, promoted or restarted"
+    said = [e.message for e in driver.entries if e.reason == "DryRun"]
+    assert len(said) == 2 and all("nothing was changed" in m for m in said)
+    assert "would rotate apiKey of secret payments-api (rotation leak, asked by request, an emergency)" in said[0]
+    assert "restart deployment/payments" in said[0]
+    assert driver.status.get("rotation") is None and driver.status.get("currentVersion", 0) == 0
+    assert (driver.status["lastRequest"], driver.status["lastTrigger"]) == ("leak", "2026-q4")
 
 
 def test_the_first_of_two_key_rotations_of_one_key_keeps_it() -> None:

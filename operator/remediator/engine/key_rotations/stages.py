@@ -169,8 +169,20 @@ class _Controller:
             wake = None if due.next_time is None else max(MIN_WAIT, due.next_time - self.now)
             return self.draft.decision(requeue_after=wake)
         found, _ = consumers.select(self.spec.consumers, self.secret, workloads.value)
+        if self.policy.dry_run:
+            self._dry_run(ask, found)
+            return None
         self._start(ask, found)
         return None
+
+    def _dry_run(self, ask: triggers.Ask, found: Sequence[tuple[str, str]]) -> None:
+        """What the rotation would do, said once; what asked for it counts as seen (another may be pending)."""
+        triggers.record(ask, self.spec, self.status)
+        restarts = ", ".join(f"{kind.lower()}/{name}" for kind, name in found) or "no consumer"
+        message = (f"dry run: would rotate {', '.join(self.keys)} of secret {self.secret} (rotation {ask.id}, "
+                   f"asked by {ask.cause}{', an emergency' if ask.emergency else ''}) and restart {restarts}; "
+                   f"nothing was changed")
+        self.draft.add(EventType.NORMAL, "DryRun", message, None)
 
     def _created(self) -> datetime.datetime:
         """The creationTimestamp: where an @every schedule counts from, and the first tick's lower bound."""

@@ -38,11 +38,13 @@ class Policy:
 
     `restart_coalesce`: a consumer is restarted no earlier than this after the values were promoted
     (except in an emergency), so rotations promoted within it share one restart per workload.
+    `dry_run`: a rotation asked for is recorded as seen and said, never carried out.
     """
 
     namespaces: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
     restart_coalesce: datetime.timedelta = DEFAULT_RESTART_COALESCE
+    dry_run: bool = False  # `remediator run --dry-run`: say what a rotation would do, change nothing
 
 
 @dataclasses.dataclass(frozen=True)
