@@ -3,7 +3,7 @@ acts twice: the follower takes the Lease over and finishes the incidents, and th
 stops without writing anything.
 
 Each incident scales a Deployment out, waits for its health check (failing until the test lets it pass,
-so the failover happens mid-incident), then restarts it. The request log (the sandbox's audit log) says
+so the failover happens mid-incident), then restarts it (or rolls it back). The request log (the sandbox's audit log) says
 who wrote what: each replica names itself in its User-Agent.
 """
 
@@ -26,7 +26,7 @@ from tests.local_servers import serving
 from remediator import manifests
 from remediator.sandbox import runner
 
-from .support import events_of, wait_for
+from .support import events_of, image_of, roll_out, wait_for, with_image
 
 API = "remediator.dev/v1alpha1"
 ELECTED = ("--leader-elect", "--leader-elect-namespace", "default", "--cooldown", "0s")
@@ -200,17 +200,25 @@ async def test_a_killed_leader_is_replaced_and_the_incident_finishes_once(
     await finished_by_the_follower(sandbox, client, health, leader, follower)
 
 
-async def test_incidents_driven_through_a_failover_scale_and_restart_each_target_exactly_once(
+async def test_incidents_driven_through_a_failover_scale_restart_and_roll_back_each_target_exactly_once(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any, health: Health) -> None:
+    """Each target is at revision 2 (shop:1.1); a restart makes revision 3, and so does a rollback (to
+    shop:1.0): a second restart with the recorded stamp changes nothing, a second rollback would make 4."""
     names = [f"web-{i}" for i in range(FAILOVER_INCIDENTS)]
+    rolled_back = set(names[1::2])
     for name in names:
         await client.apply(deployment(name))
-    leader, follower = await leader_and_follower(start_operator, client, *FAST)
+        await roll_out(client, with_image(deployment(name), "shop:1.1"))
+    leader, follower = await leader_and_follower(start_operator, client, *FAST, "--approval-severities", "none")
     for name in names:
-        await client.apply(incident(f"{name}-overloaded", name, health))
-    # Half of them pass their health check at once and are restarted by the first leader; the rest
+        overloaded = incident(f"{name}-overloaded", name, health)
+        if name in rolled_back:
+            overloaded["spec"]["steps"][2] = {"name": "undo", "rollback": {"target": {"kind": "Deployment",
+                                                                                      "name": name}}}
+        await client.apply(overloaded)
+    # A third of them pass their health check at once and finish under the first leader; the rest
     # wait for the failover mid-incident.
-    health.healthy.update(names[::2])
+    health.healthy.update(names[::3])
     for name in names:
         await wait_for(lambda name=name: probing(client, f"{name}-overloaded"), timeout=30)
 
@@ -223,7 +231,11 @@ async def test_incidents_driven_through_a_failover_scale_and_restart_each_target
     await stopped_without_writing(sandbox, leader)
     for name in names:
         assert scale_writes(sandbox, name) == 1, name
-        assert await revision(client, name) == 2, f"{name} restarted once"
+        assert await revision(client, name) == 3, f"{name} restarted or rolled back once"
+        found = await client.get("apps/v1", "Deployment", "default", name)
+        assert found is not None and image_of(found) == ("shop:1.0" if name in rolled_back else "shop:1.1")
+    created = [r for r in writes(sandbox) if (r.resource, r.verb, r.subresource) == ("rollbackrequests", "create", "")]
+    assert len(created) == len(rolled_back), "one RollbackRequest per rollback step"
     assert follower.process.returncode is None, follower.log
 
 
