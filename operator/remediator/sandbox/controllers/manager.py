@@ -267,7 +267,9 @@ class Controllers:
             self._back_off(key)
             return
         self._retries.pop(key, None)
-        if delay is not None:
+        if delay is not None and delay <= 0:
+            self._queue.add(key)  # due now: queued at once, so settle() never sees the queue idle between
+        elif delay is not None:
             self._queue.add_after(key, delay)
 
     def _back_off(self, key: Key) -> None:
