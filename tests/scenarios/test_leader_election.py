@@ -3,8 +3,8 @@ acts twice: the follower takes the Lease over and finishes the incidents, and th
 stops without writing anything.
 
 Each incident scales a Deployment out, waits for its health check (failing until the test lets it pass,
-so the failover happens mid-incident), then restarts it (or rolls it back). The request log (the sandbox's audit log) says
-who wrote what: each replica names itself in its User-Agent.
+so the failover happens mid-incident), then restarts it (or rolls it back). The request log (the
+sandbox's audit log) says who wrote what: each replica names itself in its User-Agent.
 """
 
 from __future__ import annotations
