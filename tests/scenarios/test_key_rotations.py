@@ -83,8 +83,8 @@ async def test_a_trigger_change_rotates_once_restarts_the_consumers_verifies_and
         assert value not in told and base64.b64encode(value.encode()).decode() not in told
 
 
-async def _ready(client: manifests.Client) -> bool:
-    return conditions(await status_of(client)).get("Ready") == ("True", "Idle")
+async def _ready(client: manifests.Client, name: str = "payments-keys") -> bool:
+    return conditions(await status_of(client, name)).get("Ready") == ("True", "Idle")
 
 
 async def test_a_verification_failure_puts_the_previous_values_back_and_restarts_the_consumers_again(
@@ -118,3 +118,34 @@ async def test_a_verification_failure_puts_the_previous_values_back_and_restarts
 
 async def _stage_is(client: manifests.Client, wanted: str) -> bool:
     return stage(await status_of(client)) == wanted
+
+
+async def test_two_rotations_promoted_within_the_coalescing_window_restart_a_shared_consumer_once(
+        client: manifests.Client, start_operator: Any) -> None:
+    """Reloader restarts a workload once per changed Secret; here the second rotation shares the first's restart."""
+    await client.apply(secret())
+    await client.apply(secret("ledger-api", {"apiKey": "original-ledger-key"}))
+    both = consumer("checkout")
+    both["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "ledger-api"}}]
+    await client.apply(both)
+    await start_operator("--restart-coalesce", "3s")
+    payments = key_rotation(gracePeriod="0s", trigger="1")
+    ledger = key_rotation("ledger-keys", gracePeriod="0s", trigger="1", secretRef={"name": "ledger-api"},
+                          keys=[{"key": "apiKey"}])
+    for rotation in (payments, ledger):
+        await client.apply(rotation)
+    await wait_for(lambda: _ready(client))
+    await wait_for(lambda: _ready(client, "ledger-keys"))
+
+    for rotation in (payments, ledger):
+        rotation["spec"]["trigger"] = "2"
+        await client.apply(rotation)
+    await wait_for(lambda: done(client), timeout=30)
+    await wait_for(lambda: done(client, "ledger-keys"), timeout=30)
+
+    checkout = await client.get("apps/v1", "Deployment", "default", "checkout")
+    assert checkout is not None
+    assert checkout["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2", "one restart for both"
+    messages = [(await status_of(client, name))["rotation"]["consumers"][0]["message"]
+                for name in ("payments-keys", "ledger-keys")]
+    assert sum(message.startswith("shared the restart of deployment/checkout") for message in messages) == 1, messages

@@ -111,11 +111,14 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
     """Stamp the pod template's restartedAt annotation, exactly as `kubectl rollout restart` does (and
     remediator's own copy of it, which a KeyRotation reads to share a restart).
 
-    The stamp is the time recorded in the step, so repeating the patch starts no second restart.
+    The stamp is the time recorded in the step, so repeating the patch starts no second restart. With the
+    intent's resourceVersion, only if the workload is still at it (Conflict otherwise).
     """
     stamps = {RESTARTED_AT: intent.restarted_at, intents.PRECISE_RESTART_ANNOTATION: intent.restarted_at}
-    return await _patch(api, _PATCHERS, intent.kind, intent.name, namespace,
-                        {"spec": {"template": {"metadata": {"annotations": stamps}}}})
+    patch: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": stamps}}}}
+    if intent.resource_version:
+        patch["metadata"] = {"resourceVersion": intent.resource_version}
+    return await _patch(api, _PATCHERS, intent.kind, intent.name, namespace, patch)
 
 
 async def _patch(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str, name: str, namespace: str,

@@ -94,6 +94,8 @@ class RolloutRestart:
     kind: str
     name: str
     restarted_at: str
+    # When set, the patch is conditional on it (a KeyRotation's restart, judged on that version).
+    resource_version: str = dataclasses.field(default="", compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -490,12 +490,16 @@ class _Controller:
                 self._consumer(current, index, state=SKIPPED, message=f"{target} no longer exists")
                 continue
             stamped = consumers.restarted_at(workload)
-            if consumer.state == CONSUMER_PENDING and stamped is not None and stamped > since:
+            ours = consumer.restarted_at if consumer.state == RESTARTING else None
+            if stamped is not None and stamped > since and consumers.format_restart_time(stamped) != ours:
                 self._consumer(current, index, state=RESTARTED, restarted_at=consumers.format_restart_time(stamped),
                                message=f"shared the restart of {target} at {stamped:%H:%M:%S}")
                 continue
-            if consumer.state == RESTARTING and consumer.restarted_at is not None:
-                restart = intents.RolloutRestart("restart", consumer.kind, consumer.name, consumer.restarted_at)
+            # Conditional on the version judged on: of two rotations restarting one workload, one writes.
+            version = str((workload.get("metadata") or {}).get("resourceVersion") or "")
+            if ours is not None:
+                restart = intents.RolloutRestart("restart", consumer.kind, consumer.name, ours,
+                                                 resource_version=version)
                 outcome = self.world.answer(restart)
                 if outcome is None:
                     return self._act(restart, f"restarting {target}", doing)
@@ -503,7 +507,8 @@ class _Controller:
                     self._consumer(current, index, state=SKIPPED, message=outcome.message)
                     continue
                 if not outcome.succeeded:
-                    return self._wait(self.now + RETRY, f"restarting {target}: {outcome.message}", doing)
+                    retry = self.now + (MIN_WAIT if outcome.reason == "Conflict" else RETRY)
+                    return self._wait(retry, f"restarting {target}: {outcome.message}", doing)
                 self._consumer(current, index, state=RESTARTED, message=f"restarted {target}")
                 continue
             if self.now < not_before:
@@ -515,8 +520,8 @@ class _Controller:
             stamp = consumers.format_restart_time(self.now)
             self._consumer(current, index, state=RESTARTING, restarted_at=stamp, message=None)
             # Recorded in the status this decision writes before the restart is carried out.
-            return self._act(intents.RolloutRestart("restart", consumer.kind, consumer.name, stamp),
-                             f"restarting {target}", doing)
+            return self._act(intents.RolloutRestart("restart", consumer.kind, consumer.name, stamp,
+                                                    resource_version=version), f"restarting {target}", doing)
         if any(current.consumers[i].state == CONSUMER_PENDING for i in batch):
             return self._wait(not_before, f"restarting {len(batch)} consumers at {not_before:%H:%M:%S} "
                                           "(a restart made meanwhile is shared)", doing)
