@@ -139,7 +139,8 @@ def test_bad_input_is_refused_with_a_reason_and_a_field_path_and_nothing_is_touc
     assert message.startswith(field) or f" {field}" in message or message.startswith(field.removeprefix("spec."))
     assert cluster.actions == [], "nothing was changed"
     assert driver.status.get("rotation") is None
-    assert driver.status.get("lastRequest") is None, "the request waits until the input is fixed"
+    assert driver.status["lastRequest"] == "r1", "a request is answered: refused"
+    assert [e.reason for e in driver.entries][-1] == "RequestRefused"
 
 
 @pytest.mark.parametrize("shared_with", ["payments-keys", "other, payments-keys", "*"])
@@ -165,6 +166,18 @@ def test_an_operator_in_dry_run_says_what_a_rotation_would_do_and_changes_nothin
     assert "restart deployment/payments" in said[0]
     assert driver.status.get("rotation") is None and driver.status.get("currentVersion", 0) == 0
     assert (driver.status["lastRequest"], driver.status["lastTrigger"]) == ("leak", "2026-q4")
+
+
+def test_a_trigger_change_refused_for_bad_input_rotates_once_the_input_is_fixed() -> None:
+    cluster = Cluster(secrets={})
+    driver = Driver(cluster, spec(trigger="1"))
+    driver.run()
+    driver.spec = spec(trigger="2")
+    driver.run()
+    assert driver.ready[1] == "SecretNotFound" and cluster.actions == []
+    cluster.secrets[SECRET] = {"apiKey"}
+    driver.run(until=datetime.timedelta(minutes=1))
+    assert driver.status["rotation"]["id"] == "2" and driver.status["lastTrigger"] == "2"
 
 
 def test_the_first_of_two_key_rotations_of_one_key_keeps_it() -> None:

@@ -31,6 +31,7 @@ from remediator.api.conditions import Condition, find_condition
 from remediator.api.durations import parse_duration
 from remediator.api.errors import validation_messages
 from remediator.api.keyrotations import (
+    ROTATE_ANNOTATION,
     ConsumerRestart,
     DatabaseRotation,
     KeyRotationConditionType,
@@ -92,6 +93,10 @@ def decide(rotation: views.KeyRotation, world: views.World, now: datetime.dateti
     except pydantic.ValidationError as e:
         message = "; ".join(validation_messages(e))
         draft.condition(READY, False, "InvalidSpec", message, entry=(EventType.WARNING, "InvalidSpec", message, None))
+        request = rotation.annotations.get(ROTATE_ANNOTATION, "").strip()
+        if request and request != status.last_request:
+            draft.status.last_request = request
+            draft.add(EventType.WARNING, "RequestRefused", f"rotation request {request} refused: {message}")
         return draft.decision()
     return _Controller(draft, rotation, spec, world, policy).advance()
 
@@ -194,6 +199,12 @@ class _Controller:
     def _refuse(self, refusal: validation.Refusal) -> Decision:
         self.draft.condition(READY, False, refusal.reason, refusal.text,
                              entry=(EventType.WARNING, refusal.reason, refusal.text, None))
+        ask = triggers.pending(self.spec, self.status, self.rotation.annotations)
+        if ask is not None and ask.cause == triggers.REQUEST:
+            # A request is one-shot: it is answered (the asking Incident step fails with the reason), not kept.
+            # A trigger stays wanted: it rotates once the input is fixed.
+            triggers.record(ask, self.spec, self.status)
+            self.draft.add(EventType.WARNING, "RequestRefused", f"rotation request {ask.id} refused: {refusal.text}")
         return self.draft.decision()
 
     def _idle_ready(self, next_time: datetime.datetime | None) -> None:
@@ -349,7 +360,10 @@ class _Controller:
             self.draft.add(EventType.NORMAL, "GracePeriodCutShort",
                            f"rotation {ask.id} was asked for: the previous values of rotation {current.id} go now")
         elif self.now < expires:
-            return self._wait(expires, f"grace period: the previous values stay until {expires:%Y-%m-%dT%H:%M:%SZ}")
+            # Rotated and verified: ready; only the previous values wait to be removed.
+            self.draft.condition(READY, True, "GracePeriod", f"rotation {current.id} is verified; the previous "
+                                 f"values stay until {expires:%Y-%m-%dT%H:%M:%SZ}")
+            return self.draft.decision(requeue_after=max(MIN_WAIT, expires - self.now))
         self._enter(current, RotationStage.REVOKE)
         return None
 
