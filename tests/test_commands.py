@@ -87,6 +87,32 @@ async def test_remediator_sandbox_time_scale_compresses_a_pods_termination_grace
             assert (await client.get(f"{pods}/web")).status_code == 404
 
 
+async def test_remediator_sandbox_images_runs_only_the_images_the_file_declares(tmp_path: pathlib.Path) -> None:
+    """`remediator sandbox --images FILE`: a declared image runs; one declared nowhere fails to pull."""
+    kubeconfig, images = tmp_path / "kubeconfig", tmp_path / "images.yaml"
+    images.write_text("images:\n- image: nginx:1.27\n")
+    async with sandbox_command(kubeconfig, "--images", str(images), "--time-scale", "0.01") as (_, server):
+        pods = "/api/v1/namespaces/default/pods"
+        async with httpx.AsyncClient(base_url=server) as client:
+            for name, image in (("declared", "nginx:1.27"), ("undeclared", "nginx:1.28")):
+                await client.post(pods, json={"metadata": {"name": name},
+                                              "spec": {"containers": [{"name": "web", "image": image}]}})
+
+            async def states() -> dict[str, str]:
+                found = {}
+                for name in ("declared", "undeclared"):
+                    status = (await client.get(f"{pods}/{name}")).json().get("status") or {}
+                    state = ((status.get("containerStatuses") or [{}])[0]).get("state") or {}
+                    found[name] = state["waiting"]["reason"] if "waiting" in state else "/".join(state)
+                return found
+            wanted = {"declared": "running", "undeclared": "ImagePullBackOff"}
+            for _ in range(500):
+                if (seen := await states()) == wanted:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen == wanted
+
+
 @pytest.mark.timeout(180)
 async def test_the_demo_remediates_the_example_incident_and_exits_zero() -> None:
     process = await asyncio.create_subprocess_exec(
