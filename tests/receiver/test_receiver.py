@@ -50,7 +50,7 @@ async def test_a_resolve_sets_alert_resolved_and_a_new_firing_after_close_opens_
     assert condition["status"] == "True"
     # The operator closes it; the same alert sent again creates nothing, a new firing a new Incident.
     incident["status"]["conditions"].append({"type": "Resolved", "status": "True", "reason": "Verified",
-                                             "message": "", "lastTransitionTime": "2026-11-29T12:00:00Z"})
+                                             "message": "", "lastTransitionTime": "2026-11-29T10:30:00Z"})
     name = incident["metadata"]["name"]
     written = await receiver.sandbox.put(f"/apis/remediator.dev/v1alpha1/namespaces/default/incidents/{name}/status",
                                          json=incident)
@@ -118,3 +118,22 @@ async def test_unknown_fields_are_ignored(receiver: RunningReceiver) -> None:
     body = {**notification({**alert(), "silencedBy": []}), "futureField": {"x": 1}}
     assert (await receiver.post(json.dumps(body))).status_code == 200
     assert len(await receiver.incidents()) == 1
+
+
+async def test_a_new_firing_arriving_with_the_old_alert_after_the_close_opens_a_new_incident(
+        receiver: RunningReceiver) -> None:
+    """Alertmanager sends the whole group: the old alert, still firing, and a new one of the same key."""
+    await receiver.apply_runbook(runbook_manifest())
+    await receiver.post(notification(alert()))
+    [incident] = await receiver.incidents()
+    incident["status"]["conditions"] = [{"type": "Resolved", "status": "True", "reason": "Verified",
+                                         "message": "", "lastTransitionTime": "2026-11-29T10:30:00Z"}]
+    name = incident["metadata"]["name"]
+    written = await receiver.sandbox.put(f"/apis/remediator.dev/v1alpha1/namespaces/default/incidents/{name}/status",
+                                         json=incident)
+    assert written.status_code == 200, written.text
+    assert (await receiver.post(notification(alert(), alert(fingerprint="f2", starts_at=LATER)))).status_code == 200
+    incidents = {i["metadata"]["name"]: i for i in await receiver.incidents()}
+    assert len(incidents) == 2
+    [new] = [i for n, i in incidents.items() if n != name]
+    assert new["spec"]["source"]["fingerprint"] == "f2"

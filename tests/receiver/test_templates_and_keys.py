@@ -13,7 +13,7 @@ from remediator.api.runbooks import RunbookSpec
 from remediator.receiver import keys, plans
 from remediator.receiver.payloads import Notification
 
-from .alerts import LATER, alert, crash_loop_runbook, notification
+from .alerts import LATER, STARTS_AT, alert, crash_loop_runbook, notification
 
 
 def runbook(**spec: Any) -> plans.Runbook:
@@ -163,3 +163,50 @@ def test_the_operators_namespace_allow_list_applies() -> None:
 def test_a_very_long_runbook_name_still_gives_a_valid_incident_name() -> None:
     name = keys.incident_name("r" * 199 + "." + "x" * 53, "k", datetime.datetime.now(datetime.UTC))
     assert len(name) <= 253 and ".-" not in name
+
+
+def stored(episode: plans.Episode, *, closed_at: str | None = None, alerts: list[dict[str, Any]] | None = None,
+           name: str | None = None, created: str = "2026-11-29T10:00:01Z") -> dict[str, Any]:
+    """The episode's Incident as the API server would list it."""
+    conditions = [] if closed_at is None else [
+        {"type": "Resolved", "status": "True", "reason": "Verified", "lastTransitionTime": closed_at}]
+    return {"metadata": {"name": name or episode.name, "creationTimestamp": created},
+            "status": {"conditions": conditions, "alerts": alerts or []}}
+
+
+def recorded(starts_at: str, fingerprint: str = "f1") -> dict[str, Any]:
+    return {"fingerprint": fingerprint, "startsAt": starts_at, "status": "firing"}
+
+
+def test_an_open_incident_of_the_key_takes_the_alerts() -> None:
+    [episode] = plan_of(alert(starts_at=LATER, fingerprint="f2")).episodes
+    incident = stored(episode, name="crash-loop-older")
+    assert plans.place(episode, [incident]) == plans.Placement(existing=incident)
+
+
+def test_the_first_alert_of_a_key_creates_its_incident() -> None:
+    [episode] = plan_of(alert()).episodes
+    assert plans.place(episode, []) == plans.Placement(create=episode.manifest)
+
+
+def test_an_alert_still_firing_after_its_incident_closed_creates_nothing() -> None:
+    [episode] = plan_of(alert()).episodes
+    closed = stored(episode, closed_at="2026-11-29T10:30:00Z", alerts=[recorded(STARTS_AT)])
+    assert plans.place(episode, [closed]) == plans.Placement(existing=closed)
+
+
+def test_a_new_firing_beside_the_old_alert_after_the_close_opens_a_new_incident() -> None:
+    [episode] = plan_of(alert(), alert(starts_at=LATER, fingerprint="f2")).episodes
+    closed = stored(episode, closed_at="2026-11-29T10:30:00Z", alerts=[recorded(STARTS_AT)])
+    placement = plans.place(episode, [closed])
+    assert placement.existing is None and placement.create is not None
+    assert placement.create["metadata"]["name"] == keys.incident_name(
+        "crash-loop", episode.key_hash, datetime.datetime(2026, 11, 29, 11, tzinfo=datetime.UTC))
+    assert placement.create["spec"]["source"]["fingerprint"] == "f2"
+
+
+def test_an_alert_that_started_before_the_close_but_arrived_late_joins_the_closed_incident() -> None:
+    [episode] = plan_of(alert(starts_at="2026-11-29T10:10:00Z", fingerprint="f2")).episodes
+    closed = stored(episode, name="crash-loop-first", closed_at="2026-11-29T10:30:00Z",
+                    alerts=[recorded(STARTS_AT)])
+    assert plans.place(episode, [closed]) == plans.Placement(existing=closed)

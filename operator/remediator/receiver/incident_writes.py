@@ -13,7 +13,7 @@ import dataclasses
 import datetime
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -118,21 +118,18 @@ class IncidentWrites:
         return found
 
     async def store(self, episode: plans.Episode, now: datetime.datetime) -> Stored:
-        """The episode's Incident: the open one of its key, or the one named for it (created when needed),
-        with the episode's alerts merged into its status."""
+        """The episode's Incident (see plans.place: the open one of its key, a new one for a new firing,
+        or the last closed one), created when needed, with the episode's alerts merged into its status."""
         listed = await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, episode.namespace,
                                   "incidents", label_selector=f"{keys.KEY_LABEL}={episode.key_hash}")
-        items = listed.get("items", [])
-        candidates = sorted((i for i in items if alert_lists.is_open(i)),
-                            key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"]))
-        incident = candidates[0] if candidates else next(
-            (i for i in items if i["metadata"]["name"] == episode.name), None)
+        placement = plans.place(episode, listed.get("items", []))
+        incident = placement.existing
         created = False
         if incident is None:
-            if episode.manifest is None:
+            if placement.create is None:
                 return Stored(None)
             try:
-                incident, created = await self._create(episode)
+                incident, created = await self._create(episode.namespace, placement.create)
             except ApiException as e:
                 if e.status not in (400, 422):
                     raise
@@ -141,27 +138,26 @@ class IncidentWrites:
         await self._merge(incident, episode, now)
         return Stored(incident["metadata"]["name"], created)
 
-    async def _create(self, episode: plans.Episode) -> tuple[dict[str, Any], bool]:
-        manifest = dict(episode.manifest or {})
+    async def _create(self, namespace: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         requester = await self.identity()
         if requester is not None:
-            manifest["metadata"] = {**manifest["metadata"], "annotations": {REQUESTED_BY: requester}}
+            manifest = {**manifest, "metadata": {**manifest["metadata"], "annotations": {REQUESTED_BY: requester}}}
         try:
             created = await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                                       episode.namespace, "incidents", manifest)
+                                       namespace, "incidents", manifest)
             return dict(created), True
         except ApiException as e:
             if e.status != 409:
                 raise
         # AlreadyExists: another replica, an HA peer or an earlier attempt created it.
-        return await self._read(episode.namespace, episode.name), False
+        return await self._read(namespace, manifest["metadata"]["name"]), False
 
     async def _read(self, namespace: str, name: str) -> dict[str, Any]:
         found: dict[str, Any] = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                                  namespace, "incidents", name)
         return found
 
-    async def _merge(self, incident: dict[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
+    async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
         for _ in range(MAX_CONFLICTS):
             status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
             if status is None:

@@ -10,7 +10,8 @@ allow-list applies on top.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+import datetime
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from remediator import GROUP, VERSION
@@ -19,7 +20,7 @@ from remediator.api.incidents import AlertRecord, AlertSource, AlertState, Incid
 from remediator.api.runbooks import RunbookSpec, render_step
 from remediator.api.severities import Severity, normalise_severity
 from remediator.engine import step_lists
-from remediator.receiver import keys, matching
+from remediator.receiver import alert_lists, keys, matching
 from remediator.receiver.payloads import Alert, Notification
 
 DEFAULT_SEVERITY = Severity.P3
@@ -57,9 +58,19 @@ class Episode:
     name: str
     """The Incident's name: from the first firing alert's startsAt (or the first alert's when all resolved)."""
     manifest: dict[str, Any] | None
-    """The Incident to create when no open one exists; None when every alert is resolved."""
+    """The Incident to create when the key has none yet; None when every alert is resolved."""
     alerts: list[AlertRecord]
     truncated_alerts: int
+    firing: list[Alert] = dataclasses.field(default_factory=list)
+    """The firing alerts, first started first."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where an episode's alerts go: an existing Incident of the key, or a new one (name, manifest)."""
+
+    existing: Mapping[str, Any] | None = None
+    create: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -114,7 +125,65 @@ def _episode(namespace: str, runbook: Runbook, key_hash: str, alerts: list[Alert
             return None
     records = [AlertRecord(fingerprint=a.fingerprint, starts_at=a.starts_at, ends_at=a.ends_at, status=a.status)
                for a in alerts]
-    return Episode(namespace, runbook, key_hash, name, manifest, records, truncated)
+    return Episode(namespace, runbook, key_hash, name, manifest, records, truncated, firing)
+
+
+def place(episode: Episode, incidents: Sequence[Mapping[str, Any]]) -> Placement:
+    """Where the episode's alerts go, given the key's Incidents as stored (listed by its label).
+
+    The oldest open Incident of the key takes them. With none open, an alert that started after the
+    last one closed, and that no Incident has recorded, is a new firing: it opens a new Incident,
+    named for its startsAt. Otherwise (a resend of an alert after its Incident closed, or a late
+    resolve) the alerts join the most recently closed Incident, and nothing is created.
+    """
+    open_ones = sorted((i for i in incidents if alert_lists.is_open(i)), key=_created)
+    if open_ones:
+        return Placement(existing=open_ones[0])
+    closed_at = max((_closed_at(i) for i in incidents), default=None)
+    recorded = {(a.get("fingerprint", ""), _moment(a.get("startsAt"))) for i in incidents
+                for a in (i.get("status") or {}).get("alerts", [])}
+    fresh = [a for a in episode.firing if (closed_at is None or a.starts_at > closed_at)
+             and (a.fingerprint, a.starts_at) not in recorded]
+    if fresh:
+        name = keys.incident_name(episode.runbook.name, episode.key_hash, fresh[0].starts_at)
+        named = next((i for i in incidents if i["metadata"]["name"] == name), None)
+        if named is not None:
+            return Placement(existing=named)
+        if name == episode.name and episode.manifest is not None:
+            return Placement(create=episode.manifest)
+        try:
+            return Placement(create=incident_manifest(episode.namespace, name, episode.runbook, episode.key_hash,
+                                                      fresh[0]))
+        except ValueError:
+            return Placement()  # the key's values fill the steps alike for every alert: rejected in plan()
+    latest = max(incidents, key=_closed_at, default=None)
+    return Placement(existing=latest)
+
+
+def _moment(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _created(incident: Mapping[str, Any]) -> tuple[str, str]:
+    meta = incident["metadata"]
+    return str(meta.get("creationTimestamp", "")), str(meta["name"])
+
+
+def _closed_at(incident: Mapping[str, Any]) -> datetime.datetime:
+    """When the Incident closed: its Resolved or Failed condition (or the dry run's end); else its creation."""
+    status = incident.get("status") or {}
+    ends = [_moment(c.get("lastTransitionTime")) for c in status.get("conditions", [])
+            if (c.get("type") in ("Resolved", "Failed") and c.get("status") == "True")
+            or (c.get("type") == "Ready" and c.get("reason") == "DryRunComplete")]
+    known = [moment for moment in ends if moment is not None]
+    created = _moment(incident["metadata"].get("creationTimestamp")) or datetime.datetime.min.replace(
+        tzinfo=datetime.UTC)
+    return max(known, default=created)
 
 
 def severity_of(spec: RunbookSpec, labels: dict[str, str]) -> Severity:
