@@ -97,7 +97,8 @@ async def run(options: OperatorOptions) -> None:
             # Every replica serves the receiver, leader or not: creating an Incident is idempotent.
             kube.configure(operator_config.kubeconfig)
             await stack.enter_async_context(server.serving(
-                options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds))
+                options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds,
+                () if options.all_namespaces else options.namespaces))
         if election is None:
             await _operate(options, operator_config)
         else:

@@ -52,12 +52,19 @@ def receiver_sandbox(sandbox: runner.RunningSandbox) -> runner.RunningSandbox:
 
 
 @pytest.fixture()
-async def receiver(receiver_sandbox: runner.RunningSandbox, tmp_path: pathlib.Path) -> AsyncIterator[RunningReceiver]:
+def served_namespaces() -> tuple[str, ...]:
+    """The namespaces the operator serves (`--namespace`); none: all."""
+    return ()
+
+
+@pytest.fixture()
+async def receiver(receiver_sandbox: runner.RunningSandbox, tmp_path: pathlib.Path,
+                   served_namespaces: tuple[str, ...]) -> AsyncIterator[RunningReceiver]:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     async with aio.ApiClient(aio.Configuration(host=receiver_sandbox.url)) as api:
         handler = server.Receiver(incident_writes.IncidentWrites(api, timeout=2.0), tokens.FileToken(token_file),
-                                  None)
+                                  None, served_namespaces)
         async with serving(server.build_app(handler)) as url, \
                 httpx.AsyncClient(timeout=30) as http, \
                 httpx.AsyncClient(base_url=receiver_sandbox.url, timeout=10) as sandbox_http:

@@ -137,3 +137,15 @@ async def test_a_new_firing_arriving_with_the_old_alert_after_the_close_opens_a_
     assert len(incidents) == 2
     [new] = [i for n, i in incidents.items() if n != name]
     assert new["spec"]["source"]["fingerprint"] == "f2"
+
+
+@pytest.mark.parametrize("served_namespaces", [("default",), ("def*",), ()])
+async def test_only_the_runbooks_of_the_served_namespaces_match(
+        receiver: RunningReceiver, served_namespaces: tuple[str, ...]) -> None:
+    namespace = await receiver.sandbox.post("/api/v1/namespaces", json={"metadata": {"name": "payments"}})
+    assert namespace.status_code == 201, namespace.text
+    await receiver.apply_runbook(runbook_manifest(namespace="payments"))
+    response = await receiver.post(notification(alert(namespace="payments")))
+    assert response.status_code == 200
+    created = await receiver.incidents("payments")
+    assert len(created) == (0 if served_namespaces else 1)

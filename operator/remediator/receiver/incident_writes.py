@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import fnmatch
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -101,11 +102,21 @@ class IncidentWrites:
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             raise ApiUnavailable(type(e).__name__) from None
 
-    async def runbooks(self) -> list[plans.Runbook]:
-        """Every valid Runbook with triggers, in all namespaces (an invalid one is logged and skipped)."""
-        listed = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "runbooks")
+    async def runbooks(self, namespaces: Sequence[str] = ()) -> list[plans.Runbook]:
+        """Every valid Runbook with triggers in the served namespaces (none given: all; globs allowed, as
+        for `remediator run --namespace`); an invalid one is logged and skipped."""
+        if namespaces and not any(glob in n for n in namespaces for glob in "*?["):
+            items = []  # only the served namespaces: the operator may have no right to list cluster-wide
+            for namespace in namespaces:
+                listed = await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                          "runbooks")
+                items.extend(listed.get("items", []))
+        else:
+            listed = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "runbooks")
+            items = [i for i in listed.get("items", []) if not namespaces or any(
+                fnmatch.fnmatchcase((i.get("metadata") or {}).get("namespace", ""), n) for n in namespaces)]
         found = []
-        for item in listed.get("items", []):
+        for item in items:
             meta = item.get("metadata") or {}
             try:
                 spec = RunbookSpec.model_validate(item.get("spec") or {})

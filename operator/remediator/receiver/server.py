@@ -15,7 +15,7 @@ import json
 import logging
 import pathlib
 import ssl
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 import aiohttp.web
@@ -52,10 +52,11 @@ class Receiver:
     """The request handler: checks, plans, stores, answers."""
 
     def __init__(self, writes: incident_writes.IncidentWrites, token: tokens.TokenSource | None,
-                 allowed_namespaces: Collection[str] | None) -> None:
+                 allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = ()) -> None:
         self.writes = writes
         self.token = token
         self.allowed_namespaces = allowed_namespaces
+        self.served_namespaces = served_namespaces
 
     async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         if self.token is not None and not tokens.authorised(request.headers.get("Authorization"),
@@ -81,7 +82,8 @@ class Receiver:
 
     async def _process(self, notification: Notification) -> aiohttp.web.Response:
         now = datetime.datetime.now(datetime.UTC)
-        plan = plans.plan(notification, await self.writes.runbooks(), self.allowed_namespaces)
+        plan = plans.plan(notification, await self.writes.runbooks(self.served_namespaces),
+                          self.allowed_namespaces)
         incidents = []
         for episode in plan.episodes:
             stored = await self.writes.store(episode, now)
@@ -120,7 +122,7 @@ def _tls(options: ReceiverOptions) -> ssl.SSLContext | None:
 
 @contextlib.asynccontextmanager
 async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] | None,
-                  api_timeout: float) -> AsyncIterator[None]:
+                  api_timeout: float, served_namespaces: Sequence[str] = ()) -> AsyncIterator[None]:
     """Serve the receiver while the block runs (the Kubernetes credentials must be loaded already)."""
     async with incident_writes.api_client() as api:
         token: tokens.TokenSource | None = None
@@ -129,7 +131,7 @@ async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] 
         elif options.token_secret is not None:
             token = tokens.SecretToken(api, *options.token_secret)
         receiver = Receiver(incident_writes.IncidentWrites(api, timeout=min(api_timeout, 10.0)), token,
-                            allowed_namespaces)
+                            allowed_namespaces, served_namespaces)
         runner = aiohttp.web.AppRunner(build_app(receiver), access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, options.host, options.port, ssl_context=_tls(options))
