@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .alerts import LATER, alert, notification, runbook_manifest
 from .conftest import RunningReceiver
@@ -149,3 +150,23 @@ async def test_only_the_runbooks_of_the_served_namespaces_match(
     assert response.status_code == 200
     created = await receiver.incidents("payments")
     assert len(created) == (0 if served_namespaces else 1)
+
+
+async def test_metrics_count_what_the_receiver_did(receiver: RunningReceiver) -> None:
+    await receiver.apply_runbook(runbook_manifest())
+    await receiver.post(notification(alert()))
+    await receiver.post(notification(alert()))  # a resend
+    await receiver.post(notification(alert(alertname="DiskFull")))
+    await receiver.post(notification(alert(deployment="../x", fingerprint="f9")))
+    await receiver.post(b"{", token="wrong")
+    text = (await receiver.http.get(f"{receiver.url}/metrics")).text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("remediator_alerts_received_total", ())] == 4
+    assert samples[("remediator_alerts_matched_total", ())] == 3
+    assert samples[("remediator_alerts_unmatched_total", ())] == 1
+    assert samples[("remediator_alerts_deduplicated_total", ())] == 1
+    assert samples[("remediator_alerts_rejected_total", (("reason", "InvalidIncident"),))] == 1
+    assert samples[("remediator_incidents_created_total", (("runbook", "crash-loop"), ("severity", "P1")))] == 1
+    assert samples[("remediator_receiver_request_duration_seconds_count", (("code", "200"),))] == 4
+    assert samples[("remediator_receiver_request_duration_seconds_count", (("code", "401"),))] == 1

@@ -49,6 +49,8 @@ class Stored:
 
     name: str | None
     created: bool = False
+    severity: str | None = None
+    """The created Incident's severity."""
     refused: str | None = None
     """Why the API server refused the Incident (its validation), when it did: no retry would help."""
 
@@ -147,7 +149,8 @@ class IncidentWrites:
                 return Stored(None, refused=f"the API server refused the Incident ({e.status} {e.reason})")
             faults.crash_point("receiver-after-create")
         await self._merge(incident, episode, now)
-        return Stored(incident["metadata"]["name"], created)
+        severity = placement.create["spec"]["severity"] if created and placement.create else None
+        return Stored(incident["metadata"]["name"], created, severity)
 
     async def _create(self, namespace: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         requester = await self.identity()

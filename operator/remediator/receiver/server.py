@@ -15,14 +15,16 @@ import json
 import logging
 import pathlib
 import ssl
+import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 import aiohttp.web
+import prometheus_client
 import pydantic
 
 from remediator.api.errors import validation_messages
-from remediator.receiver import incident_writes, plans, tokens
+from remediator.receiver import incident_writes, metrics, plans, tokens
 from remediator.receiver.payloads import Notification
 
 logger = logging.getLogger("remediator.receiver")
@@ -57,8 +59,20 @@ class Receiver:
         self.token = token
         self.allowed_namespaces = allowed_namespaces
         self.served_namespaces = served_namespaces
+        self.metrics = metrics.ReceiverMetrics()
 
     async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        """Answer one webhook POST (see the module docstring), timing it by answer code."""
+        started = time.perf_counter()
+        response = await self._answer(request)
+        self.metrics.requests.labels(str(response.status)).observe(time.perf_counter() - started)
+        return response
+
+    async def serve_metrics(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(body=self.metrics.exposition(),
+                                    headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+    async def _answer(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         if self.token is not None and not tokens.authorised(request.headers.get("Authorization"),
                                                            await self.token.read()):
             return _answer(401, error="missing or wrong bearer token")
@@ -85,8 +99,16 @@ class Receiver:
         plan = plans.plan(notification, await self.writes.runbooks(self.served_namespaces),
                           self.allowed_namespaces)
         incidents = []
+        counted = self.metrics
+        counted.alerts_received.inc(len(notification.alerts))
+        counted.alerts_matched.inc(plan.matched_alerts)
+        counted.alerts_unmatched.inc(len(notification.alerts) - plan.matched_alerts)
         for episode in plan.episodes:
             stored = await self.writes.store(episode, now)
+            if stored.name is not None and not stored.created:
+                counted.alerts_deduplicated.inc(len(episode.alerts))
+            if stored.created:
+                counted.incidents_created.labels(episode.runbook.name, stored.severity or "").inc()
             if stored.refused is not None:
                 plan.rejections.append(plans.refused(episode, stored.refused))
             if stored.name is not None:
@@ -98,6 +120,7 @@ class Receiver:
             logger.warning(f"alert {rejection.alertname} rejected by Runbook {rejection.runbook}: "
                            f"{rejection.reason}: {rejection.message}")
             await self.writes.record_rejection(rejection, now)
+            counted.alerts_rejected.labels(rejection.reason).inc()
         rejected = [dataclasses.asdict(r) for r in plan.rejections]
         if plan.matched_alerts == 0:
             return _answer(200, result="no runbook matched", alerts=len(notification.alerts))
@@ -106,9 +129,10 @@ class Receiver:
 
 
 def build_app(receiver: Receiver) -> aiohttp.web.Application:
-    """The aiohttp application serving POST /alertmanager."""
+    """The aiohttp application serving POST /alertmanager and GET /metrics."""
     app = aiohttp.web.Application(client_max_size=MAX_BODY)
     app.router.add_post(PATH, receiver.handle)
+    app.router.add_get("/metrics", receiver.serve_metrics)
     return app
 
 
