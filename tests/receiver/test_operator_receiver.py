@@ -67,6 +67,35 @@ async def test_an_alert_to_the_operator_restarts_the_deployment_and_its_resolve_
     assert [a["status"] for a in incident["status"]["alerts"]] == ["resolved"]
 
 
+async def test_a_step_awaiting_approval_is_skipped_when_the_alert_resolves(
+        client: manifests.Client, sandbox: runner.RunningSandbox, start_operator: Any,
+        tmp_path: pathlib.Path) -> None:
+    """onResolve keepRunning (the default): nobody approved the restart before the alert resolved, so it
+    never runs, and the Incident resolves saying so."""
+    await client.apply_file(EXAMPLES / "01-workload.yaml")
+    await client.apply(runbook_manifest(defaults={"requiresApproval": True}))
+    url = await start_with_receiver(start_operator, tmp_path)
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": "Bearer t0ken"}) as http:
+        assert (await http.post(url, json=notification(alert()))).status_code == 200
+
+        async def restart_in(state: str) -> dict[str, Any] | None:
+            found = [i for i in await incidents(sandbox)
+                     if [s["state"] for s in (i.get("status") or {}).get("steps", [])] == [state]]
+            return found[0] if found else None
+
+        await wait_for(lambda: restart_in("AwaitingApproval"), timeout=30)
+        assert (await http.post(url, json=notification(alert(status="resolved")))).status_code == 200
+        incident = await wait_for(lambda: restart_in("Skipped"), timeout=30)
+    assert isinstance(incident, dict)
+    [restart] = incident["status"]["steps"]
+    assert (restart["state"], restart["message"]) == ("Skipped", "not run: the alert resolved (onResolve: keepRunning)")
+    [resolved] = [c for c in incident["status"]["conditions"] if c["type"] == "Resolved"]
+    assert (resolved["status"], resolved["reason"]) == ("True", "AlertResolved")
+    web = await client.get("apps/v1", "Deployment", "default", "web")
+    assert web is not None
+    assert "kubectl.kubernetes.io/restartedAt" not in (web["spec"]["template"]["metadata"].get("annotations") or {})
+
+
 @pytest.mark.parametrize("point", ["receiver-after-create", "before-status-write"])
 async def test_an_operator_killed_mid_post_loses_nothing_after_alertmanagers_retry(
         client: manifests.Client, sandbox: runner.RunningSandbox, start_operator: Any, tmp_path: pathlib.Path,

@@ -31,10 +31,11 @@ def test_an_alert_becomes_one_incident_with_its_deployment_filled_in() -> None:
     assert spec["summary"] == "web is crash-looping: web keeps restarting"
     assert spec["severity"] == "P1"
     assert spec["steps"] == [{"name": "restart", "requiresApproval": False, "onFailure": "abort", "optional": False,
-                              "retries": 0, "retryBackoff": "10s",
+                              "retries": 0, "retryBackoff": "10s", "verify": False,
                               "restart": {"target": {"kind": "Deployment", "name": "web"}, "mode": "rollout",
                                           "maxUnavailable": 1}}]
     assert spec["source"]["fingerprint"] == "f1"
+    assert spec["onResolve"] == "keepRunning"
     assert "annotations" not in episode.manifest["metadata"]  # never pre-approved
     assert episode.manifest["metadata"]["labels"] == {keys.KEY_LABEL: episode.key_hash,
                                                       keys.RUNBOOK_LABEL: "crash-loop"}

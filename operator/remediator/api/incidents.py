@@ -27,6 +27,7 @@ class IncidentConditionType(StrEnum):
     ESCALATED = "Escalated"
     FAILED = "Failed"
     DEGRADED = "Degraded"
+    ALERT_RESOLVED = "AlertResolved"
 
 
 # An incident is a runbook, not a program: the bound keeps every object far below etcd's limit.
@@ -53,6 +54,20 @@ class AlertState(StrEnum):
 
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+class OnResolve(StrEnum):
+    """What an Incident does when every alert it was created from has resolved (AlertResolved=True).
+
+    A step in flight (running, or retrying after an attempt) always finishes: none is ever killed.
+    """
+
+    KEEP_RUNNING = "keepRunning"
+    """Steps go on; a step still waiting for approval is Skipped (AlertResolved)."""
+    CANCEL_PENDING = "cancelPending"
+    """No further step starts: every step not yet started is Skipped."""
+    RUN_VERIFICATION = "runVerification"
+    """Only the steps marked `verify: true` still start; the others not yet started are Skipped."""
 
 
 # Alerts recorded on one Incident; older ones are folded into a count (an alert storm must not grow it).
@@ -107,6 +122,8 @@ class IncidentSpec(SpecModel):
     """After this incident acts on a target, other incidents leave that target alone this long."""
     source: AlertSource | None = None
     """The alert this incident was created from, filled in by the Alertmanager receiver."""
+    on_resolve: OnResolve = OnResolve.KEEP_RUNNING
+    """When its alerts resolve: keepRunning, cancelPending or runVerification."""
     retry: int = Field(default=0, ge=0, le=INT32_MAX)
     """Raise it to run a failed incident again from its failed step (`kubectl remediator retry`);
     steps that need approval wait for a new one."""

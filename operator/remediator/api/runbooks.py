@@ -12,6 +12,7 @@ from remediator.api.bases import SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
 from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError, validation_messages
+from remediator.api.incidents import OnResolve
 from remediator.api.patterns import DNS_SUBDOMAIN, Matches
 from remediator.api.severities import SeverityField
 from remediator.api.steps import Step, check_unique_step_names
@@ -139,6 +140,8 @@ class IncidentTemplate(SpecModel):
     steps: list[StepTemplate] = Field(default_factory=list, max_length=50)
     """Steps whose values may use placeholders, e.g. target name {{ labels.deployment }}; each value
     filled in must be a Kubernetes name. When set, alerts run these instead of spec.steps."""
+    on_resolve: OnResolve = OnResolve.KEEP_RUNNING
+    """What the Incident does when its alerts resolve: keepRunning, cancelPending or runVerification."""
 
     @model_validator(mode="after")
     def _templates_valid(self) -> Self:

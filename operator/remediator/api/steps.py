@@ -85,6 +85,9 @@ class Step(SpecModel):
     """Further attempts after a failed one."""
     retry_backoff: Duration = "10s"
     """Wait between attempts."""
+    verify: bool = False
+    """A verification (it checks, it does not change): still run when the alert resolves under
+    onResolve: runVerification."""
     scale: ScaleStep | None = None
     restart: RestartStep | None = None
     rollback: RollbackStep | None = None

@@ -15,7 +15,7 @@ absolute change rather than a new delta.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pydantic
@@ -23,7 +23,7 @@ import pydantic
 from remediator.api.conditions import is_condition_true
 from remediator.api.durations import parse_duration
 from remediator.api.errors import validation_messages
-from remediator.api.incidents import IncidentSpec, IncidentStatus
+from remediator.api.incidents import IncidentConditionType, IncidentSpec, IncidentStatus, OnResolve
 from remediator.api.severities import default_escalate_after
 from remediator.api.steps import OnFailure, Step, StepState
 from remediator.api.timelines import EventType
@@ -58,6 +58,8 @@ def decide(incident: Incident, world: World, now: datetime.datetime, policy: Pol
     if not is_condition_true(status.conditions, "Acknowledged"):
         _acknowledge(context)
     escalation_at = _check_escalation(context)
+    if is_condition_true(status.conditions, ALERT_RESOLVED):
+        _skip_on_resolve(context)
     for step in context.steps:
         if draft.step(step.name).state not in step_runs.TERMINAL_STEP_STATES:
             progress = _advance(context, step)
@@ -122,6 +124,26 @@ def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | s
 
 
 # -- the incident as a whole -----------------------------------------------------------------------------------
+
+ALERT_RESOLVED = IncidentConditionType.ALERT_RESOLVED.value
+# Which steps not yet started are Skipped once the alerts resolved, by spec.onResolve.
+_SKIPPED_ON_RESOLVE: dict[OnResolve, Callable[[Step, StepState], bool]] = {
+    OnResolve.KEEP_RUNNING: lambda step, state: state == StepState.AWAITING_APPROVAL,
+    OnResolve.CANCEL_PENDING: lambda step, state: True,
+    OnResolve.RUN_VERIFICATION: lambda step, state: not step.verify,
+}
+
+
+def _skip_on_resolve(context: step_runs.Context) -> None:
+    """Apply spec.onResolve after the alerts resolved: skip the steps it says, never one in flight."""
+    policy = context.spec.on_resolve
+    for step in context.steps:
+        status = context.draft.step(step.name)
+        if status.state not in (StepState.PENDING, StepState.AWAITING_APPROVAL) or status.attempts:
+            continue  # finished, running, or retrying: a step in flight is never cut short
+        if _SKIPPED_ON_RESOLVE[policy](step, status.state):
+            step_runs.finish(context, step, StepState.SKIPPED, ALERT_RESOLVED,
+                             f"not run: the alert resolved (onResolve: {policy.value})")
 
 
 def is_failed(status: Mapping[str, Any]) -> bool:
@@ -259,6 +281,14 @@ def _conclude(context: step_runs.Context) -> None:
         optional = ", ".join(s.name for s in failed)
         draft.condition("Degraded", True, "OptionalStepsFailed", f"optional step(s) failed: {optional}",
                         entry=(EventType.WARNING, "Degraded", f"optional step(s) failed: {optional}", None))
+    skipped = [s.name for s in ran if states.get(s.name) == StepState.SKIPPED]
+    if skipped and is_condition_true(draft.status.conditions, ALERT_RESOLVED):
+        message = f"the alert resolved; not run: {', '.join(skipped)}"
+        draft.condition("Mitigated", True, ALERT_RESOLVED, message)
+        draft.condition("Resolved", True, ALERT_RESOLVED, message,
+                        entry=(EventType.NORMAL, "Resolved", f"incident resolved: {message}", None))
+        draft.condition("Ready", True, "Resolved", "the incident is resolved")
+        return
     # Mitigated and Resolved happen together here: one timeline entry (one Event) says both.
     draft.condition("Mitigated", True, "StepsSucceeded",
                     "every required remediation step succeeded" if failed else "every remediation step succeeded")

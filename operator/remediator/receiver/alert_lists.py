@@ -15,7 +15,7 @@ from remediator.api.incidents import MAX_ALERTS, AlertRecord, AlertState, Incide
 from remediator.api.timelines import EventType
 from remediator.engine import drafts, incidents, phases
 
-ALERT_RESOLVED = "AlertResolved"
+ALERT_RESOLVED = incidents.ALERT_RESOLVED
 
 
 def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int,

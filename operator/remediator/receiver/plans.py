@@ -222,6 +222,7 @@ def incident_manifest(namespace: str, name: str, runbook: Runbook, key_hash: str
         dry_run=spec.defaults.dry_run,
         cooldown=spec.defaults.cooldown,
         escalate_after=spec.defaults.escalate_after,
+        on_resolve=spec.incident.on_resolve,
         source=AlertSource(alertname=alert.labels.get("alertname"), fingerprint=alert.fingerprint or None,
                            labels=alert.labels, annotations=alert.annotations, starts_at=alert.starts_at),
     )
