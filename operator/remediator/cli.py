@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the bearer token Alertmanager must send, read from this Secret's key (default key: token)")
     run.add_argument("--receiver-no-auth", action="store_true",
                      help="accept webhook requests without a token (only behind something that authenticates)")
+    run.add_argument("--max-remediations", type=_remediations, default=None, metavar="N[/DURATION]",
+                     help="loop guard for Incidents from alerts: after N for one target within DURATION, the next "
+                          "is Escalated (RemediationLoop) and waits for approval (default: 3/1h; a Runbook may "
+                          "set its own)")
+    run.add_argument("--max-consecutive-failures", type=int, default=2, metavar="N",
+                     help="after N Failed Incidents in a row for one target, new ones from alerts wait for "
+                          "approval (default: 2)")
     run.add_argument("--receiver-tls-cert", type=pathlib.Path, metavar="PATH", help="serve the webhook over TLS")
     run.add_argument("--receiver-tls-key", type=pathlib.Path, metavar="PATH", help="the TLS certificate's key")
     run.add_argument("--leader-elect", action="store_true",
@@ -212,6 +219,9 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
             unrestricted=args.allow_unrestricted_jobs),
         rate_limit_actions=args.rate_limit[0] if args.rate_limit else None,
         rate_limit_window=args.rate_limit[1] if args.rate_limit else datetime.timedelta(minutes=1),
+        max_remediations=args.max_remediations[0] if args.max_remediations else 3,
+        remediation_window=args.max_remediations[1] if args.max_remediations else datetime.timedelta(hours=1),
+        max_consecutive_failures=max(1, args.max_consecutive_failures),
     )
 
 
@@ -290,11 +300,20 @@ def _postmortem(args: argparse.Namespace) -> int:
 
 def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:
     """`N` (actions per minute) or `N/DURATION`, e.g. 10/30s."""
+    return _count_per(text, datetime.timedelta(minutes=1))
+
+
+def _remediations(text: str) -> tuple[int, datetime.timedelta]:
+    """`N` (Incidents per hour) or `N/DURATION`, e.g. 3/2h."""
+    return _count_per(text, datetime.timedelta(hours=1))
+
+
+def _count_per(text: str, default_window: datetime.timedelta) -> tuple[int, datetime.timedelta]:
     from remediator.api.durations import parse_duration
 
     count, _, window = text.partition("/")
     try:
-        actions, per = int(count), parse_duration(window) if window else datetime.timedelta(minutes=1)
+        actions, per = int(count), parse_duration(window) if window else default_window
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"expected N or N/DURATION such as 10/30s, got {text!r}") from e
     if actions < 1 or per <= datetime.timedelta():

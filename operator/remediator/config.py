@@ -30,6 +30,9 @@ class OperatorConfig:
     allowed_http_hosts: frozenset[str] | None = None
     allowed_database_hosts: frozenset[str] | None = None
     jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)
+    max_remediations: int = 3
+    remediation_window: datetime.timedelta = datetime.timedelta(hours=1)
+    max_consecutive_failures: int = 2
     restart_coalesce: datetime.timedelta = key_rotations.DEFAULT_RESTART_COALESCE
 
     def policy(self) -> incidents.Policy:

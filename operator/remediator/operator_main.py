@@ -14,7 +14,7 @@ from remediator import GROUP, config, kube, leadership, liveness
 from remediator.actions import fences, retries
 from remediator.engine import guards
 from remediator.handlers import incident_queue
-from remediator.receiver import server
+from remediator.receiver import loop_guards, server
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -98,7 +98,9 @@ async def run(options: OperatorOptions) -> None:
             kube.configure(operator_config.kubeconfig)
             await stack.enter_async_context(server.serving(
                 options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds,
-                () if options.all_namespaces else options.namespaces))
+                () if options.all_namespaces else options.namespaces,
+                loop_guards.LoopGuard(operator_config.max_remediations, operator_config.remediation_window,
+                                      operator_config.max_consecutive_failures)))
         if election is None:
             await _operate(options, operator_config)
         else:

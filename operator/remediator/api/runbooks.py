@@ -82,6 +82,14 @@ class RunbookDefaults(SpecModel):
     """Created Incidents plan and record without acting."""
     escalate_after: PositiveDuration | None = None
     """Escalate unresolved Incidents after this long; by severity when unset."""
+    max_remediations: int | None = Field(default=None, ge=1, le=1000)
+    """Loop guard: after this many Incidents for one target within remediationWindow, the next is created
+    Escalated (RemediationLoop) and does not act by itself; default: the operator's (3)."""
+    remediation_window: PositiveDuration | None = None
+    """The loop guard's window; default: the operator's (1h)."""
+    max_consecutive_failures: int | None = Field(default=None, ge=1, le=1000)
+    """After this many Failed Incidents in a row for one target, new ones wait for approval; default: the
+    operator's (2)."""
 
 
 StepTemplate = Annotated[

@@ -28,7 +28,7 @@ from remediator import GROUP, VERSION, faults
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
 from remediator.engine import guards
-from remediator.receiver import alert_lists, keys, plans
+from remediator.receiver import alert_lists, keys, loop_guards, plans
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,13 @@ class IncidentWrites:
                 found.append(plans.Runbook(meta["namespace"], meta["name"], spec))
         return found
 
-    async def store(self, episode: plans.Episode, now: datetime.datetime) -> Stored:
+    async def store(self, episode: plans.Episode, now: datetime.datetime,
+                    guard: loop_guards.LoopGuard | None = None) -> Stored:
         """The episode's Incident (see plans.place: the open one of its key, a new one for a new firing,
         or the last closed one), created when needed, with the episode's alerts merged into its status."""
         listed = await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, episode.namespace,
                                   "incidents", label_selector=f"{keys.KEY_LABEL}={episode.key_hash}")
-        placement = plans.place(episode, listed.get("items", []))
+        placement = plans.place(episode, listed.get("items", []), now, guard)
         incident = placement.existing
         created = False
         if incident is None:
@@ -148,7 +149,7 @@ class IncidentWrites:
                     raise
                 return Stored(None, refused=f"the API server refused the Incident ({e.status} {e.reason})")
             faults.crash_point("receiver-after-create")
-        await self._merge(incident, episode, now)
+        await self._merge(incident, episode, now, placement.hold if created else None)
         severity = placement.create["spec"]["severity"] if created and placement.create else None
         return Stored(incident["metadata"]["name"], created, severity)
 
@@ -171,9 +172,11 @@ class IncidentWrites:
                                                  namespace, "incidents", name)
         return found
 
-    async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
+    async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime,
+                     hold: loop_guards.Hold | None) -> None:
         for _ in range(MAX_CONFLICTS):
-            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
+            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now,
+                                       hold)
             if status is None:
                 return
             meta = incident["metadata"]

@@ -20,7 +20,7 @@ from remediator.api.incidents import AlertRecord, AlertSource, AlertState, Incid
 from remediator.api.runbooks import RunbookSpec, render_step
 from remediator.api.severities import Severity, normalise_severity
 from remediator.engine import step_lists
-from remediator.receiver import alert_lists, keys, matching
+from remediator.receiver import alert_lists, keys, loop_guards, matching
 from remediator.receiver.payloads import Alert, Notification
 
 DEFAULT_SEVERITY = Severity.P3
@@ -71,6 +71,8 @@ class Placement:
 
     existing: Mapping[str, Any] | None = None
     create: dict[str, Any] | None = None
+    hold: loop_guards.Hold | None = None
+    """Why the Incident created does not act by itself (loop guards), to record on it."""
 
 
 @dataclasses.dataclass
@@ -128,13 +130,15 @@ def _episode(namespace: str, runbook: Runbook, key_hash: str, alerts: list[Alert
     return Episode(namespace, runbook, key_hash, name, manifest, records, truncated, firing)
 
 
-def place(episode: Episode, incidents: Sequence[Mapping[str, Any]]) -> Placement:
+def place(episode: Episode, incidents: Sequence[Mapping[str, Any]], now: datetime.datetime | None = None,
+          guard: loop_guards.LoopGuard | None = None) -> Placement:
     """Where the episode's alerts go, given the key's Incidents as stored (listed by its label).
 
     The oldest open Incident of the key takes them. With none open, an alert that started after the
     last one closed, and that no Incident has recorded, is a new firing: it opens a new Incident,
     named for its startsAt. Otherwise (a resend of an alert after its Incident closed, or a late
-    resolve) the alerts join the most recently closed Incident, and nothing is created.
+    resolve) the alerts join the most recently closed Incident, and nothing is created. A new Incident
+    is held (every step waits for approval) when the key's earlier Incidents trip the loop guard.
     """
     open_ones = sorted((i for i in incidents if alert_lists.is_open(i)), key=_created)
     if open_ones:
@@ -149,13 +153,14 @@ def place(episode: Episode, incidents: Sequence[Mapping[str, Any]]) -> Placement
         named = next((i for i in incidents if i["metadata"]["name"] == name), None)
         if named is not None:
             return Placement(existing=named)
-        if name == episode.name and episode.manifest is not None:
-            return Placement(create=episode.manifest)
         try:
-            return Placement(create=incident_manifest(episode.namespace, name, episode.runbook, episode.key_hash,
-                                                      fresh[0]))
+            manifest = episode.manifest if name == episode.name and episode.manifest is not None else \
+                incident_manifest(episode.namespace, name, episode.runbook, episode.key_hash, fresh[0])
         except ValueError:
             return Placement()  # the key's values fill the steps alike for every alert: rejected in plan()
+        hold = None if guard is None or now is None else loop_guards.judge(
+            incidents, guard.for_runbook(episode.runbook.spec.defaults), now)
+        return Placement(create=manifest if hold is None else loop_guards.held(manifest), hold=hold)
     latest = max(incidents, key=_closed_at, default=None)
     return Placement(existing=latest)
 

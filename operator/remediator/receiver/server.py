@@ -24,7 +24,7 @@ import prometheus_client
 import pydantic
 
 from remediator.api.errors import validation_messages
-from remediator.receiver import incident_writes, metrics, plans, tokens
+from remediator.receiver import incident_writes, loop_guards, metrics, plans, tokens
 from remediator.receiver.payloads import Notification
 
 logger = logging.getLogger("remediator.receiver")
@@ -54,8 +54,10 @@ class Receiver:
     """The request handler: checks, plans, stores, answers."""
 
     def __init__(self, writes: incident_writes.IncidentWrites, token: tokens.TokenSource | None,
-                 allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = ()) -> None:
+                 allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = (),
+                 loop_guard: loop_guards.LoopGuard | None = None) -> None:
         self.writes = writes
+        self.loop_guard = loop_guard or loop_guards.LoopGuard()
         self.token = token
         self.allowed_namespaces = allowed_namespaces
         self.served_namespaces = served_namespaces
@@ -104,7 +106,7 @@ class Receiver:
         counted.alerts_matched.inc(plan.matched_alerts)
         counted.alerts_unmatched.inc(len(notification.alerts) - plan.matched_alerts)
         for episode in plan.episodes:
-            stored = await self.writes.store(episode, now)
+            stored = await self.writes.store(episode, now, self.loop_guard)
             if stored.name is not None and not stored.created:
                 counted.alerts_deduplicated.inc(len(episode.alerts))
             if stored.created:
@@ -146,7 +148,8 @@ def _tls(options: ReceiverOptions) -> ssl.SSLContext | None:
 
 @contextlib.asynccontextmanager
 async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] | None,
-                  api_timeout: float, served_namespaces: Sequence[str] = ()) -> AsyncIterator[None]:
+                  api_timeout: float, served_namespaces: Sequence[str] = (),
+                  loop_guard: loop_guards.LoopGuard | None = None) -> AsyncIterator[None]:
     """Serve the receiver while the block runs (the Kubernetes credentials must be loaded already)."""
     async with incident_writes.api_client() as api:
         token: tokens.TokenSource | None = None
@@ -155,7 +158,7 @@ async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] 
         elif options.token_secret is not None:
             token = tokens.SecretToken(api, *options.token_secret)
         receiver = Receiver(incident_writes.IncidentWrites(api, timeout=min(api_timeout, 10.0)), token,
-                            allowed_namespaces, served_namespaces)
+                            allowed_namespaces, served_namespaces, loop_guard)
         runner = aiohttp.web.AppRunner(build_app(receiver), access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, options.host, options.port, ssl_context=_tls(options))
