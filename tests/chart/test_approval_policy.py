@@ -214,5 +214,5 @@ async def test_the_alertmanager_receiver_creates_incidents_in_its_own_name_which
     episode = plans.Episode("default", runbook, "k3y", "from-alert", manifest, [], 0)
     api = await kube.async_client(kubeconfig)
     async with api:
-        created, new = await incident_writes.IncidentWrites(api)._create(episode)
+        created, new = await incident_writes.IncidentWrites(api)._create(episode.namespace, manifest)
     assert new and created["metadata"]["annotations"] == {"remediator.dev/requested-by": operator}
