@@ -48,7 +48,8 @@ class OperatorConfig:
 
     def key_rotation_policy(self) -> key_rotations.Policy:
         return key_rotations.Policy(namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,
-                                    restart_coalesce=self.restart_coalesce, dry_run=self.dry_run)
+                                    restart_coalesce=self.restart_coalesce, dry_run=self.dry_run,
+                                    max_cooldown=max(self.max_cooldown, self.cooldown))
 
     def rate_limit(self) -> guards.RateLimit | None:
         if self.rate_limit_actions is None:

@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 from remediator.api.keyrotations import ROTATE_ANNOTATION
-from remediator.engine import intents, role_rotations
+from remediator.engine import guards, intents, role_rotations
 from remediator.engine.key_rotations import moves, stages, views
 
 T0 = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.UTC)
@@ -85,6 +85,7 @@ class Driver:
     now: datetime.datetime = T0
     requeue: datetime.timedelta | None = None
     entries: list[Any] = dataclasses.field(default_factory=list)
+    rate_limit: guards.Verdict = guards.PROCEED
 
     def view(self) -> views.KeyRotation:
         return views.KeyRotation(uid="uid-1", name=self.name, namespace="default", generation=1,
@@ -93,7 +94,7 @@ class Driver:
 
     def reconcile(self, max_moves: int = 200) -> stages.Decision:
         """One reconciliation: decide, answer reads, carry out actions, until the engine waits."""
-        world = views.World()
+        world = views.World(rate_limit=self.rate_limit)
         for _ in range(max_moves):
             decision = stages.decide(self.view(), world, self.now, self.policy)
             self.status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -104,7 +105,7 @@ class Driver:
                 return decision
             answer = self.cluster.answer(intent, self.now)
             world = views.World(results={**world.results, intent: answer} if moves.is_observation(intent)
-                                else {intent: answer})
+                                else {intent: answer}, rate_limit=self.rate_limit)
         raise AssertionError("no conclusion")
 
     def run(self, until: datetime.timedelta = datetime.timedelta(hours=1)) -> None:

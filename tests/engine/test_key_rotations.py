@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from remediator.engine import intents, role_rotations
+from remediator.engine import guards, intents, role_rotations
 from remediator.engine.key_rotations import moves, views
 from remediator.engine.key_rotations.validation import SOURCE_ANNOTATION as SOURCE
 
-from .key_rotation_support import SECRET, Cluster, Driver, workload
+from .key_rotation_support import SECRET, T0, Cluster, Driver, workload
 
 HOUR = datetime.timedelta(hours=1)
 
@@ -368,3 +368,30 @@ def test_a_role_that_must_not_be_rotated_is_refused_and_nothing_is_touched(role:
     status, found_reason, message = driver.ready
     assert (status, found_reason) == ("False", reason) and message.startswith("spec.databaseRole.role: ")
     assert cluster.actions == []
+
+
+def test_a_restart_waits_out_an_incidents_cooldown_on_the_workload_unless_it_is_an_emergency() -> None:
+    for emergency, restarted in ((False, False), (True, True)):
+        cluster = Cluster()
+        cluster.workloads[0]["metadata"]["annotations"] = {
+            "remediator.dev/cooldown.restart": "2026-11-30T03:10:00Z default/web-down"}
+        driver = Driver(cluster, spec(), policy=views.Policy(restart_coalesce=datetime.timedelta()))
+        driver.request("r1", emergency=emergency)
+        driver.reconcile()
+        assert ("RolloutRestart" in driver.kinds_of_actions()) == restarted
+        if not restarted:
+            assert "cooling down until 2026-11-30T03:10:00Z" in driver.ready[2]
+            assert driver.requeue == datetime.timedelta(minutes=10)
+            driver.run(until=datetime.timedelta(minutes=11))
+            assert "RolloutRestart" in driver.kinds_of_actions()
+
+
+def test_restarts_count_against_the_operator_wide_rate_limit_but_putting_values_back_does_not() -> None:
+    limited = guards.Verdict(guards.Outcome.WAIT, "RateLimited", "operator-wide rate limit of 5 actions per 60s "
+                             "reached", retry_at=T0 + datetime.timedelta(seconds=20))
+    driver = Driver(Cluster(), spec(), rate_limit=limited)
+    driver.request("r1", emergency=True)
+    driver.reconcile()
+    assert driver.kinds_of_actions() == ["StageValues", "PromoteSecret"]
+    assert driver.ready[2].endswith("operator-wide rate limit of 5 actions per 60s reached")
+    assert driver.requeue == datetime.timedelta(seconds=20)

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from remediator import GROUP, VERSION, faults, kube
 from remediator.actions import events, fences, http, key_rotation_roles, retries, secrets, statuses, workloads
 from remediator.config import OperatorConfig
-from remediator.engine import intents
+from remediator.engine import guards, intents
 from remediator.engine.key_rotations import moves, stages, views
 from remediator.typedefs import Logger
 
@@ -75,17 +75,20 @@ async def read(namespace: str, name: str) -> dict[str, Any] | None:
     return dict(found)
 
 
-async def reconcile(namespace: str, name: str, config: OperatorConfig, logger: Logger) -> float | None:
+async def reconcile(namespace: str, name: str, config: OperatorConfig, action_log: guards.ActionLog,
+                    logger: Logger) -> float | None:
     """Advance the KeyRotation as far as it can go now; returns the seconds until it wants to look again
-    (None: only when it changes). API failures are retried after a short delay."""
+    (None: only when it changes). API failures are retried after a short delay. Its restarts count against
+    the operator-wide rate limit (`action_log`), as an Incident's actions do."""
     try:
-        return await _reconcile(namespace, name, config, logger)
+        return await _reconcile(namespace, name, config, action_log, logger)
     except retries.API_ERRORS as e:
         logger.warning(f"keyrotation {namespace}/{name}: {retries.describe(e)}; trying again in {RETRY_SECONDS:g}s")
         return RETRY_SECONDS
 
 
-async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: Logger) -> float | None:
+async def _reconcile(namespace: str, name: str, config: OperatorConfig, action_log: guards.ActionLog,
+                     logger: Logger) -> float | None:
     api = kube.api_client()
     body = await read(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -93,7 +96,7 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: 
     fences.admit(body.get("status"))  # never decide on a rotation that a newer leader has taken over
     rotation = view_of(body)
     policy = config.key_rotation_policy()
-    world = views.World()
+    world = views.World(rate_limit=action_log.verdict(config.rate_limit(), now()))
     unsaved: list[Any] = []
     dirty = False
     version = str(body["metadata"]["resourceVersion"])
@@ -106,7 +109,7 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: 
         intent = decision.intent
         if intent is not None and moves.is_observation(intent):
             answer = await CARRIERS[type(intent)](api, namespace, intent, config)
-            world = views.World(results={**world.results, intent: answer})
+            world = dataclasses.replace(world, results={**world.results, intent: answer})
             continue
         if dirty:
             faults.crash_point("keyrotation-before-status-write")
@@ -124,8 +127,10 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, logger: 
         if intent is None:
             return None if decision.requeue_after is None else decision.requeue_after.total_seconds()
         faults.crash_point("keyrotation-before-action")
+        if isinstance(intent, intents.RolloutRestart):
+            action_log.record(now())  # now, before any await: the next verdict already counts it
         outcome = await CARRIERS[type(intent)](api, namespace, intent, config)
         faults.crash_point("keyrotation-after-action")
         # What was read before an action is stale after it: the engine reads again when it needs to.
-        world = views.World(results={intent: outcome})
+        world = views.World(results={intent: outcome}, rate_limit=action_log.verdict(config.rate_limit(), now()))
     return RETRY_SECONDS

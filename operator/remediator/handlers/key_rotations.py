@@ -17,12 +17,13 @@ from remediator.typedefs import Logger
 
 @kopf.on.startup(id="keyrotation-loops")
 async def start_loops(memo: kopf.Memo, **_: Any) -> None:
-    reconcile = functools.partial(_reconcile, config=memo.config, logger=logging.getLogger("remediator.keyrotations"))
+    reconcile = functools.partial(_reconcile, config=memo.config, action_log=memo.action_log,
+                                  logger=logging.getLogger("remediator.keyrotations"))
     memo.key_rotations = key_rotation_loops.KeyRotationLoops(reconcile)
 
 
-async def _reconcile(namespace: str, name: str, config: Any, logger: Logger) -> float | None:
-    return await handle_key_rotation.reconcile(namespace, name, config, logger)
+async def _reconcile(namespace: str, name: str, config: Any, action_log: Any, logger: Logger) -> float | None:
+    return await handle_key_rotation.reconcile(namespace, name, config, action_log, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "keyrotations", id="keyrotation-watch")

@@ -527,10 +527,9 @@ class _Controller:
                 continue
             if self.now < not_before:
                 continue
-            lock = guards.lock("", (workload.get("metadata") or {}).get("annotations") or {}, target,
-                               self.now + RETRY)
-            if not lock.proceeds:
-                return self._wait(self.now + RETRY, lock.message, doing)
+            waiting = self._guarded(current, workload, target, rollback)
+            if waiting is not None:
+                return waiting
             stamp = consumers.format_restart_time(self.now)
             self._consumer(current, index, state=RESTARTING, restarted_at=stamp, message=None)
             # Recorded in the status this decision writes before the restart is carried out.
@@ -554,6 +553,24 @@ class _Controller:
                     return self._rollback_failed(current, RotationStage.RESTART, why)
                 return self._verification_failed(current, why)
             return self._wait(min(deadline, self.now + ROLLOUT_POLL), progress, doing)
+        return None
+
+    def _guarded(self, current: Rotation, workload: Mapping[str, Any], target: str,
+                 rollback: bool) -> Decision | None:
+        """The engine's guards before a restart: an Incident's lock on the workload, then (not when putting
+        the previous values back) the operator-wide rate limit and, unless an emergency, a restart cooldown
+        an Incident started there. A Decision to wait, or None to go ahead."""
+        doing = ROLLING_BACK if rollback else ROTATING
+        annotations = (workload.get("metadata") or {}).get("annotations") or {}
+        verdicts = [guards.lock("", annotations, target, self.now + RETRY)]
+        if not rollback:
+            verdicts.append(self.world.rate_limit)
+        if not rollback and not current.emergency:
+            verdicts.append(guards.cooldown("restart", f"keyrotation/{self.rotation.namespace}/{self.rotation.name}",
+                                            annotations, target, self.now, self.policy.max_cooldown))
+        for verdict in verdicts:
+            if not verdict.proceeds:
+                return self._wait(verdict.retry_at or self.now + RETRY, verdict.message, doing)
         return None
 
     def _batch(self, current: Rotation, rollback: bool) -> list[int]:

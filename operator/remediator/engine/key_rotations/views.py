@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from remediator.engine import intents
+from remediator.engine import guards, intents
 from remediator.engine.key_rotations import moves
 
 DEFAULT_RESTART_COALESCE = datetime.timedelta(seconds=30)
@@ -44,6 +44,7 @@ class Policy:
     namespaces: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
     restart_coalesce: datetime.timedelta = DEFAULT_RESTART_COALESCE
+    max_cooldown: datetime.timedelta = guards.DEFAULT_MAX_COOLDOWN  # no cooldown stamp holds a restart longer
     dry_run: bool = False  # `remediator run --dry-run`: say what a rotation would do, change nothing
 
 
@@ -52,6 +53,7 @@ class World:
     """The answers to the intents carried out since the last action (reads) and by it (its outcome)."""
 
     results: moves.Results = dataclasses.field(default_factory=dict)
+    rate_limit: guards.Verdict = guards.PROCEED  # the operator-wide rate limit's verdict now
 
     def answer(self, intent: moves.Intent) -> intents.Result | None:
         return self.results.get(intent)
