@@ -118,8 +118,13 @@ class Leadership:
                     renewed = await self._attempt(renewal=True)
             except TimeoutError:
                 continue
-            if not renewed and self._seen is not None and self._seen.holder != self.election.identity:
-                return f"{self._seen.holder or 'nobody'} holds it now"
+            seen = self._seen
+            if renewed:
+                continue
+            if seen is None:
+                return "the Lease was deleted"
+            if seen.holder != self.election.identity:
+                return f"{seen.holder or 'nobody'} holds it now"
 
     async def release(self) -> None:
         """Give the Lease up (best effort, after the operator stopped) so a follower takes over at once."""
@@ -145,8 +150,10 @@ class Leadership:
             sent = self.clock()
             move = lease_rules.next_move(record, self.election.identity, self._seen_since, sent,
                                          datetime.datetime.now(datetime.UTC), self.election.timings)
-            if isinstance(move, lease_rules.Wait) or (renewal and isinstance(move, lease_rules.Update)
-                                                      and move.takeover):
+            # A leader only renews: a Lease taken meanwhile, or deleted, is lost (recreating it would
+            # restart the epochs at 0).
+            renews = isinstance(move, lease_rules.Update) and not move.takeover
+            if isinstance(move, lease_rules.Wait) or (renewal and not renews):
                 self._note_holder(move)
                 return False
             written = await leases.write(self.api, self.election.namespace, self.election.name, move.record,

@@ -10,8 +10,10 @@ sandbox's audit log) says who wrote what: each replica names itself in its User-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
+import pathlib
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +25,8 @@ import pytest
 from tests.conftest import OperatorProcess
 from tests.local_servers import serving
 
-from remediator import manifests
+from remediator import kube, leadership, manifests
+from remediator.engine import leases as lease_rules
 from remediator.sandbox import runner
 
 from .support import events_of, image_of, roll_out, wait_for, with_image
@@ -284,3 +287,57 @@ async def test_a_status_written_under_a_newer_lease_epoch_stops_the_replica_hold
 
 async def events_with_reason(sandbox: runner.RunningSandbox, name: str, reason: str) -> bool:
     return any(e.get("reason") == reason for e in await events_of(sandbox, name))
+
+
+# -- one candidate's view, in this process ----------------------------------------------------------------
+
+QUICK = lease_rules.Timings(lease_duration=2.0, renew_deadline=1.5, retry_period=0.25)
+
+
+@contextlib.asynccontextmanager
+async def candidate(kubeconfig: pathlib.Path, name: str) -> AsyncIterator[leadership.Leadership]:
+    async with await kube.async_client(kubeconfig) as api:
+        yield leadership.Leadership(api, leadership.Election("default", identity=name, timings=QUICK))
+
+
+async def lease_document(client: manifests.Client) -> dict[str, Any]:
+    found = await client.get("coordination.k8s.io/v1", "Lease", "default", "remediator")
+    assert found is not None
+    return found
+
+
+async def test_a_leader_whose_lease_another_holder_took_stops_and_says_who(
+        kubeconfig: pathlib.Path, client: manifests.Client, api: httpx.AsyncClient) -> None:
+    async with candidate(kubeconfig, "pod-a_1") as leader:
+        await leader.acquire()
+        assert leader.epoch == 0 and leader.leads()
+        lease = await lease_document(client)
+        lease["spec"].update(holderIdentity="pod-b_2", leaseTransitions=1)
+        (await api.put("/apis/coordination.k8s.io/v1/namespaces/default/leases/remediator", json=lease)
+         ).raise_for_status()
+        async with asyncio.timeout(5):
+            assert await leader.keep() == "pod-b_2 holds it now"
+
+
+async def test_a_deleted_lease_is_lost_not_recreated_at_epoch_0(
+        kubeconfig: pathlib.Path, client: manifests.Client, api: httpx.AsyncClient) -> None:
+    async with candidate(kubeconfig, "pod-a_1") as leader:
+        await leader.acquire()
+        (await api.delete("/apis/coordination.k8s.io/v1/namespaces/default/leases/remediator")).raise_for_status()
+        async with asyncio.timeout(5):
+            assert await leader.keep() == "the Lease was deleted"
+        assert await client.get("coordination.k8s.io/v1", "Lease", "default", "remediator") is None
+
+
+async def test_a_released_lease_is_taken_at_once_at_the_next_epoch(
+        kubeconfig: pathlib.Path, client: manifests.Client) -> None:
+    async with candidate(kubeconfig, "pod-a_1") as leader, candidate(kubeconfig, "pod-b_2") as follower:
+        await leader.acquire()
+        waiting = asyncio.create_task(follower.acquire())
+        await asyncio.sleep(QUICK.retry_period * 2)
+        assert not waiting.done(), "the follower waits while the leader renews"
+        await leader.release()
+        async with asyncio.timeout(QUICK.retry_period * 2):  # not the whole lease duration
+            await waiting
+        assert follower.epoch == 1 and follower.leads()
+        assert (await lease_document(client))["spec"]["holderIdentity"] == "pod-b_2"
