@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the bearer token Alertmanager must send, read from this Secret's key (default key: token)")
     run.add_argument("--receiver-no-auth", action="store_true",
                      help="accept webhook requests without a token (only behind something that authenticates)")
+    run.add_argument("--alertmanager-url", metavar="URL",
+                     help="Alertmanager's URL, to fetch the alerts a truncated notification (max_alerts) left out")
     run.add_argument("--max-remediations", type=_remediations, default=None, metavar="N[/DURATION]",
                      help="loop guard for Incidents from alerts: after N for one target within DURATION, the next "
                           "is Escalated (RemediationLoop) and waits for approval (default: 3/1h; a Runbook may "
@@ -246,7 +248,7 @@ def _receiver_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error("--receiver-tls-cert and --receiver-tls-key go together")
     return ReceiverOptions(host=host.strip("[]"), port=int(port), token_file=args.receiver_token_file,
                            token_secret=secret, anonymous=args.receiver_no_auth, tls_cert=args.receiver_tls_cert,
-                           tls_key=args.receiver_tls_key)
+                           tls_key=args.receiver_tls_key, alertmanager_url=args.alertmanager_url)
 
 
 def _election(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Election:

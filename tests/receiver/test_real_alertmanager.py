@@ -56,6 +56,7 @@ class Receiver:
         self.url = ""
         self.posts: collections.Counter[str] = collections.Counter()
         self.answers: list[int] = []
+        self.handler: server.Receiver | None = None
 
     async def incidents(self) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.sandbox.url) as http:
@@ -71,7 +72,8 @@ async def receiver(sandbox: runner.RunningSandbox, tmp_path: pathlib.Path) -> As
     async with httpx.AsyncClient(base_url=sandbox.url) as http:
         assert (await http.post(f"{API}/namespaces/default/runbooks", json=runbook_manifest())).status_code == 201
     async with aio.ApiClient(aio.Configuration(host=sandbox.url)) as api:
-        handler = server.Receiver(incident_writes.IncidentWrites(api), tokens.FileToken(token), None)
+        handler = running.handler = server.Receiver(incident_writes.IncidentWrites(api), tokens.FileToken(token),
+                                                    None)
 
         async def counted(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
             running.posts[request.query.get("from", "")] += 1
@@ -94,12 +96,13 @@ async def alertmanager(receiver: Receiver, tmp_path: pathlib.Path) -> AsyncItera
     returns its URL. `peers` are the cluster addresses of others to gossip with (HA)."""
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(name: str = "am", cluster_port: int | None = None, peers: tuple[int, ...] = ()) -> str:
+    async def start(name: str = "am", cluster_port: int | None = None, peers: tuple[int, ...] = (),
+                    max_alerts: int = 0) -> str:
         config = {
             "route": {"receiver": "remediator", "group_by": ["alertname", "namespace"], "group_wait": "200ms",
                       "group_interval": "1s", "repeat_interval": "2s"},
             "receivers": [{"name": "remediator", "webhook_configs": [{
-                "url": f"{receiver.url}{server.PATH}?from={name}", "send_resolved": True,
+                "url": f"{receiver.url}{server.PATH}?from={name}", "send_resolved": True, "max_alerts": max_alerts,
                 "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}]}],
         }
         directory = tmp_path / name
@@ -200,3 +203,20 @@ async def test_two_alertmanagers_peered_in_ha_both_notifying_give_one_incident(
     [incident] = await receiver.incidents()
     assert len(incident["status"]["alerts"]) == 1
     assert set(receiver.answers) == {200}
+
+
+async def test_the_alerts_a_truncated_notification_left_out_are_fetched_from_alertmanager(
+        receiver: Receiver, alertmanager: StartAlertmanager) -> None:
+    """max_alerts: 1 sends one alert of three (truncatedAlerts 2); --alertmanager-url fetches the other two."""
+    url = await alertmanager(max_alerts=1)
+    assert receiver.handler is not None
+    receiver.handler.alertmanager_url = url
+    await fire(url, *({**CRASH_LOOP, "pod": f"web-{i}"} for i in range(3)))
+
+    async def all_three() -> bool:
+        found = await receiver.incidents()
+        return bool(found) and len((found[0].get("status") or {}).get("alerts", [])) == 3
+
+    await wait_for(all_three, timeout=20)
+    [incident] = await receiver.incidents()
+    assert incident["status"]["truncatedAlerts"] == 2

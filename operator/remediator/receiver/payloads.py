@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -42,3 +42,19 @@ class Notification(_Payload):
     common_annotations: dict[str, str] = Field(default_factory=dict)
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[Alert] = Field(max_length=MAX_ALERTS)
+
+
+def with_missing_alerts(notification: Notification, listed: list[dict[str, Any]]) -> Notification:
+    """The notification with the group's alerts Alertmanager left out (truncatedAlerts) added, from its
+    /api/v2/alerts answer (active alerts, by fingerprint); an entry that does not parse is ignored."""
+    known = {alert.fingerprint for alert in notification.alerts}
+    added = []
+    for entry in listed:
+        try:
+            alert = Alert.model_validate({**entry, "status": AlertState.FIRING.value})
+        except ValueError:
+            continue
+        if alert.fingerprint not in known:
+            known.add(alert.fingerprint)
+            added.append(alert)
+    return notification.model_copy(update={"alerts": [*notification.alerts, *added]})

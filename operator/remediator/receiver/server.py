@@ -24,7 +24,7 @@ import prometheus_client
 import pydantic
 
 from remediator.api.errors import validation_messages
-from remediator.receiver import incident_writes, loop_guards, metrics, plans, tokens
+from remediator.receiver import alertmanager_api, incident_writes, loop_guards, metrics, payloads, plans, tokens
 from remediator.receiver.payloads import Notification
 
 logger = logging.getLogger("remediator.receiver")
@@ -44,6 +44,7 @@ class ReceiverOptions:
     anonymous: bool = False
     tls_cert: pathlib.Path | None = None
     tls_key: pathlib.Path | None = None
+    alertmanager_url: str | None = None
 
 
 def _answer(status: int, **body: Any) -> aiohttp.web.Response:
@@ -55,8 +56,9 @@ class Receiver:
 
     def __init__(self, writes: incident_writes.IncidentWrites, token: tokens.TokenSource | None,
                  allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = (),
-                 loop_guard: loop_guards.LoopGuard | None = None) -> None:
+                 loop_guard: loop_guards.LoopGuard | None = None, alertmanager_url: str | None = None) -> None:
         self.writes = writes
+        self.alertmanager_url = alertmanager_url
         self.loop_guard = loop_guard or loop_guards.LoopGuard()
         self.token = token
         self.allowed_namespaces = allowed_namespaces
@@ -98,6 +100,9 @@ class Receiver:
 
     async def _process(self, notification: Notification) -> aiohttp.web.Response:
         now = datetime.datetime.now(datetime.UTC)
+        if notification.truncated_alerts and self.alertmanager_url:
+            listed = await alertmanager_api.group_alerts(self.alertmanager_url, notification.group_labels)
+            notification = payloads.with_missing_alerts(notification, listed)
         plan = plans.plan(notification, await self.writes.runbooks(self.served_namespaces),
                           self.allowed_namespaces)
         incidents = []
@@ -158,7 +163,7 @@ async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] 
         elif options.token_secret is not None:
             token = tokens.SecretToken(api, *options.token_secret)
         receiver = Receiver(incident_writes.IncidentWrites(api, timeout=min(api_timeout, 10.0)), token,
-                            allowed_namespaces, served_namespaces, loop_guard)
+                            allowed_namespaces, served_namespaces, loop_guard, options.alertmanager_url)
         runner = aiohttp.web.AppRunner(build_app(receiver), access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, options.host, options.port, ssl_context=_tls(options))

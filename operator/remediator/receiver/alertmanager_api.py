@@ -1,0 +1,31 @@
+"""Asking Alertmanager (`--alertmanager-url`) for the alerts a truncated notification left out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger("remediator.receiver")
+
+TIMEOUT = 5.0
+
+
+async def group_alerts(url: str, group_labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The active alerts of a group (GET /api/v2/alerts filtered by its group labels); [] when Alertmanager
+    cannot be asked (the notification's own alerts are still processed, and the truncation recorded)."""
+    params = [("active", "true"), ("silenced", "false"), ("inhibited", "false"),
+              *(("filter", f"{name}={json.dumps(value)}") for name, value in sorted(group_labels.items()))]
+    try:
+        async with asyncio.timeout(TIMEOUT), aiohttp.ClientSession() as session, \
+                session.get(f"{url.rstrip('/')}/api/v2/alerts", params=params) as response:
+            response.raise_for_status()
+            listed = await response.json()
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+        logger.warning(f"could not fetch the alerts a truncated notification left out from Alertmanager "
+                       f"({type(e).__name__}); going on with the notification's own")
+        return []
+    return [entry for entry in listed if isinstance(entry, dict)] if isinstance(listed, list) else []
