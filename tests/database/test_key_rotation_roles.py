@@ -1,7 +1,7 @@
 """A KeyRotation of a PostgreSQL role's password, end to end: the operator process against the sandbox and the
 embedded PostgreSQL (alternatingUsers). The application's old login keeps working through the grace period and
 is refused after it; the new user and password work; no password reaches the status, the Events, the
-operator's log or the server's log.
+operator's log or the server's log; SIGKILL inside the database stages still rotates once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from tests.database.conftest import Server
 from tests.scenarios.support import events_of, wait_for
+from tests.scenarios.test_crash_safety import crash_env, killed_at_the_crash_point
 
 from remediator import manifests
 from remediator.sandbox import runner
@@ -73,20 +74,24 @@ async def at_stage(client: manifests.Client, stage: str) -> bool:
     return ((await rotation(client)).get("rotation") or {}).get("stage") == stage
 
 
-async def test_the_old_login_works_through_the_grace_period_and_is_refused_after_it(
-        server: Server, sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any,
-        tmp_path: pathlib.Path) -> None:
-    log = server.pgdata / "log"
-    log_start = log.stat().st_size
+async def deploy_orders(client: manifests.Client, server: Server, role: str) -> None:
+    """The operator's connection Secret, the application's Secret (user and password), and the application."""
     await client.apply(secret("orders-admin", {"uri": server.conninfo(OPERATOR, password=OPERATOR_PASSWORD)}))
-    await client.apply(secret("orders-db", {"username": ROLE, "password": OLD}))
+    await client.apply(secret("orders-db", {"username": role, "password": OLD}))
     await client.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "orders",
                                                                                    "namespace": "default"},
                         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "orders"}}, "template": {
                             "metadata": {"labels": {"app": "orders"}}, "spec": {"containers": [{
                                 "name": "orders", "image": "orders:1",
-                                "envFrom": [{"secretRef": {"name": "orders-db"}}],
-                            }]}}}})
+                                "envFrom": [{"secretRef": {"name": "orders-db"}}]}]}}}})
+
+
+async def test_the_old_login_works_through_the_grace_period_and_is_refused_after_it(
+        server: Server, sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any,
+        tmp_path: pathlib.Path) -> None:
+    log = server.pgdata / "log"
+    log_start = log.stat().st_size
+    await deploy_orders(client, server, ROLE)
     operator = await start_operator("--restart-coalesce", "0s")
     key_rotation = {"apiVersion": API, "kind": "KeyRotation", "metadata": {"name": "orders-db", "namespace": "default"},
                     "spec": {"secretRef": {"name": "orders-db"}, "keys": [{"key": "password"}],
@@ -133,3 +138,37 @@ async def test_the_old_login_works_through_the_grace_period_and_is_refused_after
 
 async def _idle(client: manifests.Client) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (await rotation(client)).get("conditions", []))
+
+
+# A database rotation acts 7 times: stage the values, make <role>_b, set and prove its password, promote,
+# restart the consumer, revoke the old user, remove the previous keys.
+CRASH_POINTS = ["keyrotation-after-action@2", "keyrotation-after-action@3", "keyrotation-before-action@4",
+                "keyrotation-after-action@6"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+async def test_a_crash_inside_a_database_rotation_rotates_once_and_leaves_one_working_login(
+        server: Server, client: manifests.Client, start_operator: Any, tmp_path: pathlib.Path, point: str) -> None:
+    role = f"kr_crash{CRASH_POINTS.index(point)}"
+    with psycopg.connect(server.uri, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{OLD}'")
+        admin.execute(f"GRANT {role} TO {OPERATOR} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE")
+    await deploy_orders(client, server, role)
+    crashing = await start_operator("--restart-coalesce", "0s", env=crash_env(point, tmp_path))
+    await client.apply({"apiVersion": API, "kind": "KeyRotation", "metadata": {
+        "name": "orders-db", "namespace": "default", "annotations": {"remediator.dev/rotate": "leak"}},
+        "spec": {"secretRef": {"name": "orders-db"}, "keys": [{"key": "password"}], "consumers": {"auto": True},
+                 "gracePeriod": "0s", "databaseRole": {
+                     "connectionSecretRef": {"name": "orders-admin", "key": "uri"}, "role": role,
+                     "passwordKey": "password", "usernameKey": "username"}}})
+    await killed_at_the_crash_point(crashing, tmp_path)
+    await start_operator("--restart-coalesce", "0s")
+    await wait_for(lambda: at_stage(client, "Done"), timeout=40)
+
+    after = await values_of(client, "orders-db")
+    assert after["username"] == f"{role}_b" and after["password"] != OLD
+    assert can_log_in(server, f"{role}_b", after["password"]), "the login the Secret names works"
+    assert not can_log_in(server, role, OLD), "the old login is revoked"
+    status = await rotation(client)
+    assert status["currentVersion"] == 1 and status["currentDatabaseUser"] == f"{role}_b"
+    assert [e["reason"] for e in status["timeline"]].count("PasswordSet") == 1
