@@ -227,7 +227,7 @@ class ConsumerRestart(StatusModel):
     name: str
     """The workload's name."""
     state: str = "Pending"
-    """Pending, Restarting, Restarted, Skipped or Failed."""
+    """Pending, Restarting (its restart time is recorded), Restarted (or shared another restart) or Skipped."""
     restarted_at: str | None = None
     """The restartedAt value written to its pod template (the recorded intent, re-issued on a retry)."""
     message: str | None = None
@@ -258,7 +258,8 @@ class Rotation(StatusModel):
     """<generation>-<tick, e.g. 20270101T030000Z> for a scheduled rotation, else the trigger value or the
     remediator.dev/rotate request that asked for it."""
     cause: str
-    """schedule, trigger, request (an Incident step or the remediator.dev/rotate annotation) or initial."""
+    """schedule, trigger or request (an Incident step or the remediator.dev/rotate annotation); creating a
+    KeyRotation rotates nothing."""
     emergency: bool = False
     """Whether the emergency grace period applies."""
     stage: RotationStage = RotationStage.PENDING
