@@ -291,7 +291,8 @@ async def events_with_reason(sandbox: runner.RunningSandbox, name: str, reason: 
 
 # -- one candidate's view, in this process ----------------------------------------------------------------
 
-QUICK = lease_rules.Timings(lease_duration=2.0, renew_deadline=1.5, retry_period=0.25)
+# A lease duration long enough that a takeover well within it can only come from a release.
+QUICK = lease_rules.Timings(lease_duration=6.0, renew_deadline=4.0, retry_period=0.25)
 
 
 @contextlib.asynccontextmanager
@@ -333,11 +334,15 @@ async def test_a_released_lease_is_taken_at_once_at_the_next_epoch(
         kubeconfig: pathlib.Path, client: manifests.Client) -> None:
     async with candidate(kubeconfig, "pod-a_1") as leader, candidate(kubeconfig, "pod-b_2") as follower:
         await leader.acquire()
+        renewing = asyncio.create_task(leader.keep())
         waiting = asyncio.create_task(follower.acquire())
-        await asyncio.sleep(QUICK.retry_period * 2)
+        await asyncio.sleep(QUICK.retry_period * 4)
         assert not waiting.done(), "the follower waits while the leader renews"
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
         await leader.release()
-        async with asyncio.timeout(QUICK.retry_period * 2):  # not the whole lease duration
+        async with asyncio.timeout(QUICK.lease_duration / 2):  # not the whole lease duration
             await waiting
         assert follower.epoch == 1 and follower.leads()
         assert (await lease_document(client))["spec"]["holderIdentity"] == "pod-b_2"
