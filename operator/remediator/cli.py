@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from remediator import log_formats
 
 if TYPE_CHECKING:
+    from remediator.api.windows import MaintenanceWindow
     from remediator.config import OperatorConfig
     from remediator.leadership import Election
     from remediator.receiver.server import ReceiverOptions
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the bearer token Alertmanager must send, read from this Secret's key (default key: token)")
     run.add_argument("--receiver-no-auth", action="store_true",
                      help="accept webhook requests without a token (only behind something that authenticates)")
+    run.add_argument("--maintenance-window", action="append", default=[], type=_maintenance_window,
+                     metavar="CRON|DURATION or START/END",
+                     help="while open, Incidents from alerts are created but their steps wait for it to close, "
+                          "e.g. '0 2 * * 6|4h' (UTC) or '2026-12-24T00:00:00Z/2026-12-27T00:00:00Z' (repeatable)")
     run.add_argument("--alertmanager-url", metavar="URL",
                      help="Alertmanager's URL, to fetch the alerts a truncated notification (max_alerts) left out")
     run.add_argument("--max-remediations", type=_remediations, default=None, metavar="N[/DURATION]",
@@ -224,6 +229,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         max_remediations=args.max_remediations[0] if args.max_remediations else 3,
         remediation_window=args.max_remediations[1] if args.max_remediations else datetime.timedelta(hours=1),
         max_consecutive_failures=max(1, args.max_consecutive_failures),
+        maintenance_windows=tuple(args.maintenance_window),
     )
 
 
@@ -298,6 +304,15 @@ def _postmortem(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(postmortems.render(incident, args.format))
     return 0
+
+
+def _maintenance_window(text: str) -> MaintenanceWindow:
+    from remediator.engine import windows
+
+    try:
+        return windows.parse_window_flag(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _rate_limit(text: str) -> tuple[int, datetime.timedelta]:

@@ -7,6 +7,7 @@ import datetime
 import pathlib
 
 from remediator.api.severities import Severity
+from remediator.api.windows import MaintenanceWindow
 from remediator.engine import allow_lists, guards, incidents, rollbacks
 from remediator.engine.key_rotations import views as key_rotations
 
@@ -33,6 +34,7 @@ class OperatorConfig:
     max_remediations: int = 3
     remediation_window: datetime.timedelta = datetime.timedelta(hours=1)
     max_consecutive_failures: int = 2
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     restart_coalesce: datetime.timedelta = key_rotations.DEFAULT_RESTART_COALESCE
 
     def policy(self) -> incidents.Policy:

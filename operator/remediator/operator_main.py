@@ -12,7 +12,7 @@ import kopf
 
 from remediator import GROUP, config, kube, leadership, liveness
 from remediator.actions import fences, retries
-from remediator.engine import guards
+from remediator.engine import guards, windows
 from remediator.handlers import incident_queue
 from remediator.receiver import loop_guards, server
 
@@ -100,7 +100,8 @@ async def run(options: OperatorOptions) -> None:
                 options.receiver, operator_config.allowed_namespaces, operator_config.api_timeout_seconds,
                 () if options.all_namespaces else options.namespaces,
                 loop_guards.LoopGuard(operator_config.max_remediations, operator_config.remediation_window,
-                                      operator_config.max_consecutive_failures)))
+                                      operator_config.max_consecutive_failures),
+                windows.compile_windows(operator_config.maintenance_windows, field="--maintenance-window")))
         if election is None:
             await _operate(options, operator_config)
         else:

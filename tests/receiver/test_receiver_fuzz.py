@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from kubernetes.aio import client as aio
 from tests.conftest import CRDS, TIME_SCALE
@@ -25,7 +25,7 @@ from remediator.receiver import incident_writes, server, tokens
 from remediator.receiver.payloads import Notification
 from remediator.sandbox import runner
 
-from .alerts import runbook_manifest
+from .alerts import alert, notification, runbook_manifest
 
 EXAMPLES = int(os.environ.get("REMEDIATOR_FUZZ_EXAMPLES", "300"))
 TOKEN = "fuzz-token"
@@ -130,6 +130,8 @@ def test_no_body_gets_a_5xx_and_a_refused_one_creates_nothing(background: Backgr
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(body=bodies)
+        @example(body=json.dumps(notification(alert())).encode())  # the create path, whatever is drawn
+        @example(body=json.dumps(notification(alert(deployment="../x"))).encode())
         def post(body: bytes) -> None:
             before = objects(sandbox)
             response = http.post("/alertmanager", content=body)

@@ -124,6 +124,8 @@ class IncidentSpec(SpecModel):
     """The alert this incident was created from, filled in by the Alertmanager receiver."""
     on_resolve: OnResolve = OnResolve.KEEP_RUNNING
     """When its alerts resolve: keepRunning, cancelPending or runVerification."""
+    maintenance_until: AwareDatetime | None = None
+    """Created from an alert during a maintenance window: no step starts before this instant."""
     retry: int = Field(default=0, ge=0, le=INT32_MAX)
     """Raise it to run a failed incident again from its failed step (`kubectl remediator retry`);
     steps that need approval wait for a new one."""

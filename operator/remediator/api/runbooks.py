@@ -14,8 +14,10 @@ from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError, validation_messages
 from remediator.api.incidents import OnResolve
 from remediator.api.patterns import DNS_SUBDOMAIN, Matches
+from remediator.api.schedules import TimeZone
 from remediator.api.severities import SeverityField
 from remediator.api.steps import Step, check_unique_step_names
+from remediator.api.windows import MaintenanceWindow
 
 # Prometheus' label name rule.
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -69,6 +71,13 @@ class RunbookTrigger(SpecModel):
         return self
 
 
+class DuringMaintenance(StrEnum):
+    """What an Incident from an alert does while a maintenance window is open."""
+
+    WAIT = "wait"
+    RUN = "run"
+
+
 class RunbookDefaults(SpecModel):
     """Settings of the Incidents created from this Runbook."""
 
@@ -90,6 +99,13 @@ class RunbookDefaults(SpecModel):
     max_consecutive_failures: int | None = Field(default=None, ge=1, le=1000)
     """After this many Failed Incidents in a row for one target, new ones wait for approval; default: the
     operator's (2)."""
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list, max_length=32)
+    """While one of these (or one of the operator's --maintenance-window) is open, Incidents from alerts are
+    created with their plan, but no step starts before it closes (MaintenanceWindow)."""
+    time_zone: TimeZone = "UTC"
+    """The IANA time zone the maintenance windows' schedules are read in."""
+    during_maintenance: DuringMaintenance = DuringMaintenance.WAIT
+    """wait (the default): steps wait for the window to close; run: Incidents act in windows too."""
 
 
 StepTemplate = Annotated[

@@ -345,6 +345,9 @@ def _advance(context: step_runs.Context, step: Step) -> step_runs.Progress:
         return _time_out(context, step, progress)
     if status.retry_at is not None and context.now < status.retry_at:
         return step_runs.Wait(status.retry_at)
+    held = _maintenance(context, step)
+    if held is not None:
+        return held
     target = step_runs.target_of(step)
     # Every step kind acts from the Incident's namespace: the namespace allow-list covers them all.
     kind = target[0] if target is not None else _acts_on(step)
@@ -380,6 +383,19 @@ def _advance(context: step_runs.Context, step: Step) -> step_runs.Progress:
         if held is not None or step_runs.is_terminal(context, step):
             return held
     return _start(context, step, plan)
+
+
+def _maintenance(context: step_runs.Context, step: Step) -> step_runs.Wait | None:
+    """A step not yet started waits while the Incident was created in a maintenance window (spec.maintenanceUntil)."""
+    until = context.spec.maintenance_until
+    status = context.draft.step(step.name)
+    if until is None or context.now >= until or status.attempts:
+        return None
+    message = f"waiting for the maintenance window to close at {step_runs.format_time(until)}"
+    if status.message != message:
+        context.draft.update_step(step.name, message=message)
+        context.draft.add(EventType.NORMAL, "MaintenanceWindow", message, step.name)
+    return step_runs.Wait(until)
 
 
 def _plan(context: step_runs.Context, step: Step, observed: Mapping[str, Any]) -> plans.Plan | step_runs.Progress:

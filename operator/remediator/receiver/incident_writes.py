@@ -27,7 +27,7 @@ from kubernetes.aio.client.exceptions import ApiException
 from remediator import GROUP, VERSION, faults
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
-from remediator.engine import guards
+from remediator.engine import guards, windows
 from remediator.receiver import alert_lists, keys, loop_guards, plans
 
 logger = logging.getLogger(__name__)
@@ -131,12 +131,13 @@ class IncidentWrites:
         return found
 
     async def store(self, episode: plans.Episode, now: datetime.datetime,
-                    guard: loop_guards.LoopGuard | None = None) -> Stored:
+                    guard: loop_guards.LoopGuard | None = None,
+                    maintenance_windows: Sequence[windows.Window] = ()) -> Stored:
         """The episode's Incident (see plans.place: the open one of its key, a new one for a new firing,
         or the last closed one), created when needed, with the episode's alerts merged into its status."""
         listed = await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, episode.namespace,
                                   "incidents", label_selector=f"{keys.KEY_LABEL}={episode.key_hash}")
-        placement = plans.place(episode, listed.get("items", []), now, guard)
+        placement = plans.place(episode, listed.get("items", []), now, guard, maintenance_windows)
         incident = placement.existing
         created = False
         if incident is None:

@@ -19,8 +19,9 @@ from remediator.api import alert_templates
 from remediator.api.incidents import AlertRecord, AlertSource, AlertState, IncidentSpec
 from remediator.api.runbooks import RunbookSpec, render_step
 from remediator.api.severities import Severity, normalise_severity
-from remediator.engine import step_lists
-from remediator.receiver import alert_lists, keys, loop_guards, matching
+from remediator.engine import step_lists, windows
+from remediator.engine.schedules import ScheduleError
+from remediator.receiver import alert_lists, keys, loop_guards, maintenance, matching
 from remediator.receiver.payloads import Alert, Notification
 
 DEFAULT_SEVERITY = Severity.P3
@@ -121,6 +122,12 @@ def _episode(namespace: str, runbook: Runbook, key_hash: str, alerts: list[Alert
     manifest = None
     if firing:
         try:
+            windows.compile_windows(runbook.spec.defaults.maintenance_windows, runbook.spec.defaults.time_zone,
+                                    field="defaults.maintenanceWindows")
+        except ScheduleError as error:
+            rejections.extend(_rejection(runbook, alert, "InvalidMaintenanceWindow", str(error)) for alert in alerts)
+            return None
+        try:
             manifest = incident_manifest(namespace, name, runbook, key_hash, first)
         except ValueError as error:
             rejections.extend(_rejection(runbook, alert, "InvalidIncident", str(error)) for alert in alerts)
@@ -131,14 +138,16 @@ def _episode(namespace: str, runbook: Runbook, key_hash: str, alerts: list[Alert
 
 
 def place(episode: Episode, incidents: Sequence[Mapping[str, Any]], now: datetime.datetime | None = None,
-          guard: loop_guards.LoopGuard | None = None) -> Placement:
+          guard: loop_guards.LoopGuard | None = None,
+          maintenance_windows: Sequence[windows.Window] = ()) -> Placement:
     """Where the episode's alerts go, given the key's Incidents as stored (listed by its label).
 
     The oldest open Incident of the key takes them. With none open, an alert that started after the
     last one closed, and that no Incident has recorded, is a new firing: it opens a new Incident,
     named for its startsAt. Otherwise (a resend of an alert after its Incident closed, or a late
     resolve) the alerts join the most recently closed Incident, and nothing is created. A new Incident
-    is held (every step waits for approval) when the key's earlier Incidents trip the loop guard.
+    is held (every step waits for approval) when the key's earlier Incidents trip the loop guard, and
+    waits for the maintenance windows open at `now` to close.
     """
     open_ones = sorted((i for i in incidents if alert_lists.is_open(i)), key=_created)
     if open_ones:
@@ -158,9 +167,15 @@ def place(episode: Episode, incidents: Sequence[Mapping[str, Any]], now: datetim
                 incident_manifest(episode.namespace, name, episode.runbook, episode.key_hash, fresh[0])
         except ValueError:
             return Placement()  # the key's values fill the steps alike for every alert: rejected in plan()
-        hold = None if guard is None or now is None else loop_guards.judge(
-            incidents, guard.for_runbook(episode.runbook.spec.defaults), now)
-        return Placement(create=manifest if hold is None else loop_guards.held(manifest), hold=hold)
+        defaults = episode.runbook.spec.defaults
+        hold = None if guard is None or now is None else loop_guards.judge(incidents, guard.for_runbook(defaults), now)
+        if hold is not None:
+            manifest = loop_guards.held(manifest)
+        try:
+            closes = None if now is None else maintenance.until(defaults, maintenance_windows, now)
+        except ScheduleError:
+            return Placement()  # rejected in plan()
+        return Placement(create=manifest if closes is None else maintenance.held(manifest, closes), hold=hold)
     latest = max(incidents, key=_closed_at, default=None)
     return Placement(existing=latest)
 

@@ -24,6 +24,7 @@ import prometheus_client
 import pydantic
 
 from remediator.api.errors import validation_messages
+from remediator.engine import windows
 from remediator.receiver import alertmanager_api, incident_writes, loop_guards, metrics, payloads, plans, tokens
 from remediator.receiver.payloads import Notification
 
@@ -56,8 +57,10 @@ class Receiver:
 
     def __init__(self, writes: incident_writes.IncidentWrites, token: tokens.TokenSource | None,
                  allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = (),
-                 loop_guard: loop_guards.LoopGuard | None = None, alertmanager_url: str | None = None) -> None:
+                 loop_guard: loop_guards.LoopGuard | None = None, alertmanager_url: str | None = None,
+                 maintenance_windows: Sequence[windows.Window] = ()) -> None:
         self.writes = writes
+        self.maintenance_windows = maintenance_windows
         self.alertmanager_url = alertmanager_url
         self.loop_guard = loop_guard or loop_guards.LoopGuard()
         self.token = token
@@ -111,7 +114,7 @@ class Receiver:
         counted.alerts_matched.inc(plan.matched_alerts)
         counted.alerts_unmatched.inc(len(notification.alerts) - plan.matched_alerts)
         for episode in plan.episodes:
-            stored = await self.writes.store(episode, now, self.loop_guard)
+            stored = await self.writes.store(episode, now, self.loop_guard, self.maintenance_windows)
             if stored.name is not None and not stored.created:
                 counted.alerts_deduplicated.inc(len(episode.alerts))
             if stored.created:
@@ -154,7 +157,8 @@ def _tls(options: ReceiverOptions) -> ssl.SSLContext | None:
 @contextlib.asynccontextmanager
 async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] | None,
                   api_timeout: float, served_namespaces: Sequence[str] = (),
-                  loop_guard: loop_guards.LoopGuard | None = None) -> AsyncIterator[None]:
+                  loop_guard: loop_guards.LoopGuard | None = None,
+                  maintenance_windows: Sequence[windows.Window] = ()) -> AsyncIterator[None]:
     """Serve the receiver while the block runs (the Kubernetes credentials must be loaded already)."""
     async with incident_writes.api_client() as api:
         token: tokens.TokenSource | None = None
@@ -163,7 +167,8 @@ async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] 
         elif options.token_secret is not None:
             token = tokens.SecretToken(api, *options.token_secret)
         receiver = Receiver(incident_writes.IncidentWrites(api, timeout=min(api_timeout, 10.0)), token,
-                            allowed_namespaces, served_namespaces, loop_guard, options.alertmanager_url)
+                            allowed_namespaces, served_namespaces, loop_guard, options.alertmanager_url,
+                            maintenance_windows)
         runner = aiohttp.web.AppRunner(build_app(receiver), access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, options.host, options.port, ssl_context=_tls(options))
