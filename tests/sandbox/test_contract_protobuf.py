@@ -47,8 +47,9 @@ STORED_AT = {
 
 def comparable(obj: dict[str, Any]) -> Any:
     """The object less what differs between two copies: server-set fields, status (it has times), and
-    its name, namespace and uid wherever they appear (a Job's selector holds its uid). A zero
-    creationTimestamp is one Go value that Kubernetes printed as null before 1.35 and omits since."""
+    its name, namespace and uid wherever they appear (a Job's selector holds its uid), the times of
+    managedFields. A zero creationTimestamp is one Go value that Kubernetes printed as null before
+    1.35 and omits since."""
     meta = obj["metadata"]
     text = json.dumps({k: v for k, v in obj.items() if k != "status"})
     for value, placeholder in ((meta["uid"], "UID"), (meta.get("namespace"), "NAMESPACE"), (meta["name"], "NAME")):
@@ -57,6 +58,10 @@ def comparable(obj: dict[str, Any]) -> Any:
     copied = _without_null_creation_timestamps(json.loads(text))
     for key in ("creationTimestamp", "resourceVersion"):
         copied["metadata"].pop(key)
+    # The writes' times (and so their order) may differ by a second; who owns what may not.
+    copied["metadata"]["managedFields"] = sorted(
+        ({k: v for k, v in entry.items() if k != "time"} for entry in copied["metadata"].get("managedFields", [])),
+        key=json.dumps)
     return copied
 
 

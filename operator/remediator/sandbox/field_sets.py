@@ -10,6 +10,7 @@ https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-manageme
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -22,6 +23,18 @@ KEY_DEFAULTS: Mapping[str, Any] = {"protocol": "TCP"}
 # Resolves a schema's `$ref`/`allOf` to the schema it stands for; identity for inline schemas.
 Resolve = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 EMPTY: Mapping[str, Any] = {}
+# A field one side of a comparison does not have (a JSON null is a value, as in structured-merge-diff).
+ABSENT: Any = object()
+
+
+@dataclasses.dataclass
+class Comparison:
+    """What changed between two objects (structured-merge-diff's Comparison): added and removed
+    paths hold whole subtrees, modified ones the leaves (and atomic values) that differ."""
+
+    added: list[Path] = dataclasses.field(default_factory=list)
+    removed: list[Path] = dataclasses.field(default_factory=list)
+    modified: list[Path] = dataclasses.field(default_factory=list)
 
 
 def list_semantics(schema: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -89,6 +102,58 @@ class Walker:
         else:
             found.add(path)
         return found
+
+    def compare(self, old: Any, new: Any, schema: Mapping[str, Any]) -> Comparison:
+        """The paths `new` adds, removes and modifies relative to `old` (typed.Compare)."""
+        comparison = Comparison()
+        self._compare(old, new, schema, (), comparison)
+        return comparison
+
+    def _compare(self, old: Any, new: Any, schema: Mapping[str, Any], path: Path, comparison: Comparison) -> None:
+        if isinstance(old, dict) or isinstance(new, dict):
+            self._compare_maps(old, new, schema, path, comparison)
+        elif isinstance(old, list) or isinstance(new, list):
+            self._compare_lists(old, new, schema, path, comparison)
+        else:
+            _compare_leaf(old, new, path, comparison)
+
+    def _compare_maps(self, old: Any, new: Any, schema: Mapping[str, Any], path: Path,
+                      comparison: Comparison) -> None:
+        old_map = old if isinstance(old, dict) else None
+        new_map = new if isinstance(new, dict) else None
+        mismatched = _mismatched(old, old_map) or _mismatched(new, new_map)
+        if mismatched or schema.get("x-kubernetes-map-type") == "atomic" or (not old_map and not new_map):
+            _compare_leaf(old, new, path, comparison)  # both empty: a leaf, which keeps {} apart from null
+            return
+        self._compare_children({f"f:{k}": v for k, v in (old_map or {}).items()},
+                               {f"f:{k}": v for k, v in (new_map or {}).items()},
+                               lambda element: self.child(schema, element[2:])[0], path, comparison)
+        _record_presence(old, new, path, comparison)
+
+    def _compare_lists(self, old: Any, new: Any, schema: Mapping[str, Any], path: Path,
+                       comparison: Comparison) -> None:
+        old_list = old if isinstance(old, list) else None
+        new_list = new if isinstance(new, list) else None
+        mismatched = _mismatched(old, old_list) or _mismatched(new, new_list)
+        semantics, keys = list_semantics(schema)
+        if mismatched or semantics == "atomic" or (not old_list and not new_list):
+            _compare_leaf(old, new, path, comparison)
+            return
+        item_schema = self.items(schema)
+        self._compare_children(_items_by_element(old_list or [], semantics, keys),
+                               _items_by_element(new_list or [], semantics, keys),
+                               lambda element: item_schema, path, comparison)
+        _record_presence(old, new, path, comparison)
+
+    def _compare_children(self, old_children: Mapping[str, Any], new_children: Mapping[str, Any],
+                          child_schema: Callable[[str], Mapping[str, Any]], path: Path,
+                          comparison: Comparison) -> None:
+        """Compare the fields or items of both sides, by path element."""
+        for element in {**old_children, **new_children}:
+            old_value, new_value = old_children.get(element, ABSENT), new_children.get(element, ABSENT)
+            if old_value is not ABSENT and old_value == new_value:
+                continue  # nothing below changed: the common case of a small patch, at C speed
+            self._compare(old_value, new_value, child_schema(element), (*path, element), comparison)
 
     def value_at(self, value: Any, schema: Mapping[str, Any], path: Path) -> tuple[bool, Any]:
         """(found, the value at path) in an object."""
@@ -160,6 +225,35 @@ class Walker:
                     merged_items.append(item)
             return merged_items
         return applied
+
+
+def _items_by_element(items: list[Any], semantics: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A list's items by path element; of duplicates the first counts."""
+    found: dict[str, Any] = {}
+    for position, item in enumerate(items):
+        found.setdefault(item_element(item, semantics, keys, position), item)
+    return found
+
+
+def _mismatched(value: Any, as_collection: Any) -> bool:
+    """Whether one side holds a value of another type (a scalar where the other has a map)."""
+    return as_collection is None and value is not None and value is not ABSENT
+
+
+def _compare_leaf(old: Any, new: Any, path: Path, comparison: Comparison) -> None:
+    if old is ABSENT:
+        comparison.added.append(path)
+    elif new is ABSENT:
+        comparison.removed.append(path)
+    elif old != new:
+        comparison.modified.append(path)
+
+
+def _record_presence(old: Any, new: Any, path: Path, comparison: Comparison) -> None:
+    if old is ABSENT:
+        comparison.added.append(path)
+    elif new is ABSENT:
+        comparison.removed.append(path)
 
 
 def to_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ from remediator.sandbox.protobuf import messages as protobuf_messages
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOOKMARK_INTERVAL_SECONDS = 5.0
+# Subresources that take a server-side apply, each owning its fields as that subresource's.
+APPLY_SUBRESOURCES = ("status", "scale")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -155,7 +157,8 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")
             field_validation.check_body(request, resource, body, "CreateOptions")
-            return json_response(self.store.create(resource, body, namespace, dry_run=dry_run), status=201)
+            return json_response(self.store.create(resource, body, namespace, dry_run=dry_run,
+                                                   field_manager=_field_manager(request)), status=201)
         if method == "POST" and api.subresource == "eviction" and api.name is not None:
             return self._evict(resource, namespace or "", api.name, body)
         if method == "DELETE":
@@ -173,7 +176,8 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise errors.bad_request("the request body must be a JSON object")
             if api.subresource == "scale":
-                return json_response(self._update_scale(resource, namespace, api.name, body, dry_run=dry_run))
+                return json_response(self._update_scale(resource, namespace, api.name, body, dry_run=dry_run,
+                                                        field_manager=_field_manager(request)))
             field_validation.check_body(request, resource, body, "UpdateOptions")
             updated = self.store.replace(resource, namespace, api.name, body, subresource=api.subresource,
                                          require_resource_version=resource.custom, dry_run=dry_run,
@@ -316,7 +320,8 @@ class Sandbox:
                 patched = patches.apply_patch(scale, body, content_type, kind)
             except patches.PatchError as e:
                 raise _patch_error(e, content_type) from None
-            return self._update_scale(resource, namespace, api.name, patched, dry_run=dry_run)
+            return self._update_scale(resource, namespace, api.name, patched, dry_run=dry_run,
+                                      field_manager=_field_manager(request))
         if resource.custom and content_type.startswith("application/strategic-merge-patch+json"):
             raise errors.ApiError(415, "the body of the request was in an unknown format - accepted "
                                   "media types include: application/json-patch+json, "
@@ -340,8 +345,8 @@ class Sandbox:
         if request.headers.get("Content-Type", "").startswith(server_side_apply.APPLY_CBOR):
             raise errors.ApiError(415, "the body of the request was in an unknown format - accepted media types "
                                   f"include: {_patch_media_types(resource)}")
-        if api.subresource is not None:
-            raise errors.method_not_allowed("the sandbox applies to the main resource only")
+        if api.subresource not in (None, *APPLY_SUBRESOURCES):
+            raise errors.method_not_allowed()
         manager = request.query.get("fieldManager", "")
         if not manager:
             raise errors.invalid("PatchOptions.meta.k8s.io", "", [
@@ -350,11 +355,24 @@ class Sandbox:
         dry_run = _dry_run(request)
         config = server_side_apply.parse_config(await request.read())
         config.setdefault("metadata", {}).setdefault("name", api.name)
-        live = self.store.find(resource, namespace, api.name)
-        applied = server_side_apply.apply(live, config, resource=resource, manager=manager,
-                                          force=request.query.get("force") in ("true", "1"),
-                                          now=store.format_time(self.store.clock()))
+        force = request.query.get("force") in ("true", "1")
+        now = store.format_time(self.store.clock())
+        if api.subresource == "scale":
+            parent = self.store.get(resource, namespace, api.name)
+            replicas = {"spec": {"replicas": (config.get("spec") or {}).get("replicas")}} \
+                if "replicas" in (config.get("spec") or {}) else {}
+            scaled = server_side_apply.apply(parent, replicas, resource=resource, manager=manager, force=force,
+                                             now=now, subresource="scale")
+            return json_response(self._update_scale(resource, namespace, api.name, scaled, dry_run=dry_run,
+                                                    managed_fields=scaled["metadata"].pop("managedFields")))
+        live = self.store.get(resource, namespace, api.name) if api.subresource else \
+            self.store.find(resource, namespace, api.name)
+        applied = server_side_apply.apply(live, config, resource=resource, manager=manager, force=force, now=now,
+                                          subresource=api.subresource)
         managed = applied["metadata"].pop("managedFields")
+        if api.subresource == "status":
+            return json_response(self.store.replace(resource, namespace, api.name, applied, subresource="status",
+                                                    dry_run=dry_run, managed_fields=managed))
         if live is None:
             created = self.store.create(resource, applied, namespace, dry_run=dry_run, managed_fields=managed)
             return json_response(created, status=201)
@@ -362,7 +380,10 @@ class Sandbox:
                                                 managed_fields=managed))
 
     def _update_scale(self, resource: resources.ResourceType, namespace: str | None, name: str,
-                      scale: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+                      scale: Mapping[str, Any], *, dry_run: bool = False, field_manager: str | None = None,
+                      managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Write a Scale's replicas to its object, recorded as field_manager's through /scale (or with the
+        managedFields an apply to /scale computed)."""
         current = self.store.get(resource, namespace, name)
         replicas = (scale.get("spec") or {}).get("replicas")
         not_int32 = builtin_validation.decode_problem(replicas, "ScaleSpec", "spec.replicas")
@@ -377,7 +398,8 @@ class Sandbox:
         updated["spec"]["replicas"] = replicas
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         updated["metadata"]["resourceVersion"] = rv or current["metadata"]["resourceVersion"]
-        return _scale_of(self.store.replace(resource, namespace, name, updated, dry_run=dry_run))
+        return _scale_of(self.store.replace(resource, namespace, name, updated, subresource="scale", dry_run=dry_run,
+                                            field_manager=field_manager, managed_fields=managed_fields))
 
     def _evict(self, resource: resources.ResourceType, namespace: str, name: str,
                body: Any) -> aiohttp.web.Response:

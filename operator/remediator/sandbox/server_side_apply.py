@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from remediator.sandbox import builtin_schemas, errors, field_sets, openapi, resources
+from remediator.sandbox import builtin_schemas, errors, field_sets, managed_fields, openapi, resources
 
 APPLY_YAML = "application/apply-patch+yaml"
 APPLY_CBOR = "application/apply-patch+cbor"
 BEFORE_FIRST_APPLY = "before-first-apply"
-DEFAULT_UPDATE_MANAGER = "kube-controller-manager"
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 # Metadata the server sets: never part of what a manager owns (the field manager strips it).
 SERVER_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "selfLink",
@@ -126,39 +125,32 @@ def conflict_error(conflicts: list[tuple[Mapping[str, Any], Path]]) -> errors.Ap
     return errors.ApiError(409, message, reason="Conflict", details={"causes": causes})
 
 
-def _entry(manager: str, operation: str, api_version: str, now: str, paths: Iterable[Path],
-           subresource: str | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,
-                             "fieldsType": "FieldsV1", "fieldsV1": field_sets.to_fields_v1(paths)}
-    if subresource:
-        entry["subresource"] = subresource
-    return entry
-
-
-def _same_writer(entry: Mapping[str, Any], manager: str, operation: str, subresource: str | None) -> bool:
-    return (entry.get("manager") == manager and entry.get("operation") == operation
-            and (entry.get("subresource") or None) == subresource)
-
-
 def apply(live: Mapping[str, Any] | None, config: Mapping[str, Any], *, resource: resources.ResourceType,
-          manager: str, force: bool, now: str) -> dict[str, Any]:
+          manager: str, force: bool, now: str, subresource: str | None = None) -> dict[str, Any]:
     """The object after `manager` applies `config` to `live` (None: the object is created), its
-    managedFields set. Raises the 409 conflict when the configuration changes another manager's fields."""
+    managedFields set. Through /status only the configuration's status counts, through /scale a
+    `{"spec": {"replicas": n}}` made of the Scale; each owned as that subresource's.
+    Raises the 409 conflict when the configuration changes another manager's fields."""
     walker, schema = schema_of(resource)
     status_subresource = "status" in resource.subresources
-    applied = {k: v for k, v in config.items() if not (status_subresource and k == "status")}
-    applied_paths = managed_paths(walker, schema, applied, status_subresource=status_subresource, subresource=None)
+    if subresource == "status":
+        applied = {k: v for k, v in config.items() if k == "status"}
+    else:
+        applied = {k: v for k, v in config.items() if not (status_subresource and k == "status")}
+    applied_paths = managed_paths(walker, schema, applied, status_subresource=status_subresource,
+                                  subresource=subresource)
     if live is None:
         created = copy.deepcopy(dict(applied))
-        created.setdefault("metadata", {})["managedFields"] = [
-            _entry(manager, "Apply", resource.api_version, now, applied_paths, None)]
+        created.setdefault("metadata", {})["managedFields"] = [managed_fields.new_entry(
+            manager, "Apply", resource.api_version, now, field_sets.to_fields_v1(applied_paths), None)]
         return created
     entries = [dict(e) for e in live["metadata"].get("managedFields") or []]
     if not entries:
-        # An object no apply has touched: its fields belong to one pseudo-manager, as in kube-apiserver.
+        # An object no write has been recorded for: its fields belong to one pseudo-manager, as in kube-apiserver.
         owned = managed_paths(walker, schema, live, status_subresource=status_subresource, subresource=None)
-        entries = [_entry(BEFORE_FIRST_APPLY, "Update", resource.api_version, now, owned, None)] if owned else []
-    mine = next((e for e in entries if _same_writer(e, manager, "Apply", None)), None)
+        entries = [managed_fields.new_entry(BEFORE_FIRST_APPLY, "Update", resource.api_version, now,
+                                            field_sets.to_fields_v1(owned), None)] if owned else []
+    mine = next((e for e in entries if managed_fields.is_writer(e, manager, "Apply", subresource)), None)
     conflicts: list[tuple[Mapping[str, Any], Path]] = []
     taken: dict[int, set[Path]] = {}
     for position, entry in enumerate(entries):
@@ -190,45 +182,19 @@ def apply(live: Mapping[str, Any] | None, config: Mapping[str, Any], *, resource
     merged = walker.merge(merged, applied, schema)
     if mine is not None and _entry_paths(mine) == applied_paths:
         now = mine.get("time", now)  # the same fields again: the entry (and its time) stays as it was
-    mine_now = _entry(manager, "Apply", resource.api_version, now, applied_paths, None)
-    merged["metadata"]["managedFields"] = [mine_now if entry is mine else entry for entry in kept_entries] \
-        + ([] if mine is not None else [mine_now])
+    mine_now = managed_fields.new_entry(manager, "Apply", resource.api_version, now,
+                                        field_sets.to_fields_v1(applied_paths), subresource)
+    merged["metadata"]["managedFields"] = managed_fields.sort_entries(
+        [mine_now if entry is mine else entry for entry in kept_entries] + ([] if mine is not None else [mine_now]))
     return dict(merged)
 
 
-def record_update(old: Mapping[str, Any], new: Mapping[str, Any], *, resource: resources.ResourceType,
-                  manager: str | None, subresource: str | None, now: str) -> list[dict[str, Any]] | None:
-    """The managedFields after an ordinary write of an object that has them: the writer owns what it
-    changed (operation Update), which no other manager owns any more. None when the object has none."""
-    entries = old["metadata"].get("managedFields")
-    if not entries:
-        return None
+def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resource: resources.ResourceType,
+                 manager: str | None, subresource: str | None, now: str) -> list[dict[str, Any]]:
+    """The managedFields after an ordinary write (old None: a create), see managed_fields."""
     walker, schema = schema_of(resource)
-    status_subresource = "status" in resource.subresources
-    before = walker.field_set(old, schema)
-    after = walker.field_set(new, schema)
-    changed = {path for path in after if field_sets.is_leaf(path, after)
-               and walker.value_at(old, schema, path) != walker.value_at(new, schema, path)}
-    changed |= after - before
-    writable = managed_paths(walker, schema, new, status_subresource=status_subresource, subresource=subresource)
-    changed &= writable
-    gone = before - after
-    if not changed and not gone:
-        return [dict(entry) for entry in entries]
-    writer = manager or DEFAULT_UPDATE_MANAGER
-    result = []
-    mine: set[Path] = set(changed)
-    for entry in entries:
-        paths = _entry_paths(entry) - gone
-        if _same_writer(entry, writer, "Update", subresource):
-            mine |= paths
-            continue
-        paths -= changed
-        if paths:
-            result.append({**entry, "fieldsV1": field_sets.to_fields_v1(paths)})
-    if mine:
-        result.append(_entry(writer, "Update", resource.api_version, now, mine, subresource))
-    return result
+    return managed_fields.record_write(old, new, resource=resource, walker=walker, schema=schema, manager=manager,
+                                       subresource=subresource, now=now)
 
 
 def parse_config(raw: bytes) -> dict[str, Any]:

@@ -257,19 +257,20 @@ class ObjectStore:
     # -- writes -------------------------------------------------------------------------------
 
     def create(self, resource: resources.ResourceType, body: Mapping[str, Any],
-               namespace: str | None = None, *, dry_run: bool = False,
+               namespace: str | None = None, *, dry_run: bool = False, field_manager: str | None = None,
                managed_fields: Sequence[Object] | None = None) -> Object:
         """Store a new object: name/generateName, uid, timestamps, versions, built-in defaults; status
         dropped where the status subresource owns it. 409 AlreadyExists, 404 for a missing namespace,
         422 invalid, 500 when the body carries a resourceVersion (as etcd3's store refuses it).
-        With dry_run the object is admitted and returned but not stored (no resourceVersion)."""
+        With dry_run the object is admitted and returned but not stored (no resourceVersion).
+        managedFields: those given (a create by apply), else the create recorded as `field_manager`'s."""
         if (viewed := self._view(resource)) is not None:
             view, stored = viewed
             stored_body = view.to_storage(body)
             if resource.key == ("events.k8s.io", "events"):
                 self._raise_invalid(resource, stored_body, event_versions.strict_problems(stored_body))
             return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run,
-                                                 managed_fields=managed_fields))
+                                                 field_manager=field_manager, managed_fields=managed_fields))
         obj = copy.deepcopy(dict(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -310,8 +311,6 @@ class ObjectStore:
         for field in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
             meta.pop(field, None)
-        if managed_fields:  # a create by server-side apply
-            meta["managedFields"] = list(managed_fields)
         if "status" in resource.subresources and resource.kind not in ("Namespace",):
             obj.pop("status", None)
         # The uid comes first: a Job's generated selector is made of it (FillObjectMetaSystemFields).
@@ -320,12 +319,16 @@ class ObjectStore:
         if not resource.custom:
             defaults.apply(resource.group, resource.kind, obj)
             _check_counts(resource, obj)
+            # Recorded as decoded and defaulted, before the strategy's own settings (a Service's IP).
+            self._record_fields(resource, None, obj, field_manager, None, managed_fields)
             if resource.key == ("batch", "jobs"):
                 defaults.prepare_job_for_create(obj)
             elif resource.key == ("", "pods"):
                 obj["status"] = defaults.initial_pod_status(obj)
             self._prepare_builtin(resource, obj, None)
         obj = self._admit(resource, obj)
+        if resource.custom:  # with the schema's defaults, which a custom resource gets on decoding
+            self._record_fields(resource, None, obj, field_manager, None, managed_fields)
         meta = obj["metadata"]
         if resource.has_generation:
             meta["generation"] = 1
@@ -360,7 +363,7 @@ class ObjectStore:
         bump_generation=False writes a change the server makes outside the update strategy, which
         leaves metadata.generation alone (the scheduler's pods/binding setting spec.nodeName).
         With dry_run the result is returned but not stored. managedFields: those given (an apply),
-        else, on an object that has them, the write recorded as `field_manager`'s (server_side_apply).
+        else the write recorded as `field_manager`'s through `subresource` (managed_fields).
         """
         if (viewed := self._view(resource)) is not None:
             view, stored = viewed
@@ -418,13 +421,9 @@ class ObjectStore:
                         f"found new finalizers []string{{{listed}}}")], kind=resource.kind, group=resource.group)
         new["apiVersion"] = resource.api_version
         new["kind"] = resource.kind
-        managed = list(managed_fields) if managed_fields is not None else server_side_apply.record_update(
-            old, new, resource=resource, manager=field_manager, subresource=subresource,
-            now=format_time(self.clock()))
-        if managed is not None:
-            new["metadata"]["managedFields"] = managed
         if not resource.custom:
             defaults.apply(resource.group, resource.kind, new)
+            self._record_fields(resource, old, new, field_manager, subresource, managed_fields)
             if subresource is None:
                 _check_counts(resource, new)
             frozen = immutable_fields.problems(resource.group, resource.kind, old, new) if subresource is None else []
@@ -433,6 +432,8 @@ class ObjectStore:
         if not resource.custom:
             self._prepare_builtin(resource, new, old)
         new = self._admit(resource, new, old)
+        if resource.custom:
+            self._record_fields(resource, old, new, field_manager, subresource, managed_fields)
         self._check_admission(resource, "UPDATE", new, old, subresource, dry_run)
         if new == old:
             return old
@@ -581,6 +582,16 @@ class ObjectStore:
         elif resource.key == ("", "events"):
             problems = builtin_strategies.event_problems(obj)
         self._raise_invalid(resource, obj, problems)
+
+    def _record_fields(self, resource: resources.ResourceType, old: Object | None, new: Object,
+                       field_manager: str | None, subresource: str | None,
+                       managed_fields: Sequence[Object] | None) -> None:
+        """Set new's managedFields: those an apply computed, or the write recorded as the field manager does."""
+        new["metadata"]["managedFields"] = list(managed_fields) if managed_fields is not None else \
+            server_side_apply.record_write(old, new, resource=resource, manager=field_manager,
+                                           subresource=subresource, now=format_time(self.clock()))
+        if not new["metadata"]["managedFields"]:
+            del new["metadata"]["managedFields"]
 
     @staticmethod
     def _raise_invalid(resource: resources.ResourceType, obj: Mapping[str, Any],

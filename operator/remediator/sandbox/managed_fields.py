@@ -1,0 +1,186 @@
+"""metadata.managedFields for every write, as kube-apiserver's field manager keeps them.
+
+A create is an update from the kind's zero object; an update, a patch or a write to /status or
+/scale compares the stored object with the new one (structured-merge-diff's Updater.Update): the
+writer owns what it added or modified (operation Update, its own entry per manager, apiVersion
+and subresource, merged with its earlier one and stamped with the time), every other manager
+loses those fields and what was removed, and managers left with nothing are dropped. What the
+server sets itself (name, uid, resourceVersion...) is owned by no one, and so is status through
+the main endpoint, or anything but status through /status, where a kind has that subresource.
+The entries are kept as `fieldsV1` trees and changed in place of the paths a write touched, so a
+small patch costs as little as the comparison that finds it.
+https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from remediator.sandbox import field_sets, resources, zero_objects
+
+DEFAULT_MANAGER = "kube-controller-manager"
+# Paths the field manager never records (stripMeta): the server sets them.
+STRIPPED: frozenset[field_sets.Path] = frozenset({
+    ("f:apiVersion",), ("f:kind",), ("f:metadata",),
+    *(("f:metadata", f"f:{name}") for name in ("name", "namespace", "creationTimestamp", "selfLink", "uid",
+                                               "clusterName", "generation", "managedFields", "resourceVersion")),
+})
+Entry = dict[str, Any]
+Tree = dict[str, Any]
+
+
+def writable(path: field_sets.Path, *, status_subresource: bool, subresource: str | None) -> bool:
+    """Whether a write through (sub)resource can own the path: the registry strategies' reset fields."""
+    if path in STRIPPED:
+        return False
+    if status_subresource and path and (path[0] == "f:status") != (subresource == "status"):
+        return False
+    return True
+
+
+def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resource: resources.ResourceType,
+                 walker: field_sets.Walker, schema: Mapping[str, Any], manager: str | None,
+                 subresource: str | None, now: str) -> list[Entry]:
+    """The managedFields of `new` after `manager` wrote it over `old` (None: a create)."""
+    comparison = walker.compare(
+        zero_objects.zero_object(resource, walker.resolve, schema) if old is None else old, new, schema)
+    status_subresource = "status" in resource.subresources
+
+    def kept(paths: Iterable[field_sets.Path]) -> list[field_sets.Path]:
+        return [p for p in paths if writable(p, status_subresource=status_subresource, subresource=subresource)]
+
+    changed = kept([*comparison.added, *comparison.modified])
+    removed = kept(comparison.removed)
+    entries: Sequence[Entry] = [] if old is None else old["metadata"].get("managedFields") or []
+    writer = manager or DEFAULT_MANAGER
+    result: list[Entry] = []
+    mine: Tree | None = None
+    mine_entry: Entry | None = None
+    for entry in entries:
+        if is_writer(entry, writer, "Update", subresource) and entry.get("apiVersion") == resource.api_version:
+            mine_entry = entry  # the writer's earlier fields: what it changes now is added to them
+            mine = _without(entry.get("fieldsV1") or {}, removed)
+            continue
+        tree = _without(entry.get("fieldsV1") or {}, [*changed, *removed])
+        if tree:
+            result.append(entry if tree is entry.get("fieldsV1") else {**entry, "fieldsV1": tree})
+    if changed:
+        shared = mine_entry is not None and mine is mine_entry.get("fieldsV1")
+        tree = copy.deepcopy(mine or {}) if shared else (mine or {})
+        for path in changed:
+            _insert(tree, path)
+        result.append(new_entry(writer, "Update", resource.api_version, now, sorted_tree(tree), subresource))
+    elif mine and mine_entry is not None:
+        result.append(mine_entry if mine is mine_entry.get("fieldsV1") else {**mine_entry, "fieldsV1": mine})
+    return sort_entries(result)
+
+
+def new_entry(manager: str, operation: str, api_version: str, now: str, fields: Tree,
+              subresource: str | None) -> Entry:
+    entry: Entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,
+                    "fieldsType": "FieldsV1", "fieldsV1": fields}
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+def is_writer(entry: Mapping[str, Any], manager: str, operation: str, subresource: str | None) -> bool:
+    return (entry.get("manager") == manager and entry.get("operation") == operation
+            and (entry.get("subresource") or None) == subresource)
+
+
+def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
+    """kube-apiserver's order: Apply before Update, then by time, manager, apiVersion, subresource."""
+    return sorted(entries, key=lambda e: (e.get("operation", ""), e.get("time") or "", e.get("manager", ""),
+                                          e.get("apiVersion", ""), e.get("subresource", "")))
+
+
+def _without(tree: Tree, paths: Iterable[field_sets.Path]) -> Tree:
+    """The tree without those paths as members; the same tree when it holds none of them."""
+    present = [path for path in paths if _is_member(tree, path)]
+    if not present:
+        return tree
+    copied = copy.deepcopy(tree)
+    for path in present:
+        _remove(copied, path)
+    return copied
+
+
+def _is_member(tree: Tree, path: field_sets.Path) -> bool:
+    node = tree
+    for element in path:
+        child = node.get(element)
+        if child is None:
+            return False
+        node = child
+    return bool(path) and (not node or "." in node)
+
+
+def _insert(tree: Tree, path: field_sets.Path) -> None:
+    node = tree
+    for element in path[:-1]:
+        child = node.get(element)
+        if child is None:
+            child = node[element] = {}
+        elif not child:
+            child["."] = {}  # a member until now without children: it keeps its own membership
+        node = child
+    last = node.get(path[-1])
+    if last is None:
+        node[path[-1]] = {}
+    elif last and "." not in last:
+        last["."] = {}
+
+
+def _remove(tree: Tree, path: field_sets.Path) -> None:
+    trail: list[tuple[Tree, str]] = []
+    node = tree
+    for element in path:
+        trail.append((node, element))
+        node = node[element]
+    if "." in node:
+        del node["."]
+        return
+    # A member without children goes, and so do the ancestors it alone kept.
+    for parent, element in reversed(trail):
+        del parent[element]
+        if parent.keys() == {"."}:
+            del parent["."]
+            return
+        if parent:
+            return
+
+
+def sorted_tree(tree: Tree) -> Tree:
+    """A fieldsV1 tree in structured-merge-diff's order: `.`, fields, keys, values, indexes."""
+    return {key: sorted_tree(tree[key]) for key in sorted(tree, key=_element_order)}
+
+
+def _element_order(element: str) -> tuple[int, Any]:
+    kind, text = element[:2], element[2:]
+    if element == ".":
+        return (0, "")
+    if kind == "f:":
+        return (1, text)
+    if kind == "i:":
+        return (4, int(text) if text.isdigit() else 0)
+    value = json.loads(text)
+    if kind == "k:" and isinstance(value, dict):
+        return (2, [(name, _value_order(value[name])) for name in sorted(value)])
+    return (3, _value_order(value))
+
+
+def _value_order(value: Any) -> tuple[int, Any]:
+    """Values ordered as value.Compare orders them: null, then numbers, strings, booleans, others."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (3, value)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (4, json.dumps(value, sort_keys=True))
