@@ -54,6 +54,7 @@ async def set_template(api: kubernetes.client.ApiClient, namespace: str,
             if revisions.same_template(deployment["spec"].get("template") or {}, action.template):
                 return intents.done()
             deployment["spec"]["template"] = json.loads(json.dumps(action.template))
+            deployment["metadata"].pop("managedFields", None)  # the server's record, not ours to send back
             await retries.call_json(apps.replace_namespaced_deployment, action.name, namespace, deployment)
             return intents.done()
         except ApiException as e:

@@ -174,6 +174,7 @@ async def read_value(api: kubernetes.client.ApiClient, namespace: str, name: str
 
 async def _replace(core: kubernetes.client.CoreV1Api, namespace: str, secret: dict[str, Any]) -> None:
     """Write the Secret as given, on condition that it is still at the resourceVersion it carries."""
+    secret["metadata"].pop("managedFields", None)  # the server's record, not ours to send back
     await retries.call(core.replace_namespaced_secret, secret["metadata"]["name"], namespace, secret,
                        _preload_content=False)
 

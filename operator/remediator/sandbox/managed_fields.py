@@ -78,6 +78,15 @@ def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resou
     return sort_entries(result)
 
 
+def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy of the object without metadata.managedFields: what a write copies and changes,
+    since its managedFields are computed, never taken from the body."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping) or "managedFields" not in meta:
+        return dict(obj)
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def new_entry(manager: str, operation: str, api_version: str, now: str, fields: Tree,
               subresource: str | None) -> Entry:
     entry: Entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,

@@ -28,6 +28,7 @@ from remediator.sandbox import (
     eviction,
     field_validation,
     health,
+    managed_fields,
     patches,
     paths,
     resources,
@@ -327,7 +328,9 @@ class Sandbox:
                                   "media types include: application/json-patch+json, "
                                   "application/merge-patch+json, application/apply-patch+yaml")
         try:
-            patched = patches.apply_patch(current, body, content_type, resource.kind)
+            # Patched without the managedFields, which the write records afresh (and copying them costs).
+            patched = patches.apply_patch(managed_fields.without_managed_fields(current), body, content_type,
+                                          resource.kind)
         except patches.PatchError as e:
             raise _patch_error(e, content_type) from None
         if not isinstance(patched, dict):

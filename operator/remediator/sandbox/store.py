@@ -36,6 +36,7 @@ from remediator.sandbox import (
     selectors,
     server_side_apply,
 )
+from remediator.sandbox import managed_fields as ownership  # `managed_fields` names the writes' argument
 
 Object = dict[str, Any]
 Clock = Callable[[], datetime.datetime]
@@ -271,7 +272,7 @@ class ObjectStore:
                 self._raise_invalid(resource, stored_body, event_versions.strict_problems(stored_body))
             return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run,
                                                  field_manager=field_manager, managed_fields=managed_fields))
-        obj = copy.deepcopy(dict(body))
+        obj = copy.deepcopy(ownership.without_managed_fields(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -372,7 +373,8 @@ class ObjectStore:
                 require_resource_version=require_resource_version, bump_generation=bump_generation,
                 dry_run=dry_run, field_manager=field_manager, managed_fields=managed_fields))
         old = self.get(resource, namespace, name)
-        new = copy.deepcopy(dict(body))
+        # Client-sent managedFields are ignored: the write's own are computed below (and not copied first).
+        new = copy.deepcopy(ownership.without_managed_fields(body))
         new_meta = new.get("metadata")
         if not isinstance(new_meta, dict):
             raise errors.bad_request("metadata must be an object")
