@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import pathlib
+import ssl
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,9 +22,10 @@ class ResourceInfo:
 class Client:
     """Create-or-merge-patch of manifests, and reads, over plain HTTP(S) with resource discovery."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, verify: ssl.SSLContext | bool = True) -> None:
+        """`verify`: the server's CA (an SSLContext) when it is not in the system's trust store."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+        self._http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30, verify=verify)
         self._discovered: dict[str, dict[str, ResourceInfo]] = {}
 
     async def __aenter__(self) -> Self:

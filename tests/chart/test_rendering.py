@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import helm_python
 import pytest
 
@@ -15,3 +17,97 @@ def test_helm_lint_strict_finds_nothing_with_the_default_values() -> None:
 def test_a_template_error_fails_the_render_instead_of_printing_half_a_chart() -> None:
     with pytest.raises(helm_python.HelmError):
         manifests("remediator", "remediator", values(image="not-a-mapping"))
+
+
+def kinds(chart: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [document for document in chart if document["kind"] == kind]
+
+
+def test_two_replicas_elect_a_leader_spread_across_nodes_and_roll_without_recreate() -> None:
+    (deployment,) = kinds(manifests("remediator", "ops", values()), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2 and "strategy" not in deployment["spec"]
+    assert {"--leader-elect", "--leader-elect-name=remediator", "--all-namespaces"} <= set(pod["containers"][0]["args"])
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "DoNotSchedule"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    env = {variable["name"]: variable["valueFrom"]["fieldRef"]["fieldPath"] for variable in pod["containers"][0]["env"]}
+    assert env == {"POD_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"}
+
+
+def test_one_replica_is_recreated_so_two_never_act_at_once() -> None:
+    (deployment,) = kinds(manifests("remediator", "ops", values(replicas=1)), "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+
+def test_the_pod_runs_non_root_read_only_without_capabilities_and_only_its_own_account_mounts_a_token() -> None:
+    chart = manifests("remediator", "ops", values())
+    (deployment,) = kinds(chart, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                                            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    (account,) = kinds(chart, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "remediator" and pod["automountServiceAccountToken"] is True
+    assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
+
+
+def test_the_service_serves_the_receiver_of_every_replica_with_its_token_mounted_not_granted() -> None:
+    chart = manifests("remediator", "ops", values())
+    (service,) = kinds(chart, "Service")
+    assert {(port["name"], port["port"]) for port in service["spec"]["ports"]} == {("receiver", 9095), ("health", 8080)}
+    (deployment,) = kinds(chart, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert "--receiver-token-file=/var/run/secrets/remediator/receiver/token" in pod["containers"][0]["args"]
+    (token,) = [volume for volume in pod["volumes"] if volume["name"] == "receiver-token"]
+    assert token["secret"]["secretName"] == "remediator-receiver-token"
+    secrets_rules = [rule for role in kinds(chart, "ClusterRole") + kinds(chart, "Role") for rule in role["rules"]
+                     if "secrets" in rule["resources"]]
+    assert all("list" not in rule["verbs"] and "watch" not in rule["verbs"] and "*" not in rule["verbs"]
+               for rule in secrets_rules)
+
+
+def test_namespaces_scope_grants_a_role_per_namespace_and_only_discovery_cluster_wide() -> None:
+    chart = manifests("remediator", "ops", values(namespaces=["shop", "payments"],
+                                                  rbac={"create": True, "scope": "namespaces"}))
+    roles = {(role["metadata"]["namespace"], role["metadata"]["name"]) for role in kinds(chart, "Role")}
+    assert roles == {("shop", "remediator"), ("payments", "remediator"), ("ops", "remediator-leader-election")}
+    bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in kinds(chart, "RoleBinding")}
+    assert bindings == roles
+    (cluster_role,) = kinds(chart, "ClusterRole")
+    assert {(group, resource) for rule in cluster_role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"]} == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"), ("remediator.dev", "runbooks")}
+    (deployment,) = kinds(chart, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=shop" in args and "--namespace=payments" in args and "--all-namespaces" not in args
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"rbac": {"create": True, "scope": "namespaces"}}, "needs the served namespaces listed"),
+    ({"rbac": {"create": True, "scope": "namespaces"}, "namespaces": ["team-*"]}, "RBAC has no globs"),
+    ({"rbac": {"create": True, "scope": "everywhere"}}, "expected cluster or namespaces, got everywhere"),
+])
+def test_rbac_values_that_cannot_be_granted_are_refused_with_the_reason(overrides: dict[str, Any], message: str
+                                                                         ) -> None:
+    with pytest.raises(helm_python.HelmError, match=message):
+        manifests("remediator", "ops", values(**overrides))
+
+
+def test_the_prometheus_rule_is_rendered_only_when_asked_for_with_the_labels_prometheus_selects() -> None:
+    assert kinds(manifests("remediator", "ops", values()), "PrometheusRule") == []
+    chart = manifests("remediator", "ops", values(prometheusRule={"enabled": True, "labels": {"release": "kps"}}))
+    (rule,) = kinds(chart, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert set(alerts) == {"RemediatorDown", "RemediatorRestarting"}
+    assert 'deployment="remediator"' in alerts["RemediatorDown"] and 'namespace="ops"' in alerts["RemediatorDown"]
+
+
+def test_helm_lint_strict_finds_nothing_in_either_rbac_scope_with_every_option_on() -> None:
+    assert lint(values(prometheusRule={"enabled": True, "labels": {}}, replicas=1)) == []
+    assert lint(values(namespaces=["shop"], rbac={"create": True, "scope": "namespaces"})) == []
