@@ -81,7 +81,7 @@ def test_namespaces_scope_grants_a_role_per_namespace_and_only_discovery_cluster
     (cluster_role,) = kinds(chart, "ClusterRole")
     assert {(group, resource) for rule in cluster_role["rules"] for group in rule["apiGroups"]
             for resource in rule["resources"]} == {
-        ("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"), ("remediator.dev", "runbooks")}
+        ("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
     (deployment,) = kinds(chart, "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=shop" in args and "--namespace=payments" in args and "--all-namespaces" not in args
