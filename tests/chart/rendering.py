@@ -42,3 +42,10 @@ def lint(chart_values: dict[str, Any] | None = None) -> list[str]:
     report = helm_python.lint(CHART, chart_values, strict=True)
     return [f"{message['path']}: {message['error']}" for message in report["messages"]
             if message["severity"] >= 2] + list(report.get("errors") or [])
+
+
+def notes(release: str, namespace: str, chart_values: dict[str, Any]) -> str:
+    """What `helm install` prints after installing (templates/NOTES.txt)."""
+    with helm_python.Chart.load(CHART) as chart:
+        rendered = chart.render(values=chart_values, name=release, namespace=namespace, is_install=True)
+        return rendered[f"{chart.name}/templates/NOTES.txt"]

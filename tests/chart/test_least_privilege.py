@@ -218,7 +218,9 @@ async def test_the_operator_works_with_exactly_the_rights_the_chart_grants(
             answer = await http.post(f"http://127.0.0.1:{ports['receiver']}/alertmanager",
                                      json=notification(alert(deployment="crashing")),
                                      headers={"Authorization": f"Bearer {RECEIVER_TOKEN}"})
-        assert answer.status_code == 200, answer.text
+            assert answer.status_code == 200, answer.text
+            scraped = await http.get(f"http://127.0.0.1:{ports['receiver']}/metrics")  # the ServiceMonitor's
+            assert "remediator_alerts_received_total 1.0" in scraped.text
 
         async def states() -> dict[str, str]:
             found = {name: await phase(admin, "Incident", name) for name in INCIDENTS}

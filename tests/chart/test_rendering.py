@@ -7,7 +7,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from .rendering import lint, manifests, values
+from .rendering import lint, manifests, notes, values
 
 
 def test_helm_lint_strict_finds_nothing_with_the_default_values() -> None:
@@ -90,9 +90,14 @@ def test_namespaces_scope_grants_a_role_per_namespace_and_only_discovery_cluster
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"rbac": {"create": True, "scope": "namespaces"}}, "needs the served namespaces listed"),
     ({"rbac": {"create": True, "scope": "namespaces"}, "namespaces": ["team-*"]}, "RBAC has no globs"),
-    ({"rbac": {"create": True, "scope": "everywhere"}}, "expected cluster or namespaces, got everywhere"),
+    ({"rbac": {"create": True, "scope": "everywhere"}}, "at '/rbac/scope': value must be one of 'cluster'"),
+    ({"replicas": -1}, "at '/replicas': minimum: got -1, want 0"),
+    ({"serviceMonitor": {"enabled": True, "interval": "half a minute", "labels": {}}},
+     "at '/serviceMonitor/interval': 'half a minute' does not match pattern"),
+    ({"namespaces": ["Not_A_Namespace"]}, "at '/namespaces/0'"),
+    ({"replica": 2}, "additional properties 'replica' not allowed"),
 ])
-def test_rbac_values_that_cannot_be_granted_are_refused_with_the_reason(overrides: dict[str, Any], message: str
+def test_bad_values_are_refused_with_the_reason_before_anything_renders(overrides: dict[str, Any], message: str
                                                                          ) -> None:
     with pytest.raises(helm_python.HelmError, match=message):
         manifests("remediator", "ops", values(**overrides))
@@ -104,10 +109,32 @@ def test_the_prometheus_rule_is_rendered_only_when_asked_for_with_the_labels_pro
     (rule,) = kinds(chart, "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kps"
     alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
-    assert set(alerts) == {"RemediatorDown", "RemediatorRestarting"}
+    assert set(alerts) == {"RemediatorDown", "RemediatorRestarting", "RemediatorAlertsRejected",
+                           "RemediatorWebhookRefused"}
     assert 'deployment="remediator"' in alerts["RemediatorDown"] and 'namespace="ops"' in alerts["RemediatorDown"]
 
 
 def test_helm_lint_strict_finds_nothing_in_either_rbac_scope_with_every_option_on() -> None:
-    assert lint(values(prometheusRule={"enabled": True, "labels": {}}, replicas=1)) == []
+    assert lint(values(prometheusRule={"enabled": True, "labels": {}}, replicas=1,
+                       serviceMonitor={"enabled": True, "interval": "30s", "labels": {}})) == []
     assert lint(values(namespaces=["shop"], rbac={"create": True, "scope": "namespaces"})) == []
+
+
+def test_the_service_monitor_scrapes_the_receivers_metrics_port_of_every_replica() -> None:
+    assert kinds(manifests("remediator", "ops", values()), "ServiceMonitor") == []
+    chart = manifests("remediator", "ops", values(serviceMonitor={"enabled": True, "interval": "15s",
+                                                                  "labels": {"release": "kps"}}))
+    (monitor,) = kinds(chart, "ServiceMonitor")
+    (service,) = kinds(chart, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "receiver", "path": "/metrics", "interval": "15s"}]
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+
+
+def test_the_install_notes_give_the_alertmanager_receiver_and_its_token_secret_and_the_approve_command() -> None:
+    printed = notes("remediator", "ops", values())
+    assert "url: http://remediator.ops.svc:9095/alertmanager" in printed
+    assert "kubectl -n ops create secret generic remediator-receiver-token" in printed
+    assert "credentials_file: /etc/alertmanager/secrets/remediator-receiver-token/token" in printed
+    assert "kubectl remediator approve INCIDENT --step STEP -n NAMESPACE" in printed
+    assert "alertmanager" not in notes("remediator", "ops", values(receiver={"enabled": False, "port": 9095}))
