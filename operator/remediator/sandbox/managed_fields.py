@@ -14,7 +14,6 @@ https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-manageme
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -45,8 +44,10 @@ def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resou
                  walker: field_sets.Walker, schema: Mapping[str, Any], manager: str | None,
                  subresource: str | None, now: str) -> list[Entry]:
     """The managedFields of `new` after `manager` wrote it over `old` (None: a create)."""
+    # Neither side's managedFields are compared: they are not fields anyone owns, and walking them costs.
     comparison = walker.compare(
-        zero_objects.zero_object(resource, walker.resolve, schema) if old is None else old, new, schema)
+        zero_objects.zero_object(resource, walker.resolve, schema) if old is None else without_managed_fields(old),
+        without_managed_fields(new), schema)
     status_subresource = "status" in resource.subresources
 
     def kept(paths: Iterable[field_sets.Path]) -> list[field_sets.Path]:
@@ -68,11 +69,10 @@ def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resou
         if tree:
             result.append(entry if tree is entry.get("fieldsV1") else {**entry, "fieldsV1": tree})
     if changed:
-        shared = mine_entry is not None and mine is mine_entry.get("fieldsV1")
-        tree = copy.deepcopy(mine or {}) if shared else (mine or {})
+        edit = _TreeEdit(mine or {})
         for path in changed:
-            _insert(tree, path)
-        result.append(new_entry(writer, "Update", resource.api_version, now, sorted_tree(tree), subresource))
+            edit.insert(path)
+        result.append(new_entry(writer, "Update", resource.api_version, now, edit.finish(), subresource))
     elif mine and mine_entry is not None:
         result.append(mine_entry if mine is mine_entry.get("fieldsV1") else {**mine_entry, "fieldsV1": mine})
     return sort_entries(result)
@@ -112,10 +112,10 @@ def _without(tree: Tree, paths: Iterable[field_sets.Path]) -> Tree:
     present = [path for path in paths if _is_member(tree, path)]
     if not present:
         return tree
-    copied = copy.deepcopy(tree)
+    edit = _TreeEdit(tree)
     for path in present:
-        _remove(copied, path)
-    return copied
+        edit.remove(path)
+    return edit.finish()
 
 
 def _is_member(tree: Tree, path: field_sets.Path) -> bool:
@@ -128,44 +128,67 @@ def _is_member(tree: Tree, path: field_sets.Path) -> bool:
     return bool(path) and (not node or "." in node)
 
 
-def _insert(tree: Tree, path: field_sets.Path) -> None:
-    node = tree
-    for element in path[:-1]:
+class _TreeEdit:
+    """Changes to a fieldsV1 tree that may be shared with a stored object: only the nodes on the
+    changed paths are copied (a small write to a large entry stays cheap), and the nodes that got
+    new keys are put back in structured-merge-diff's order: `.`, fields, keys, values, indexes."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.root: Tree = dict(tree)
+        self._copies: dict[int, Tree] = {id(self.root): self.root}  # holding them keeps their ids unique
+        self._unsorted: dict[int, Tree] = {}
+
+    def _child(self, node: Tree, element: str) -> Tree:
+        """The node's child at element, copied (once) so that it may be changed; created when absent."""
         child = node.get(element)
         if child is None:
+            self._unsorted[id(node)] = node
             child = node[element] = {}
-        elif not child:
-            child["."] = {}  # a member until now without children: it keeps its own membership
-        node = child
-    last = node.get(path[-1])
-    if last is None:
-        node[path[-1]] = {}
-    elif last and "." not in last:
-        last["."] = {}
+        elif id(child) not in self._copies:
+            child = node[element] = dict(child)
+        self._copies[id(child)] = child
+        return child
 
+    def insert(self, path: field_sets.Path) -> None:
+        node = self.root
+        for element in path[:-1]:
+            known = element in node
+            node = self._child(node, element)
+            if known and not node:
+                node["."] = {}  # a member until now without children: it keeps its own membership
+                self._unsorted[id(node)] = node
+        if path[-1] in node:
+            last = self._child(node, path[-1])
+            if last and "." not in last:
+                last["."] = {}
+                self._unsorted[id(last)] = last
+        else:
+            self._child(node, path[-1])
 
-def _remove(tree: Tree, path: field_sets.Path) -> None:
-    trail: list[tuple[Tree, str]] = []
-    node = tree
-    for element in path:
-        trail.append((node, element))
-        node = node[element]
-    if "." in node:
-        del node["."]
-        return
-    # A member without children goes, and so do the ancestors it alone kept.
-    for parent, element in reversed(trail):
-        del parent[element]
-        if parent.keys() == {"."}:
-            del parent["."]
+    def remove(self, path: field_sets.Path) -> None:
+        trail: list[tuple[Tree, str]] = []
+        node = self.root
+        for element in path:
+            trail.append((node, element))
+            node = self._child(node, element)
+        if "." in node:
+            del node["."]
             return
-        if parent:
-            return
+        # A member without children goes, and so do the ancestors it alone kept.
+        for parent, element in reversed(trail):
+            del parent[element]
+            if parent.keys() == {"."}:
+                del parent["."]
+                return
+            if parent:
+                return
 
-
-def sorted_tree(tree: Tree) -> Tree:
-    """A fieldsV1 tree in structured-merge-diff's order: `.`, fields, keys, values, indexes."""
-    return {key: sorted_tree(tree[key]) for key in sorted(tree, key=_element_order)}
+    def finish(self) -> Tree:
+        for node in self._unsorted.values():
+            ordered = sorted(node.items(), key=lambda item: _element_order(item[0]))
+            node.clear()
+            node.update(ordered)
+        return self.root
 
 
 def _element_order(element: str) -> tuple[int, Any]:

@@ -11,6 +11,7 @@ import collections
 import copy
 import dataclasses
 import datetime
+import functools
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -57,7 +58,13 @@ def utcnow() -> datetime.datetime:
 
 
 def format_time(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format_second(int(moment.timestamp()))
+
+
+@functools.lru_cache(maxsize=8)
+def _format_second(second: int) -> str:
+    # Every write records its time now (managedFields): formatting once per second is enough.
+    return datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def group_kind(resource: resources.ResourceType) -> str:
