@@ -1,7 +1,7 @@
 """The chart's RBAC is all the operator needs and no more, proven against an RBAC-enforcing API server.
 
-The chart is rendered by Helm; its ServiceAccount and RBAC objects are applied to the sandbox with
-authentication and RBAC on; the operator runs with the args of the chart's Deployment and the token of
+The chart is rendered by Helm and applied to the sandbox with authentication and RBAC on (its own
+Deployment runs there too, but as simulated pods); the operator runs with the args of the chart's Deployment and the token of
 the chart's ServiceAccount, through an incident of every kind of workload step (scale, restart, delete
 pods, job, rollback), a RollbackRequest, a KeyRotation, an Incident that rotates a key inline, and an
 alert through the receiver, all while holding the leader Lease. Then the sandbox's request log says:
@@ -36,7 +36,6 @@ RELEASE_NAMESPACE = "ops"
 OPERATOR = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
 API = "remediator.dev/v1alpha1"
 RECEIVER_TOKEN = "alertmanager-bearer-token"
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 # Flags the test adds to the chart's: no coalescing window or approvals to wait out.
 TEST_FLAGS = ("--restart-coalesce", "0s", "--approval-severities", "none")
 # Granted, needed, and not used by these scenarios, with the reason.
@@ -143,7 +142,9 @@ def forbidden(sandbox: runner.RunningSandbox) -> list[tuple[str, str, str, str, 
 
 
 def incident(name: str, *steps: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Incident", "metadata": {"name": name, "namespace": "default"},
+    # The chart's admission policy: an Incident is created in its requester's own name.
+    return {"apiVersion": API, "kind": "Incident", "metadata": {
+                "name": name, "namespace": "default", "annotations": {"remediator.dev/requested-by": "sandbox-admin"}},
             "spec": {"severity": "P2", "summary": f"{name} for the least-privilege test", "steps": list(steps)}}
 
 
@@ -179,9 +180,10 @@ async def test_the_operator_works_with_exactly_the_rights_the_chart_grants(
     chart = rendered(RELEASE, RELEASE_NAMESPACE, values(**SCOPES[scope]))
     for name in (RELEASE_NAMESPACE, "elsewhere"):
         await admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    for document in chart:
-        if document["kind"] in RBAC_KINDS:
-            await admin.apply(document)
+    await admin.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": f"{RELEASE}-receiver-token", "namespace": RELEASE_NAMESPACE}, "stringData": {"token": RECEIVER_TOKEN}})
+    for document in chart:  # all of it, as helm install would: the API server validates each object
+        await admin.apply(document)
     await admin.apply({**secret("not-yours"), "metadata": {"name": "not-yours", "namespace": "elsewhere"}})
     await asyncio.gather(*(roll_out(admin, named(deployment("shop:1.0", replicas=2), name))
                            for name in ("web", "api", "workers", "crashing")),
