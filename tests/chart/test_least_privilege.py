@@ -1,11 +1,12 @@
 """The chart's RBAC is all the operator needs and no more, proven against an RBAC-enforcing API server.
 
 The chart is rendered by Helm and applied to the sandbox with authentication and RBAC on (its own
-Deployment runs there too, but as simulated pods); the operator runs with the args of the chart's Deployment and the token of
-the chart's ServiceAccount, through an incident of every kind of workload step (scale, restart, delete
-pods, job, rollback), a RollbackRequest, a KeyRotation, an Incident that rotates a key inline, and an
-alert through the receiver, all while holding the leader Lease. Then the sandbox's request log says:
-no request was forbidden, and every verb the chart grants on every resource was used.
+Deployment runs there too, as simulated pods). The operator runs with the args of the chart's
+Deployment and the token of the chart's ServiceAccount, through an incident of every kind of workload
+step (scale, restart, delete pods, job, rollback), a RollbackRequest, a KeyRotation, an Incident that
+rotates a key inline, and an alert through the receiver, all while holding the leader Lease. Then the
+sandbox's request log says: no request was forbidden, and every verb the chart grants on every
+resource was used.
 """
 
 from __future__ import annotations
