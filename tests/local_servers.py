@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp.web
@@ -20,3 +21,11 @@ async def serving(app: aiohttp.web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await app_runner.cleanup()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (for a process the test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -123,3 +123,6 @@ async def test_the_demo_remediates_the_example_incident_and_exits_zero() -> None
     assert process.returncode == 0, text
     assert "scaled deployment/web from 2 to 4" in text
     assert "✓ incident resolved" in text
+    # The second act: an alert (through Alertmanager where installed) to a resolved Incident.
+    assert "[restart] restarted deployment/web" in text
+    assert "resolved and its alert too" in text

@@ -2,7 +2,8 @@
 
 Starts the sandbox API server, an embedded PostgreSQL and the operator (as its own process,
 the way it runs in a cluster), applies `examples/` through the API, prints the incident's
-timeline as it grows, and exits 0 once the incident is Resolved.
+timeline as it grows; once the incident is Resolved, the second act (demo_alerts): an alert through
+Alertmanager (or straight to the receiver) to a resolved Incident. Exits 0 when both resolved.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from remediator import manifests, processes
+from remediator import demo_alerts, manifests, processes
 from remediator.sandbox import images, runner
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKDIR = REPO / ".demo"
 INCIDENT = ("default", "web-capacity")
+ALERT_RUNBOOK = REPO / "examples" / "runbooks" / "crash-looping.yaml"
 
 
 def say(text: str) -> None:
@@ -46,14 +48,14 @@ def embedded_postgres(pgdata: pathlib.Path) -> Iterator[str | None]:
 
 
 @contextlib.asynccontextmanager
-async def operator_process(kubeconfig: pathlib.Path,
-                           log_path: pathlib.Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def operator_process(kubeconfig: pathlib.Path, log_path: pathlib.Path,
+                           *flags: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """`remediator run` as a child process, logging to a file; stopped with SIGTERM on exit."""
     log = log_path.open("wb")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        *flags, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         yield process
     finally:
@@ -98,7 +100,12 @@ async def main(timeout: float = 120.0) -> int:
         with embedded_postgres(WORKDIR / "pgdata") as database:
             if database:
                 say("✓ embedded PostgreSQL running")
-            async with operator_process(kubeconfig, WORKDIR / "operator.log") as process:
+            token = WORKDIR / "receiver-token"
+            token.write_text(demo_alerts.TOKEN)
+            port = demo_alerts.free_port()
+            receiver_url = f"http://127.0.0.1:{port}/alertmanager"
+            async with operator_process(kubeconfig, WORKDIR / "operator.log", "--receiver-address",
+                                        f"127.0.0.1:{port}", "--receiver-token-file", str(token)) as process:
                 say(f"✓ operator running (pid {process.pid}, log: {WORKDIR / 'operator.log'})")
                 async with manifests.Client(sandbox.url) as client:
                     for path in examples:
@@ -113,4 +120,9 @@ async def main(timeout: float = 120.0) -> int:
                         say(f"✗ the operator exited with {process.returncode}; see {WORKDIR / 'operator.log'}")
                         return 1
                     say("✓ incident resolved" if code == 0 else "✗ incident not resolved")
-                    return code
+                    if code != 0:
+                        return code
+                    for applied in await client.apply_file(ALERT_RUNBOOK):
+                        say(f"✓ applied {applied}")
+                    return await demo_alerts.alert_to_resolved(sandbox.url, receiver_url, WORKDIR, say, format_entry,
+                                                               timeout)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import socket
 from typing import Any
 
 import httpx
 import pytest
+from tests.local_servers import free_port
 from tests.scenarios.support import EXAMPLES, wait_for
 
 from remediator import cli, manifests
@@ -25,12 +25,6 @@ async def incidents(sandbox: runner.RunningSandbox) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = (await http.get(INCIDENTS)).json()["items"]
         return items
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def start_with_receiver(start_operator: Any, tmp_path: pathlib.Path, *flags: str,

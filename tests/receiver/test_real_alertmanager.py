@@ -13,7 +13,6 @@ import contextlib
 import datetime
 import pathlib
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ import httpx
 import pytest
 import yaml
 from kubernetes.aio import client as aio
-from tests.local_servers import serving
+from tests.local_servers import free_port, serving
 from tests.scenarios.support import wait_for
 
 from remediator import processes
@@ -40,12 +39,6 @@ TOKEN = "am-token"
 API = "/apis/remediator.dev/v1alpha1"
 CRASH_LOOP = {"alertname": "KubePodCrashLooping", "namespace": "default", "deployment": "web", "severity": "critical"}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Receiver:

@@ -5,14 +5,13 @@ rollout and verifies its health endpoint; then the resolve arrives and the Incid
 from __future__ import annotations
 
 import pathlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
 import httpx
 import pytest
-from tests.local_servers import serving
+from tests.local_servers import free_port, serving
 
 from remediator import manifests
 from remediator.sandbox import runner
@@ -62,12 +61,6 @@ async def health_url(sandbox: runner.RunningSandbox) -> AsyncIterator[str]:
     async with serving(app) as url:
         yield f"{url}/healthz"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_an_alert_rolls_back_the_crashing_deploy_verifies_it_and_the_resolve_is_recorded(
