@@ -7,7 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from kubernetes.aio import client as aio
 from prometheus_client.parser import text_string_to_metric_families
+from tests.local_servers import serving
+
+from remediator.receiver import incident_writes, server, tokens
 
 from .alerts import LATER, alert, notification, runbook_manifest
 from .conftest import RunningReceiver
@@ -170,3 +174,19 @@ async def test_metrics_count_what_the_receiver_did(receiver: RunningReceiver) ->
     assert samples[("remediator_incidents_created_total", (("runbook", "crash-loop"), ("severity", "P1")))] == 1
     assert samples[("remediator_receiver_request_duration_seconds_count", (("code", "200"),))] == 4
     assert samples[("remediator_receiver_request_duration_seconds_count", (("code", "401"),))] == 1
+
+
+async def test_the_token_may_come_from_a_secret(receiver: RunningReceiver) -> None:
+
+
+    secret = {"metadata": {"name": "alertmanager-webhook", "namespace": "default"},
+              "stringData": {"token": "from-the-secret"}}
+    assert (await receiver.sandbox.post("/api/v1/namespaces/default/secrets", json=secret)).status_code == 201
+    await receiver.apply_runbook(runbook_manifest())
+    async with aio.ApiClient(aio.Configuration(host=str(receiver.sandbox.base_url).rstrip("/"))) as api:
+        handler = server.Receiver(incident_writes.IncidentWrites(api),
+                                  tokens.SecretToken(api, "default", "alertmanager-webhook"), None)
+        async with serving(server.build_app(handler)) as url:
+            other = RunningReceiver(url, receiver.http, receiver.sandbox)
+            assert (await other.post(notification(alert()), token="from-the-secret")).status_code == 200
+            assert (await other.post(notification(alert()))).status_code == 401

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp.web
 import prometheus_client
 import pydantic
+from kubernetes.aio.client.exceptions import ApiException
 
 from remediator.api.errors import validation_messages
 from remediator.engine import windows
@@ -100,6 +101,10 @@ class Receiver:
         except incident_writes.ApiUnavailable as e:
             logger.warning(f"the Kubernetes API is unavailable ({e}); answering 503 so Alertmanager retries")
             return _answer(503, error="the Kubernetes API is unavailable; retry")
+        except ApiException as e:
+            # Unexpected (a missing CRD, a namespace gone): nothing was lost, Alertmanager may retry later.
+            logger.error(f"the Kubernetes API answered {e.status} {e.reason}; answering 503")
+            return _answer(503, error=f"the Kubernetes API answered {e.status}; retry")
 
     async def _process(self, notification: Notification) -> aiohttp.web.Response:
         now = datetime.datetime.now(datetime.UTC)
