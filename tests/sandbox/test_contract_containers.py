@@ -247,6 +247,28 @@ async def test_an_image_pull_takes_its_time_once_and_is_then_present_on_the_node
     assert "Pulling" not in second
 
 
+async def test_image_pull_policies_never_uses_only_the_node_and_always_pulls_again(api: httpx.AsyncClient) -> None:
+    """imagePullPolicy Never: an image not on the node is ErrImageNeverPull (kubelet's event and
+    message), one that is runs; Always pulls an image the node already has once more."""
+    await api.post(PODS, json=pod("never", "huge:slow-pull", imagePullPolicy="Never"))
+    await api.post(PODS, json=pod("cached", "nginx:1.27", imagePullPolicy="Never"))
+
+    async def never_pulled() -> dict[str, Any] | None:
+        status = await status_of(api, "never")
+        return status if waiting(status).get("reason") == "ErrImageNeverPull" else None
+    status = await until(never_pulled)
+    message = 'Container image "huge:slow-pull" is not present with pull policy of Never'
+    assert waiting(status)["message"] == message and status["phase"] == "Pending"
+    assert ("Warning", "ErrImageNeverPull", message) in [e[:3] for e in await events_of(api, "never")]
+    await until(lambda: _running(api, "cached"))
+
+    await api.post(PODS, json=pod("first-pull", "huge:slow-pull"))
+    await until(lambda: _running(api, "first-pull"), within=30 * TIME_SCALE + 5)
+    await api.post(PODS, json=pod("pull-again", "huge:slow-pull", imagePullPolicy="Always"))
+    await until(lambda: _running(api, "pull-again"), within=30 * TIME_SCALE + 5)
+    assert "Pulling" in [e[1] for e in await events_of(api, "pull-again")]
+
+
 async def test_the_configmap_in_kube_system_changes_the_registry_of_a_running_sandbox(
         api: httpx.AsyncClient) -> None:
     """Entries of kube-system/sandbox-images come before the startup file's: here an image the tests'

@@ -188,7 +188,7 @@ class ContainerRun:
 
     name: str
     image: str
-    state: str = "pulling"  # pulling, pullError, pullBackOff, running, crashBackOff, exited
+    state: str = "pulling"  # pulling, pullError, pullBackOff, neverPull, running, crashBackOff, exited
     since: float = 0.0
     until: float | None = None  # when the state ends by itself
     pull_failures: int = 0
@@ -208,7 +208,7 @@ def advance(run: ContainerRun, ctx: Context, now: float) -> list[Event]:
     """
     events: list[Event] = []
     while True:
-        if run.state == "pulling":
+        if run.state in ("pulling", "neverPull"):
             if not _pull(run, ctx, now, events):
                 return events
             _start(run, ctx, run.since, events)
@@ -243,7 +243,20 @@ def advance(run: ContainerRun, ctx: Context, now: float) -> list[Event]:
 
 
 def _pull(run: ContainerRun, ctx: Context, now: float, events: list[Event]) -> bool:
-    """Pull the image (or find it present); False while the pull is still going or after it failed."""
+    """Pull the image (or find it present); False while the pull is still going or after it failed.
+
+    imagePullPolicy Never uses only an image on the node (ErrImageNeverPull otherwise); Always pulls
+    even then; IfNotPresent (and an image with no pull time) pulls only what is not there.
+    """
+    policy = str(ctx.container.get("imagePullPolicy") or "IfNotPresent")
+    on_node = ctx.entry is not None and (ctx.image in ctx.present or ctx.entry.pull_seconds <= 0)
+    if policy == "Never" and not on_node:
+        if run.state != "neverPull":
+            message = f'Container image "{ctx.image}" is not present with pull policy of Never'
+            events.append(("Warning", "ErrImageNeverPull", message))
+            events.append(("Warning", "Failed", "Error: ErrImageNeverPull"))
+        run.state, run.until = "neverPull", None
+        return False
     if ctx.entry is None:
         error = pull_error(ctx.image)
         events.append(("Normal", "Pulling", f'Pulling image "{ctx.image}"'))
@@ -252,7 +265,7 @@ def _pull(run: ContainerRun, ctx: Context, now: float, events: list[Event]) -> b
         run.pull_failures += 1
         run.state, run.until = "pullError", run.since + min(SYNC_SECONDS, pull_backoff(run.pull_failures)) * ctx.scale
         return False
-    if ctx.image in ctx.present or ctx.entry.pull_seconds <= 0:
+    if on_node and (policy != "Always" or ctx.entry.pull_seconds <= 0):
         events.append(("Normal", "Pulled", f'Container image "{ctx.image}" already present on machine'))
         return True
     if not run.announced:
@@ -332,6 +345,9 @@ def state_of(run: ContainerRun, ctx: Context, now: float) -> dict[str, Any]:
         return {"waiting": {"reason": "ContainerCreating"}}
     if run.state == "pullError":
         return {"waiting": {"reason": "ErrImagePull", "message": pull_error(ctx.image)}}
+    if run.state == "neverPull":
+        return {"waiting": {"reason": "ErrImageNeverPull",
+                            "message": f'Container image "{ctx.image}" is not present with pull policy of Never'}}
     if run.state == "pullBackOff":
         return {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{ctx.image}": '
                                                                      f"ErrImagePull: {pull_error(ctx.image)}"}}

@@ -175,7 +175,8 @@ def pod_phase(pod: Mapping[str, Any], runs: Sequence[containers.ContainerRun]) -
     if runs and all(run.state == "exited" for run in runs):
         failed = any((run.last_terminated or {}).get("exitCode") for run in runs)
         return "Failed" if failed else "Succeeded"
-    if any(run.last_terminated is None and run.state in ("pulling", "pullError", "pullBackOff") for run in runs):
+    if any(run.last_terminated is None and run.state in ("pulling", "pullError", "pullBackOff", "neverPull")
+           for run in runs):
         return "Pending"
     return "Running"
 
