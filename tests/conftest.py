@@ -114,7 +114,8 @@ async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> As
         operator = OperatorProcess(process, log_path)
         started.append(operator)
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            # 30 s: on a loaded machine loading the Kubernetes clients alone takes several seconds.
+            for _ in range(600):
                 if process.returncode is not None:
                     raise AssertionError(f"the operator exited early:\n{operator.log}")
                 with contextlib.suppress(httpx.HTTPError):

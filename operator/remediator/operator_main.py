@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import kopf
 
@@ -14,7 +15,9 @@ from remediator import GROUP, config, kube, leadership, liveness
 from remediator.actions import fences, retries
 from remediator.engine import guards, windows
 from remediator.handlers import incident_queue
-from remediator.receiver import loop_guards, server
+
+if TYPE_CHECKING:
+    from remediator.receiver.server import ReceiverOptions
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -30,7 +33,7 @@ class OperatorOptions:
     peering: str | None = None
     leader_election: leadership.Election | None = None
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
-    receiver: server.ReceiverOptions | None = None
+    receiver: ReceiverOptions | None = None
 
 
 def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSettings:
@@ -94,6 +97,9 @@ async def run(options: OperatorOptions) -> None:
         kube.load_api_classes()
     async with contextlib.AsyncExitStack() as stack:
         if options.receiver is not None:
+            # Imported only when asked for: the asynchronous client's modules take seconds to load.
+            from remediator.receiver import loop_guards, server
+
             # Every replica serves the receiver, leader or not: creating an Incident is idempotent.
             kube.configure(operator_config.kubeconfig)
             await stack.enter_async_context(server.serving(
