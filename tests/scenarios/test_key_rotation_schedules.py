@@ -39,8 +39,9 @@ async def test_each_tick_of_the_schedule_rotates_exactly_once(client: manifests.
     elapsed = (datetime.datetime.now(datetime.UTC) - created).total_seconds()
     status = await status_of(client)
     ticks = int(elapsed // TICK)
-    # One rotation per tick that has passed (the last may still be on its way), never two for one tick.
-    assert ticks - 1 <= status["currentVersion"] <= ticks, (elapsed, seen)
+    # At most one rotation per tick that has passed, never two for one tick; on a loaded machine the last
+    # one or two may still be on their way (a tick missed meanwhile collapses into the next).
+    assert max(1, ticks - 2) <= status["currentVersion"] <= ticks, (elapsed, seen)
     ids = [rotation_id for version, rotation_id in seen if version]
     assert len(set(ids)) == len({version for version, _ in seen if version}), seen
     assert all(rotation_id.startswith("1-") for rotation_id in ids), "<generation>-<tick>"
