@@ -19,8 +19,9 @@ from remediator.sandbox import controllers, images, runner, server, store
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CRDS = sorted((REPO / "crds").glob("*.yaml"))
-# Simulated delays in tests: a pod's 30 s termination grace period passes in 0.3 s.
-TIME_SCALE = 0.01
+# Simulated delays in tests: a pod's 30 s termination grace period passes in 0.3 s. To run the scenarios
+# under more realistic timing: REMEDIATOR_TEST_TIME_SCALE=0.2 pytest tests/scenarios (slower, same asserts).
+TIME_SCALE = float(os.environ.get("REMEDIATOR_TEST_TIME_SCALE", "0.01"))
 # Which images exist in the tests' sandbox and how their containers behave (see the file).
 IMAGES = images.load(REPO / "tests" / "images.yaml")
 
