@@ -36,6 +36,8 @@ class Cluster:
     annotations: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     types: dict[str, str] = dataclasses.field(default_factory=dict)
     immutable: set[str] = dataclasses.field(default_factory=set)
+    # Answers of the staged SetRolePassword actions (the set-and-prove of a rotation), then done.
+    set_password_failures: list[intents.Result] = dataclasses.field(default_factory=list)
     role: role_rotations.LoginUser = dataclasses.field(
         default_factory=lambda: role_rotations.LoginUser("orders", exists=True))
 
@@ -63,6 +65,8 @@ class Cluster:
                 if found["metadata"]["name"] == intent.name:
                     found["spec"]["template"]["metadata"]["annotations"] = {
                         intents.PRECISE_RESTART_ANNOTATION: intent.restarted_at}
+        if isinstance(intent, moves.SetRolePassword) and intent.mark is not None and self.set_password_failures:
+            return self.set_password_failures.pop(0)
         if isinstance(intent, moves.RevokeRoleUser):
             return intents.done({"user": intent.user, "openSessions": 2, "terminatedSessions": 0})
         if isinstance(intent, moves.PromoteSecret):

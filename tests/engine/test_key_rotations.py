@@ -353,6 +353,27 @@ def test_an_in_place_rollback_sets_the_previous_password_again_before_restarting
     assert restore.username == ("username", "orders")
 
 
+@pytest.mark.parametrize("strategy", ["inPlace", "alternatingUsers"])
+def test_a_password_whose_login_proof_fails_stops_the_rotation_and_in_place_the_old_one_is_set_again(
+        strategy: str) -> None:
+    failed = intents.failed("LoginFailed", "the new password of orders was set but the login with it failed")
+    cluster = Cluster(secrets={SECRET: {"password"}}, set_password_failures=[failed])
+    driver = Driver(cluster, database_spec(strategy))
+    driver.request("r1", emergency=True)
+    driver.run()
+    assert driver.stage == "Failed"
+    sets = [(a.user, a.secret, a.mark) for a in cluster.actions if isinstance(a, moves.SetRolePassword)]
+    if strategy == "inPlace":
+        # The one user may hold the new password now: the one the Secret still holds is set again.
+        assert sets == [("orders", "payments-keys-pending", ("r1", 1)), ("orders", SECRET, None)]
+    else:
+        assert sets == [("orders_b", "payments-keys-pending", ("r1", 1))], "orders_b is not in use: left as is"
+    assert not any(isinstance(a, moves.PromoteSecret) for a in cluster.actions)
+    failed_condition = next(c for c in driver.status["conditions"] if c["type"] == "Failed")
+    assert (failed_condition["status"], failed_condition["reason"]) == ("True", "LoginFailed")
+    assert ("set again" in failed_condition["message"]) == (strategy == "inPlace")
+
+
 @pytest.mark.parametrize(("role", "reason"), [
     (dict(superuser=True), "SuperuserRole"),
     (dict(owns_database=True), "DatabaseOwnerRole"),

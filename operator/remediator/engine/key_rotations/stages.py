@@ -261,6 +261,8 @@ class _Controller:
         if role is None or database is None or database.new_user is None:
             self._enter(current, RotationStage.PROMOTE)
             return None
+        if current.rollback_stage == RotationStage.SET:
+            return self._restore_in_place(current)
         if role.strategy == RoleStrategy.ALTERNATING_USERS and not database.alternate_ready:
             ensure = moves.EnsureAlternateUser(self._database(), role.role)
             outcome = self._outcome(ensure, f"making sure the alternate user of role {role.role} exists",
@@ -273,7 +275,7 @@ class _Controller:
                                           self.rotation.staging_secret, role.password_key,
                                           (current.id, current.version))
             outcome = self._outcome(apply, f"setting the password of {database.new_user}",
-                                    lambda failed: self._fail_early(current, failed))
+                                    lambda failed: self._set_failed(current, failed))
             if not isinstance(outcome, intents.Result):
                 return outcome
             database.password_set = True
@@ -281,6 +283,31 @@ class _Controller:
                            f"the password of database user {database.new_user} is the new value, proven by a login")
         self._enter(current, RotationStage.PROMOTE)
         return None
+
+    def _set_failed(self, current: Rotation, failed: intents.Result) -> Decision | None:
+        """A password that could not be set and proven. With inPlace the one login user may hold the new
+        password already (the proof failed after it was set) while the Secret still holds the old one: the
+        old one is set again before the rotation stops, or every new connection of the consumers would fail."""
+        role = self.spec.database_role
+        if role is None or role.strategy != RoleStrategy.IN_PLACE:
+            return self._fail_early(current, failed)
+        current.rollback_stage = RotationStage.SET
+        current.message = f"{failed.reason or 'PasswordNotSet'}: {failed.message}"
+        return None
+
+    def _restore_in_place(self, current: Rotation) -> Decision | None:
+        role = self.spec.database_role
+        assert role is not None
+        restore = moves.SetRolePassword(self._database(), role.role, role.role, role.strategy, self.secret,
+                                        role.password_key)
+        outcome = self._outcome(restore, f"setting the previous password of {role.role} again",
+                                self._stops_rollback(current, RotationStage.SET), reason=ROLLING_BACK)
+        if not isinstance(outcome, intents.Result):
+            return outcome
+        current.rollback_stage = None
+        reason, _, why = (current.message or "PasswordNotSet: ").partition(": ")
+        return self._fail_early(current, intents.failed(
+            reason, f"{why}; the previous password of {role.role} (still in secret {self.secret}) was set again"))
 
     def _promote(self, current: Rotation) -> Decision | None:
         if current.secret_resource_version is None:
