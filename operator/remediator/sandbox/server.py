@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import contextlib
 import copy
 import json
@@ -65,6 +66,7 @@ class Sandbox:
         self.access = access.AccessControl(self.store, authenticator)
         self.admission = admission.ValidatingAdmission(self.store)
         self._watch_tasks: set[asyncio.Task[Any]] = set()
+        self._event_lines = EventLines()
         self.closing = False
         # How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about a minute).
         self.bookmark_interval = BOOKMARK_INTERVAL_SECONDS
@@ -267,7 +269,7 @@ class Sandbox:
         try:
             await response.prepare(request)
             for missed in backlog:
-                await response.write(_event_line(missed, tabulate))
+                await response.write(self._event_lines.line(missed, tabulate))
             if initial_events:
                 await response.write(_dumps({"type": "BOOKMARK",
                                              "object": _initial_events_end(resource, listed_version)}) + b"\n")
@@ -296,7 +298,7 @@ class Sandbox:
                         continue
                 if event is None:
                     break
-                await response.write(_event_line(event, tabulate))
+                await response.write(self._event_lines.line(event, tabulate))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -566,6 +568,28 @@ def _bookmark_line(resource: resources.ResourceType, resource_version: int) -> b
     """A BOOKMARK event: an object of the watched kind carrying only the resourceVersion reached."""
     return _dumps({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version,
                                                   "metadata": {"resourceVersion": str(resource_version)}}}) + b"\n"
+
+
+class EventLines:
+    """Watch event lines encoded once for all the watchers an event reaches (kube-apiserver's
+    cachingObject does the same): the store hands every watcher of a resource the same event."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        # By the event's id, with the event itself, which keeps that id from being reused meanwhile.
+        self._lines: collections.OrderedDict[int, tuple[store.WatchEvent, bytes]] = collections.OrderedDict()
+
+    def line(self, event: store.WatchEvent, tabulate: tables.WatchTables | None = None) -> bytes:
+        if tabulate is not None:
+            return _event_line(event, tabulate)  # a table row depends on the watch's own columns
+        cached = self._lines.get(id(event))
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        encoded = _event_line(event)
+        self._lines[id(event)] = (event, encoded)
+        if len(self._lines) > self.size:
+            self._lines.popitem(last=False)
+        return encoded
 
 
 def _event_line(event: store.WatchEvent, tabulate: tables.WatchTables | None = None) -> bytes:
