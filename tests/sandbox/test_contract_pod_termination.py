@@ -213,8 +213,13 @@ async def test_foreground_deletion_holds_the_deployment_until_its_pods_have_term
 
     loop = asyncio.get_running_loop()
     start = loop.time()
-    while (await api.get(PODS)).json()["items"]:
-        assert (await api.get(f"{deployments}/web")).status_code == 200, "the Deployment waits for its pods"
+    while True:
+        # The Deployment first: if it is gone, the pods read after it must be gone too.
+        deployment_found = (await api.get(f"{deployments}/web")).status_code == 200
+        pods_left = (await api.get(PODS)).json()["items"]
+        assert deployment_found or not pods_left, "the Deployment went before its pods"
+        if not pods_left:
+            break
         assert loop.time() - start < 100 * TIME_SCALE + 5
         await asyncio.sleep(0.01)
     pods_took = loop.time() - start
