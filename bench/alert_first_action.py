@@ -1,0 +1,134 @@
+"""Alert to first action: alerts at 20/s through the operator's receiver, each opening a one-step Incident.
+
+Target (issue "Alertmanager", benchmarks): p50 <= 50 ms from the POST to the first write on the target.
+Each alert names its own Deployment (`web-NNN`), so each opens its own Incident, whose Runbook step
+restarts that Deployment; the first write on the target is the lock claim (a PATCH of the Deployment),
+timestamped where the sandbox receives it. The clock starts when the POST is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from bench.alert_storm import notification, runbook
+from bench.incidents import (
+    BENCH_AGENT,
+    DEPLOYMENTS,
+    WRITES,
+    Recorder,
+    cpu_seconds,
+    deployment,
+    percentile,
+)
+from remediator import processes
+from remediator.sandbox import runner, server, store
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CRDS = sorted((REPO / "crds").glob("*.yaml"))
+COUNT = 200
+RATE = 20.0
+RUNBOOKS = "/apis/remediator.dev/v1alpha1/namespaces/default/runbooks"
+
+
+async def main(count: int = COUNT, rate: float = RATE) -> dict[str, Any]:
+    sandbox = server.Sandbox(store.ObjectStore())
+    recorder = Recorder(sandbox)
+    async with runner.running(sandbox=sandbox, handler=recorder, crd_paths=CRDS) as running:
+        with tempfile.TemporaryDirectory() as workdir:
+            kubeconfig = running.write_kubeconfig(pathlib.Path(workdir) / "kubeconfig")
+            async with aiohttp.ClientSession(running.url, headers={"User-Agent": BENCH_AGENT}) as api:
+                async with api.post(RUNBOOKS, json=runbook()) as response:
+                    assert response.status == 201, await response.text()
+                for index in range(count + 1):  # the last one is the warm-up alert's
+                    async with api.post(DEPLOYMENTS, json=deployment(index)) as response:
+                        assert response.status == 201, await response.text()
+            port = runner.free_port()
+            log = pathlib.Path(workdir) / "operator.log"
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
+                "--cooldown", "0s", "--receiver-address", f"127.0.0.1:{port}", "--receiver-no-auth",
+                stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
+            try:
+                return await _measure(f"http://127.0.0.1:{port}/alertmanager", recorder, count, rate, process, log)
+            finally:
+                await processes.stop(process)
+
+
+async def _post(session: aiohttp.ClientSession, url: str, index: int, sent: dict[int, float]) -> None:
+    sent[index] = time.perf_counter()
+    async with session.post(url, json=notification(index, 1)) as response:
+        assert response.status == 200, await response.text()
+
+
+def _tail(log: pathlib.Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+async def _until(done: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll `done` every 50 ms for at most `timeout` seconds (a slow operator shows as unacted alerts)."""
+    for _ in range(int(timeout / 0.05)):
+        if done():
+            return
+        await asyncio.sleep(0.05)
+
+
+def _first_writes(recorder: Recorder) -> dict[int, float]:
+    first: dict[int, float] = {}
+    for request in recorder.requests:
+        if request.incident and request.method in WRITES and request.category.startswith("deployment"):
+            index = int(request.incident.removeprefix("inc-"))
+            first.setdefault(index, request.arrived)
+    return first
+
+
+async def _measure(url: str, recorder: Recorder, count: int, rate: float, process: asyncio.subprocess.Process,
+                   log: pathlib.Path) -> dict[str, Any]:
+    sent: dict[int, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(1200):  # the receiver answers once the operator is up; the warm-up alert is the probe
+            if process.returncode is not None:
+                raise RuntimeError(f"the operator exited:\n{_tail(log)}")
+            try:
+                await _post(session, url, count, sent)
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+        await _until(lambda: count in _first_writes(recorder))
+        await asyncio.sleep(0.5)
+        cpu_before = cpu_seconds(process.pid)
+        started = time.perf_counter()
+        posts = []
+        for index in range(count):
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            posts.append(asyncio.create_task(_post(session, url, index, sent)))
+        await asyncio.gather(*posts)
+        await _until(lambda: len(_first_writes(recorder)) > count)
+    first = _first_writes(recorder)
+    latencies = [(first[i] - sent[i]) * 1000 for i in range(count) if i in first]
+    return {"alerts": count, "acted": len(latencies), "p50 ms": percentile(latencies, 0.5),
+            "p95 ms": percentile(latencies, 0.95), "max ms": max(latencies, default=0.0),
+            "operator CPU s": cpu_seconds(process.pid) - cpu_before}
+
+
+def report(results: dict[str, Any], rate: float = RATE) -> str:
+    return (f"alert to first action, {results['alerts']} alerts at {rate:g}/s, one one-step Incident each: "
+            f"first write on the target p50 {results['p50 ms']:.1f} ms, p95 {results['p95 ms']:.1f} ms, "
+            f"max {results['max ms']:.1f} ms ({results['acted']} acted on); operator CPU "
+            f"{results['operator CPU s']:.1f} s (target: p50 <= 50 ms)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=COUNT)
+    parser.add_argument("--rate", type=float, default=RATE, help="alerts per second")
+    arguments = parser.parse_args()
+    print(report(asyncio.run(main(arguments.count, arguments.rate)), arguments.rate))
