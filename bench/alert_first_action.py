@@ -27,6 +27,7 @@ from bench.incidents import (
     Recorder,
     cpu_seconds,
     deployment,
+    log_tail,
     percentile,
 )
 from remediator import processes
@@ -69,9 +70,6 @@ async def _post(session: aiohttp.ClientSession, url: str, index: int, sent: dict
         assert response.status == 200, await response.text()
 
 
-def _tail(log: pathlib.Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
 
 async def _until(done: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll `done` every 50 ms for at most `timeout` seconds (a slow operator shows as unacted alerts)."""
@@ -96,7 +94,7 @@ async def _measure(url: str, recorder: Recorder, count: int, rate: float, proces
     async with aiohttp.ClientSession() as session:
         for _ in range(1200):  # the receiver answers once the operator is up; the warm-up alert is the probe
             if process.returncode is not None:
-                raise RuntimeError(f"the operator exited:\n{_tail(log)}")
+                raise RuntimeError(f"the operator exited:\n{log_tail(log)}")
             try:
                 await _post(session, url, count, sent)
                 break

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.incidents import BENCH_AGENT, cpu_seconds, percentile
+from bench.incidents import BENCH_AGENT, cpu_seconds, log_tail, percentile
 from remediator import processes
 from remediator.sandbox import runner
 
@@ -72,17 +72,14 @@ async def _ready(url: str, process: asyncio.subprocess.Process, log: pathlib.Pat
     async with aiohttp.ClientSession() as session:
         for _ in range(1200):
             if process.returncode is not None:
-                raise RuntimeError(f"the operator exited:\n{_tail(log)}")
+                raise RuntimeError(f"the operator exited:\n{log_tail(log)}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.post(url, json=notification(999, 0)) as response:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.05)
-    raise RuntimeError(f"the receiver never answered:\n{_tail(log)}")
+    raise RuntimeError(f"the receiver never answered:\n{log_tail(log)}")
 
-
-def _tail(log: pathlib.Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
 
 
 async def main(groups: int = GROUPS, alerts: int = ALERTS_PER_GROUP) -> dict[str, Any]:

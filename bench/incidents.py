@@ -169,6 +169,11 @@ async def start_operator(kubeconfig: pathlib.Path, log: pathlib.Path
     return process, port
 
 
+def log_tail(log: pathlib.Path) -> str:
+    """The end of the operator's log, for the error a benchmark raises when the operator fails."""
+    return _read(log)[-4000:]
+
+
 def _read(log: pathlib.Path) -> str:
     return log.read_text(errors="replace")
 
@@ -321,7 +326,7 @@ async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[s
                 results = await measure(running.url, recorder, count, rate, steps, process.pid)
                 results["cold"] = cold
                 if results["unresolved"]:
-                    print(_read(log)[-4000:], file=sys.stderr)
+                    print(log_tail(log), file=sys.stderr)
                 return results
             finally:
                 await processes.stop(process)

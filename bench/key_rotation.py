@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
-from bench.incidents import BENCH_AGENT, WRITES, cpu_seconds
+from bench.incidents import BENCH_AGENT, WRITES, cpu_seconds, log_tail
 from remediator import processes
 from remediator.sandbox import runner, server, store
 
@@ -64,9 +64,6 @@ class Recorder:
         return any(c.get("type") == "Verified" and c.get("status") == "True"
                    for c in (found.get("status") or {}).get("conditions") or [])
 
-
-def _tail(log: pathlib.Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
 
 
 def category(method: str, path: str) -> str:
@@ -150,7 +147,7 @@ async def _measure(session: aiohttp.ClientSession, recorder: Recorder, process: 
             break
         await asyncio.sleep(0.05)
     else:
-        raise RuntimeError(f"the KeyRotation never became Ready:\n{_tail(log)}")
+        raise RuntimeError(f"the KeyRotation never became Ready:\n{log_tail(log)}")
     await asyncio.sleep(0.5)
     cpu_before = cpu_seconds(process.pid)
     async with session.patch(f"{ROTATIONS}/shop-keys", json={"spec": {"trigger": "after"}},
@@ -162,7 +159,7 @@ async def _measure(session: aiohttp.ClientSession, recorder: Recorder, process: 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(recorder.changed.wait(), 0.5)
     if recorder.verified is None:
-        raise RuntimeError(f"the rotation was never verified:\n{_tail(log)}")
+        raise RuntimeError(f"the rotation was never verified:\n{log_tail(log)}")
     window = [(method, path) for arrived, method, path in recorder.requests
               if triggered <= arrived <= recorder.verified]
     writes = collections.Counter(category(m, p) for m, p in window if m in WRITES)
