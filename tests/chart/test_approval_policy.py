@@ -1,7 +1,8 @@
 """Who may approve is decided by Kubernetes: the chart's ValidatingAdmissionPolicy against a sandbox that
 authenticates users and evaluates admission policies (CEL over request.userInfo), as kube-apiserver does.
 
-alice and mallory may create and edit Incidents (RBAC); bob is also in the approver group sre-oncall.
+alice and mallory may create and edit Incidents and KeyRotations (RBAC); bob is also in the approver group
+sre-oncall.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def cluster() -> AsyncIterator[runner.RunningSandbox]:
                 await create(admin, document)
             await create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                                  "metadata": {"name": "incident-editor"},
-                                 "rules": [{"apiGroups": ["remediator.dev"], "resources": ["incidents"],
+                                 "rules": [{"apiGroups": ["remediator.dev"], "resources": ["incidents", "keyrotations"],
                                             "verbs": ["get", "list", "create", "patch", "update"]}]})
             await create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                                  "metadata": {"name": "sre-edit-incidents"},
@@ -216,3 +217,93 @@ async def test_the_alertmanager_receiver_creates_incidents_in_its_own_name_which
     async with api:
         created, new = await incident_writes.IncidentWrites(api)._create(episode.namespace, manifest)
     assert new and created["metadata"]["annotations"] == {"remediator.dev/requested-by": operator}
+
+
+KEY_ROTATIONS = f"/apis/{API}/namespaces/default/keyrotations"
+
+
+def key_rotation(name: str, annotations: dict[str, str], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "KeyRotation",
+            "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+            "spec": {"secretRef": {"name": "shop-keys"}, "keys": [{"key": "JWT_SECRET"}], **spec}}
+
+
+def rotate(request: str, emergency: str | None = None) -> dict[str, Any]:
+    annotations = {"remediator.dev/rotate": request}
+    if emergency is not None:
+        annotations["remediator.dev/rotate-emergency"] = emergency
+    return {"metadata": {"annotations": annotations}}
+
+
+DESTRUCTIVE_REFUSAL = "an emergency or inPlace key rotation is destructive: user alice is not in an approver group"
+
+
+async def test_whoever_may_annotate_a_key_rotation_may_ask_only_for_an_ordinary_rotation(
+        cluster: runner.RunningSandbox) -> None:
+    """An emergency rotation revokes the old values without waiting for the consumers: it is approved like a
+    destructive step, however it is spelled (annotation, spec, or a grace period edited afterwards)."""
+    created = await as_user(cluster, "alice", "POST", KEY_ROTATIONS, key_rotation("shop-keys", {}))
+    assert created.status_code == 201, created.text
+    path = f"{KEY_ROTATIONS}/shop-keys"
+    ordinary = await as_user(cluster, "alice", "PATCH", path, rotate("r1", "false"))
+    assert ordinary.status_code == 200, ordinary.text
+    for spelling in ("true", "TRUE ", "yes", "True"):
+        refused = await as_user(cluster, "alice", "PATCH", path, rotate("r2", spelling))
+        assert refused.status_code == 403 and DESTRUCTIVE_REFUSAL in refused.text, (spelling, refused.text)
+    # The pending request r1 turned into an emergency after the fact.
+    refused = await as_user(cluster, "alice", "PATCH", path, rotate("r1", "true"))
+    assert refused.status_code == 403, refused.text
+    in_place = {"connectionSecretRef": {"name": "db"}, "role": "app", "passwordKey": "PASSWORD",
+                "strategy": "inPlace"}
+    for spec in ({"emergency": True}, {"databaseRole": in_place}):
+        refused = await as_user(cluster, "alice", "PATCH", path, {"spec": spec})
+        assert refused.status_code == 403 and DESTRUCTIVE_REFUSAL in refused.text, (spec, refused.text)
+    created = await as_user(cluster, "alice", "POST", KEY_ROTATIONS, key_rotation(
+        "leaked", {"remediator.dev/rotate": "now", "remediator.dev/rotate-emergency": "true"}))
+    assert created.status_code == 403, created.text
+    async with user(cluster, None) as admin:
+        stored = (await admin.get(path)).json()
+    assert stored["metadata"]["annotations"] == {"remediator.dev/rotate": "r1",
+                                                 "remediator.dev/rotate-emergency": "false"}
+    assert stored["spec"]["emergency"] is False and "databaseRole" not in stored["spec"]
+    approved = await as_user(cluster, "bob", "PATCH", path, rotate("r3", "true"))
+    assert approved.status_code == 200, approved.text
+
+
+async def test_an_emergency_key_rotations_trigger_and_grace_period_are_an_approvers_to_change(
+        cluster: runner.RunningSandbox) -> None:
+    created = await as_user(cluster, "bob", "POST", KEY_ROTATIONS, key_rotation(
+        "leaky", {}, emergency=True, emergencyGracePeriod="1h", trigger="v1"))
+    assert created.status_code == 201, created.text
+    path = f"{KEY_ROTATIONS}/leaky"
+    for spec in ({"emergencyGracePeriod": "0s"}, {"trigger": "v2"}, {"schedule": "@every 1h"}):
+        refused = await as_user(cluster, "alice", "PATCH", path, {"spec": spec})
+        assert refused.status_code == 403 and DESTRUCTIVE_REFUSAL in refused.text, (spec, refused.text)
+    unrelated = await as_user(cluster, "alice", "PATCH", path, {"spec": {"verifyTimeout": "2m"}})
+    assert unrelated.status_code == 200, unrelated.text
+    # Decided from what will happen: made ordinary, the rotation it asks for is ordinary.
+    ordinary = await as_user(cluster, "alice", "PATCH", path, {"spec": {"emergency": False, "trigger": "v2"}})
+    assert ordinary.status_code == 200, ordinary.text
+
+
+async def test_the_operator_asks_for_the_emergency_rotations_its_approved_steps_need(
+        cluster: runner.RunningSandbox) -> None:
+    """A rotateKey step writes the request as the operator's ServiceAccount, after its Incident's approval;
+    a GitOps controller is admitted only when the chart lists it."""
+    await as_user(cluster, "alice", "POST", KEY_ROTATIONS, key_rotation("shop-keys", {}))
+    operator = "system:serviceaccount:remediator:remediator"
+    flux = "system:serviceaccount:flux-system:kustomize-controller"
+    for name, code in ((operator, 200), (flux, 403)):
+        async with httpx.AsyncClient(base_url=cluster.url, timeout=10, verify=cluster.client_ssl(), headers={
+                "Authorization": f"Bearer {cluster.token_for(name, ('sre',))}"}) as client:
+            answer = await client.patch(f"{KEY_ROTATIONS}/shop-keys", json=rotate(f"by-{code}", "true"),
+                                        headers=MERGE)
+        assert answer.status_code == code, (name, answer.text)
+
+
+def test_the_chart_can_admit_a_gitops_controllers_destructive_rotations() -> None:
+    flux = "system:serviceaccount:flux-system:kustomize-controller"
+    chart_values = values(approvals={**values()["approvals"], "destructiveRotationUsers": [flux]})
+    params = [document for document in render("approval-policy.yaml", "remediator", "remediator", chart_values)
+              if document["kind"] == "ConfigMap"]
+    assert params[0]["data"]["destructiveRotationUsers"] == flux
