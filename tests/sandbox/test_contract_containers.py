@@ -21,7 +21,7 @@ from tests.scenarios.support import wait_for
 
 from remediator import cli
 from remediator.sandbox import images
-from remediator.sandbox.controllers import containers
+from remediator.sandbox.controllers import containers, job_backoff
 
 PODS = "/api/v1/namespaces/default/pods"
 EVENTS = "/api/v1/namespaces/default/events"
@@ -322,6 +322,54 @@ async def test_a_jobs_pod_runs_for_its_images_time_and_active_deadline_seconds_c
     long = await until(lambda: finished("long"), within=40 * TIME_SCALE + 5)
     assert cut == {"FailureTarget": "DeadlineExceeded", "Failed": "DeadlineExceeded"}
     assert long == {"SuccessCriteriaMet": "CompletionsReached", "Complete": "CompletionsReached"}
+
+
+async def test_a_failed_jobs_pod_is_replaced_after_the_job_controllers_back_off(api: httpx.AsyncClient) -> None:
+    """backoffLimit 2 and an image that exits 2 after 5 s: each replacement pod is created only after
+    the Job controller's back-off since the last failure, 10 s and then 20 s (scaled); the third
+    failure fails the Job (BackoffLimitExceeded). pkg/controller/job/backoff_utils.go"""
+    loop = asyncio.get_running_loop()
+    created: dict[str, float] = {}
+    failed: dict[str, float] = {}
+    selector = {"watch": "true", "labelSelector": "job-name=retry"}
+    async with api.stream("GET", PODS, params=selector) as stream:
+        await api.post(JOBS, json=job("retry", "tool:crash", backoffLimit=2))
+        async with asyncio.timeout(50 * TIME_SCALE + 10):
+            async for line in stream.aiter_lines():
+                found = json.loads(line)["object"]
+                name = found["metadata"]["name"]
+                created.setdefault(name, loop.time())
+                if (found.get("status") or {}).get("phase") == "Failed":
+                    failed.setdefault(name, loop.time())
+                if len(failed) == 3:
+                    break
+
+    first, second, third = sorted(created, key=created.__getitem__)
+    assert created[second] - failed[first] >= 10 * TIME_SCALE * 0.9
+    assert created[third] - failed[second] >= 20 * TIME_SCALE * 0.9
+    assert created[third] - failed[second] > created[second] - failed[first], "the back-off doubles"
+
+    async def job_failed() -> dict[str, Any] | None:
+        status = (await api.get(f"{JOBS}/retry")).json().get("status") or {}
+        return status if any(c["type"] == "Failed" for c in status.get("conditions") or ()) else None
+    status = await until(job_failed)
+    assert status["failed"] == 3 and "active" not in status
+    assert [c["reason"] for c in status["conditions"]] == ["BackoffLimitExceeded"] * 2
+
+
+def test_the_job_controllers_back_off_doubles_from_10_seconds_to_10_minutes() -> None:
+    """DefaultJobPodFailureBackOff 10 s, MaxJobPodFailureBackOff 10 min (the docs round it to 6 min: 320 s,
+    then the cap); a success in between starts again at 10 s."""
+    assert [job_backoff.delay(failures) for failures in range(0, 9)] == [0, 10, 20, 40, 80, 160, 320, 600, 600]
+
+    def finished(uid: str, phase: str, at: str) -> dict[str, Any]:
+        return {"metadata": {"uid": uid}, "status": {"phase": phase, "containerStatuses": [
+            {"state": {"terminated": {"finishedAt": at}}}]}}
+    record = job_backoff.observe(None, [finished("a", "Failed", "2026-01-01T00:00:01Z"),
+                                        finished("b", "Failed", "2026-01-01T00:00:02Z")], now=100.0)
+    assert (record.failures_after_success, job_backoff.remaining(record, 105.0, 1.0)) == (2, 15.0)
+    record = job_backoff.observe(record, [finished("c", "Succeeded", "2026-01-01T00:00:03Z")], now=110.0)
+    assert (record.failures_after_success, job_backoff.remaining(record, 110.0, 1.0)) == (0, 0.0)
 
 
 def test_kubelets_back_offs_double_from_10_seconds_to_5_minutes() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import TIME_SCALE
+from tests.scenarios.support import wait_for
 
 from remediator.sandbox import resources, store
 from remediator.sandbox.controllers import Controllers, Simulations, deployments, kubelet, naming
@@ -623,23 +624,28 @@ async def test_a_job_runs_its_pod_to_completion(
 ], ids=["command-says-fail", "outcome-annotation"])
 async def test_a_failing_job_fails_after_its_backoff_limit_with_the_termination_message(
         object_store: store.ObjectStore, kinds: Kinds, controllers: Controllers, failing_job: Object) -> None:
-    """A Job retries failed pods; after backoffLimit + 1 failures (default backoffLimit 6) it has
-    failed: 7 and conditions FailureTarget and Failed, reason BackoffLimitExceeded. Each failed
-    pod's container terminated with exit code 1 and the termination message.
+    """A Job retries failed pods (after the Job controller's back-off); after backoffLimit + 1
+    failures it has failed: 3 and conditions FailureTarget and Failed, reason BackoffLimitExceeded.
+    Each failed pod's container terminated with exit code 1 and the termination message.
 
     https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-backoff-failure-policy
     """
-    object_store.create(kinds.jobs, failing_job)
-    await controllers.settle()
+    object_store.create(kinds.jobs, {**failing_job, "spec": {**failing_job["spec"], "backoffLimit": 2}})
+
+    async def job_failed() -> bool:
+        await controllers.settle()
+        return "Failed" in {c["type"] for c in object_store.get(kinds.jobs, "default", "migrate")
+                            .get("status", {}).get("conditions", ())}
+    await wait_for(job_failed, timeout=30 * TIME_SCALE + 10)
 
     failed = object_store.get(kinds.jobs, "default", "migrate")
-    assert failed["status"]["failed"] == 7 and "succeeded" not in failed["status"]
+    assert failed["status"]["failed"] == 3 and "succeeded" not in failed["status"]
     assert "completionTime" not in failed["status"]
     reasons = [(c["type"], c["status"], c["reason"]) for c in failed["status"]["conditions"]]
     assert reasons == [("FailureTarget", "True", "BackoffLimitExceeded"),
                        ("Failed", "True", "BackoffLimitExceeded")]
     pods = owned_by(object_store, kinds.pods, failed)
-    assert len(pods) == 7 and all(p["status"]["phase"] == "Failed" for p in pods)
+    assert len(pods) == 3 and all(p["status"]["phase"] == "Failed" for p in pods)
     terminated = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (1, "Error")
     assert terminated["message"] == 'relation "users" does not exist'

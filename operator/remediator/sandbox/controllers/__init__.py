@@ -15,7 +15,8 @@ state a healthy cluster would reach, through the same store writes a real contro
   crash (CrashLoopBackOff, restartCount, lastState), are OOM-killed, or fail their probes. Job pods
   then terminate: Succeeded with exit code 0, or Failed.
 - Jobs run one pod at a time (up to `parallelism`) until `completions` succeed or more than
-  `backoffLimit` pods fail (no backoff delay), and then get Complete or Failed conditions.
+  `backoffLimit` pods fail (a failed pod is replaced after the Job controller's back-off, 10 s
+  doubling to 10 minutes, scaled), and then get Complete or Failed conditions.
 - The controllers record the Events a real cluster shows (ScalingReplicaSet, SuccessfulCreate...).
 
 What fails, besides the registry's behaviours, by the sandbox's older switches:

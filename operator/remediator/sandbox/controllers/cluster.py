@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from remediator.sandbox import errors, images, nodes, resources, selectors, store
-from remediator.sandbox.controllers import containers, events, naming, ownership
+from remediator.sandbox.controllers import containers, events, job_backoff, naming, ownership
 
 Object = dict[str, Any]
 NODE_NAME = nodes.NAME
@@ -48,6 +48,8 @@ class Cluster:
         self.pod_runs: dict[tuple[str, str], tuple[str, dict[str, containers.ContainerRun]]] = {}
         # Images pulled on the node: later pods find them "already present on machine".
         self.present_images: set[str] = set()
+        # Job uid -> its failures in a row, for the back-off before a replacement pod (the job controller's memory).
+        self.job_backoffs: dict[str, job_backoff.BackoffRecord] = {}
         self.configmaps = object_store.resource_type("", "v1", "configmaps")
         self.pods = object_store.resource_type("", "v1", "pods")
         self.deployments = object_store.resource_type("apps", "v1", "deployments")

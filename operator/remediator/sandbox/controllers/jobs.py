@@ -1,7 +1,8 @@
 """The Job controller: runs pods until enough succeed, or more than backoffLimit fail.
 
 https://kubernetes.io/docs/concepts/workloads/controllers/job/
-Failed pods are replaced at once (no exponential back-off delay in the sandbox).
+A failed pod is replaced after the controller's back-off (10 s doubling to 10 minutes, scaled;
+`job_backoff.py`).
 
 Whether a pod succeeds, and how long it runs, is the kubelet's decision: its image's behaviour in
 the sandbox's image registry, or the older switches (`kubelet.decide_outcome`): a container whose
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from remediator.sandbox.controllers import cluster, conditions, ownership, pods, replicasets, timestamps
+from remediator.sandbox.controllers import cluster, conditions, job_backoff, ownership, pods, replicasets, timestamps
 
 Object = dict[str, Any]
 COMPONENT = "job-controller"
@@ -150,6 +152,8 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     """Run the Job's pods and record how it went; a finished Job is left alone (and keeps its pods)."""
     job = world.find(world.jobs, namespace, name)
     if job is None or ownership.is_terminating(job) or is_finished(job):
+        if job is not None:
+            world.job_backoffs.pop(str(job["metadata"].get("uid")), None)
         return None
     now = world.now()
     stamp = timestamps.format_time(now)
@@ -159,7 +163,10 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
     verdict = job_verdict(job, count_pods(owned), timestamps.parse_time(start_time), now, world.time_scale)
     active = [pod for pod in owned if pods.is_active(pod)]
     wanted = 0 if verdict.finished else verdict.wanted_active
-    for _ in range(wanted - len(active)):
+    uid, moment = str(job["metadata"].get("uid")), time.monotonic()
+    backoff = world.job_backoffs[uid] = job_backoff.observe(world.job_backoffs.get(uid), owned, moment)
+    backing_off = job_backoff.remaining(backoff, moment, world.time_scale)
+    for _ in range(wanted - len(active) if not backing_off else 0):
         pod = world.create_with_random_name(world.pods, job_pod(job), f"{name}-")
         world.events.record(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
                             component=COMPONENT)
@@ -173,7 +180,13 @@ def reconcile(world: cluster.Cluster, namespace: str, name: str) -> float | None
         world.events.record(job, "Completed", "Job completed", component=COMPONENT)
     elif verdict.finished == "Failed":
         world.events.record(job, verdict.reason, verdict.message, component=COMPONENT, event_type="Warning")
-    return _seconds_until_deadline(job, start_time, now, world.time_scale) if not verdict.finished else None
+    if verdict.finished:
+        world.job_backoffs.pop(uid, None)
+        return None
+    # Look again at the active deadline, or when the back-off lets a replacement be created.
+    waits = [w for w in (_seconds_until_deadline(job, start_time, now, world.time_scale),
+                         backing_off if backing_off and wanted > len(active) else None) if w is not None]
+    return min(waits, default=None)
 
 
 def _seconds_until_deadline(job: Mapping[str, Any], start_time: str | None,
