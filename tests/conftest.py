@@ -106,10 +106,12 @@ async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> As
 
     async def start(*flags: str, env: dict[str, str] | None = None) -> OperatorProcess:
         port = _free_port()
+        # The default namespace, unless the flags name the scope themselves.
+        scope = () if "--all-namespaces" in flags else ("--namespace", "default")
         log_path = tmp_path / f"operator-{len(started)}.log"
         log = log_path.open("wb")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
+            sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), *scope,
             "--liveness", f"http://127.0.0.1:{port}/healthz", *flags, stdout=log, stderr=asyncio.subprocess.STDOUT,
             env=None if env is None else {**os.environ, **env})
         operator = OperatorProcess(process, log_path)

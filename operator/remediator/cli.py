@@ -17,6 +17,7 @@ from remediator import log_formats
 if TYPE_CHECKING:
     from remediator.api.windows import MaintenanceWindow
     from remediator.config import OperatorConfig
+    from remediator.engine.shards import Shard
     from remediator.leadership import Election
     from remediator.receiver.server import ReceiverOptions
     from remediator.sandbox import images as sandbox_images
@@ -100,14 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "approval (default: 2)")
     run.add_argument("--receiver-tls-cert", type=pathlib.Path, metavar="PATH", help="serve the webhook over TLS")
     run.add_argument("--receiver-tls-key", type=pathlib.Path, metavar="PATH", help="the TLS certificate's key")
+    run.add_argument("--shard", type=_shard, default=None, metavar="N/M",
+                     help="act only on the namespaces of shard N of M (0 <= N < M), by a stable hash of each "
+                          "namespace's name; run M operators, one per shard (default: every namespace)")
+    run.add_argument("--namespace-selector", default=None, metavar="SELECTOR",
+                     help="act only in namespaces whose labels match this label selector, e.g. "
+                          "'remediator.dev/shard=a' (with --shard: both must hold; needs list/watch on namespaces)")
     run.add_argument("--leader-elect", action="store_true",
                      help="act only while holding a coordination.k8s.io Lease, so that of several replicas one "
                           "acts (default: off, one process)")
     run.add_argument("--leader-elect-namespace", metavar="NS",
                      help="namespace of the Lease (default: the operator's own, from POD_NAMESPACE or its "
                           "ServiceAccount, else 'default')")
-    run.add_argument("--leader-elect-name", default="remediator", metavar="NAME",
-                     help="name of the Lease (default: remediator)")
+    run.add_argument("--leader-elect-name", default=None, metavar="NAME",
+                     help="name of the Lease (default: remediator, or remediator-shard-N with --shard N/M)")
     run.add_argument("--leader-elect-lease-duration", default="15s", metavar="DURATION",
                      help="how long followers wait after the last renewal before taking over (default: 15s)")
     run.add_argument("--leader-elect-renew-deadline", default="10s", metavar="DURATION",
@@ -189,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             leader_election=_election(parser, args) if args.leader_elect else None,
             config=_operator_config(args),
             receiver=_receiver_options(parser, args),
+            namespace_selector=args.namespace_selector,
         )
         return _run_until_signal(operator_main.run(settings))
     if args.command == "demo":
@@ -202,7 +210,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
     from remediator.api.durations import parse_duration
     from remediator.api.severities import normalise_severity
     from remediator.config import OperatorConfig
-    from remediator.engine import allow_lists
+    from remediator.engine import allow_lists, shards
 
     severities = args.approval_severities.strip()
     return OperatorConfig(
@@ -230,6 +238,7 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
         remediation_window=args.max_remediations[1] if args.max_remediations else datetime.timedelta(hours=1),
         max_consecutive_failures=max(1, args.max_consecutive_failures),
         maintenance_windows=tuple(args.maintenance_window),
+        scope=shards.Scope(shard=args.shard),
     )
 
 
@@ -271,8 +280,20 @@ def _election(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Elec
     problem = timings.problem()
     if problem is not None:
         parser.error(f"--leader-elect-*: {problem}")
+    # Each shard is its own Deployment with its own Lease.
+    default_name = "remediator" if args.shard is None else f"remediator-shard-{args.shard.index}"
     return leadership.Election(namespace=args.leader_elect_namespace or leadership.default_namespace(),
-                               name=args.leader_elect_name, identity=leadership.identity(), timings=timings)
+                               name=args.leader_elect_name or default_name, identity=leadership.identity(),
+                               timings=timings)
+
+
+def _shard(text: str) -> Shard:
+    from remediator.engine import shards
+
+    try:
+        return shards.parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _time_scale(text: str) -> float:

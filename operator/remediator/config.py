@@ -8,7 +8,7 @@ import pathlib
 
 from remediator.api.severities import Severity
 from remediator.api.windows import MaintenanceWindow
-from remediator.engine import allow_lists, guards, incidents, rollbacks
+from remediator.engine import allow_lists, guards, incidents, rollbacks, shards
 from remediator.engine.key_rotations import views as key_rotations
 
 
@@ -36,6 +36,8 @@ class OperatorConfig:
     max_consecutive_failures: int = 2
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     restart_coalesce: datetime.timedelta = key_rotations.DEFAULT_RESTART_COALESCE
+    # The namespaces whose Incidents, RollbackRequests and KeyRotations it acts on (--shard, --namespace-selector).
+    scope: shards.Scope = dataclasses.field(default_factory=shards.Scope)
 
     def policy(self) -> incidents.Policy:
         return incidents.Policy(dry_run=self.dry_run, namespaces=self.allowed_namespaces, kinds=self.allowed_kinds,

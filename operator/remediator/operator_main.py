@@ -34,6 +34,7 @@ class OperatorOptions:
     leader_election: leadership.Election | None = None
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
     receiver: ReceiverOptions | None = None
+    namespace_selector: str | None = None
 
 
 def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSettings:
@@ -91,8 +92,12 @@ async def run(options: OperatorOptions) -> None:
     objects.addFilter(_quiet_watch_handler)
     retries.set_request_timeout(operator_config.api_timeout_seconds)
     election = options.leader_election
+    # The request log (the API server's audit log) tells replicas and shards apart by their User-Agent.
+    identity = "; ".join(([election.identity] if election is not None else [])
+                         + ([f"shard {shard}"] if (shard := operator_config.scope.shard) is not None else []))
+    if identity:
+        kube.set_identity(identity)
     if election is not None:
-        kube.set_identity(election.identity)
         # What blocks the event loop at startup is done before taking the Lease: a leader must renew on time.
         kube.load_api_classes()
     async with contextlib.AsyncExitStack() as stack:

@@ -22,6 +22,8 @@ from remediator.typedefs import Logger
 @kopf.on.event(GROUP, VERSION, "incidents", id="incident-watch")
 async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     body: Any = event["object"]
+    if not memo.config.scope.owns(body["metadata"]["namespace"]):
+        return  # another shard's: nothing is kept or written for it here
     uid = body["metadata"]["uid"]
     if event["type"] == "DELETED":
         await memo.incidents.idle(uid)

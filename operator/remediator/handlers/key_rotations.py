@@ -30,6 +30,8 @@ async def _reconcile(namespace: str, name: str, config: Any, action_log: Any, lo
 async def key_rotation_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     body: Any = event["object"]
     meta = body["metadata"]
+    if not memo.config.scope.owns(meta["namespace"]):
+        return  # another shard's: nothing is kept or written for it here
     if event["type"] == "DELETED":
         memo.key_rotations.forget(meta["uid"])
         return
