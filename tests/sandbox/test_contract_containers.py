@@ -415,3 +415,24 @@ def test_remediator_sandbox_refuses_a_registry_file_that_does_not_parse(
     bad.write_text("images: [{image: x, behaviour: sulk}]\n")
     assert cli.main(["sandbox", "--images", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"remediator sandbox: --images: {bad}: images[0].behaviour:")
+
+
+@pytest.mark.parametrize(("runs_for", "next_state", "back_off"), [
+    (5, "crashBackOff", 80.0), (599, "crashBackOff", 80.0), (601, "running", 0.0)])
+def test_a_container_that_ran_for_10_minutes_before_it_crashed_starts_its_back_off_afresh(
+        runs_for: float, next_state: str, back_off: float) -> None:
+    """After four crashes in a row the fifth waits 80 s; a run longer than 10 minutes (twice
+    MaxContainerBackOff) resets the back-off: restarted at once, and a crash after that waits 10 s."""
+    crasher = images.Image("*", behaviour="crash", exit_code=2, after_seconds=runs_for)
+    ctx = containers.Context(crasher, {"name": "app", "image": "shop:crash"}, "web_default(uid)", "10.244.0.9",
+                             scale=1.0, completes=False, restarts_on=lambda code: True,
+                             stamp=lambda moment: f"{moment}", present=set())
+    run = containers.ContainerRun("app", "shop:crash", since=0.0, exits=4, restarts=4)
+    containers.advance(run, ctx, now=0.0)
+    assert run.state == "running"
+
+    containers.advance(run, ctx, now=runs_for + 0.5)
+
+    assert (run.state, run.restarts) == (next_state, 4 if next_state == "crashBackOff" else 5)
+    assert containers.crash_backoff(run.exits) == back_off
+    assert containers.crash_backoff(run.exits + 1) == (160.0 if back_off else 10.0), "the crash after the next"

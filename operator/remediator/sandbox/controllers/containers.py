@@ -18,6 +18,9 @@ from remediator.sandbox import images
 
 BACKOFF_START = 10.0  # kubelet's back-off: 10 s, doubling,
 BACKOFF_MAX = 300.0  # to 5 minutes (MaxContainerBackOff), for crashed containers and failed pulls alike
+# A container that ran this long before it exited starts its back-off afresh (flowcontrol's hasExpired:
+# twice MaxContainerBackOff, "executed for 10 minutes without any problems" in the docs).
+BACKOFF_RESET = 2 * BACKOFF_MAX
 SYNC_SECONDS = 1.0  # how soon after a failed pull the kubelet's next pod sync reports the back-off
 DEFAULT_PERIOD = 10.0
 DEFAULT_FAILURE_THRESHOLD = 3
@@ -302,7 +305,7 @@ def _exit(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> No
         terminated["message"] = plan.message
     terminated.update({"startedAt": run.started_stamp, "finishedAt": ctx.stamp(at)})
     run.last_terminated = terminated
-    run.exits += 1
+    run.exits = 1 if at - run.since > BACKOFF_RESET * ctx.scale else run.exits + 1
     if ctx.completes or not ctx.restarts_on(plan.exit_code):
         run.state, run.since, run.until = "exited", at, None
         return
