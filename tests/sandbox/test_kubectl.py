@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import yaml
+from tests.conftest import TIME_SCALE
 from tests.kubectl import KUBECTL, MISSING
 
 from remediator.sandbox import runner
@@ -470,3 +471,70 @@ async def test_set_image_to_an_image_that_does_not_exist_stalls_and_rollout_stat
     available = await kubectl("get", "deploy", "web", "-o",
                               'jsonpath={.status.conditions[?(@.type=="Available")].status}')
     assert available.stdout == "True"
+
+
+async def pod_statuses_until(kubectl: Kubectl, tmp_path: pathlib.Path, pod: dict[str, object],
+                             last: str) -> list[str]:
+    """Create the pod and return the STATUS column of `kubectl get pod --watch`, every change once, up
+    to and including the first `last`."""
+    name = str(pod["metadata"]["name"])  # type: ignore[index]
+    process = await kubectl.watching("get", "pods", "--field-selector", f"metadata.name={name}", "--watch")
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        await kubectl("apply", "-f", str(manifest(tmp_path, f"{name}.yaml", pod)))
+        async with asyncio.timeout(60 * TIME_SCALE + 20):
+            while not seen or seen[-1] != last:
+                row = table((await process.stdout.readline()).decode())
+                if row and row[0][0] == name and (not seen or seen[-1] != row[0][2]):
+                    seen.append(row[0][2])
+    finally:
+        process.kill()
+        await process.wait()
+    return seen
+
+
+def pod_with_init(name: str, *init_images: str, restart_policy: str = "Always") -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"restartPolicy": restart_policy,
+                     "initContainers": [{"name": f"init-{index}", "image": image}
+                                        for index, image in enumerate(init_images)],
+                     "containers": [{"name": "app", "image": "shop:1.0"}]}}
+
+
+async def test_init_containers_run_in_order_before_the_app_container_as_get_pods_shows(
+        kubectl: Kubectl, tmp_path: pathlib.Path) -> None:
+    """Each init container runs to a successful exit before the next starts (tool:slow-start works for
+    40 s, scaled), and the app container only after the last: Init:0/2, Init:1/2, Running.
+    https://kubernetes.io/docs/concepts/workloads/pods/init-containers/"""
+    seen = await pod_statuses_until(kubectl, tmp_path, pod_with_init("prepared", "tool:slow-start", "tool:1"),
+                                    "Running")
+
+    assert [s for s in seen if s.startswith("Init:") or s == "Running"] == ["Init:0/2", "Init:1/2", "Running"]
+    pod = json.loads((await kubectl("get", "pod", "prepared", "-o", "json")).stdout)
+    inits = pod["status"]["initContainerStatuses"]
+    assert [(s["name"], s["state"]["terminated"]["reason"], s["ready"]) for s in inits] == [
+        ("init-0", "Completed", True), ("init-1", "Completed", True)]
+    first, second = (s["state"]["terminated"] for s in inits)
+    assert first["finishedAt"] <= second["startedAt"], "the second init container started after the first ended"
+
+
+@pytest.mark.parametrize(("restart_policy", "last"), [("Always", "Init:CrashLoopBackOff"), ("Never", "Init:Error")])
+async def test_a_failing_init_container_holds_the_app_container_back_as_get_pods_shows(
+        kubectl: Kubectl, tmp_path: pathlib.Path, restart_policy: str, last: str) -> None:
+    """An init container that exits 2 (tool:crash, after 5 s) is restarted with kubelet's back-off
+    (Init:CrashLoopBackOff), or with restartPolicy Never fails the pod (Init:Error, phase Failed); the app
+    container never starts: PodInitializing, Initialized False."""
+    pod = pod_with_init("blocked", "tool:crash", restart_policy=restart_policy)
+    seen = await pod_statuses_until(kubectl, tmp_path, pod, last)
+
+    assert "Running" not in seen and seen[-1] == last
+    found = json.loads((await kubectl("get", "pod", "blocked", "-o", "json")).stdout)
+    status = found["status"]
+    assert status["phase"] == ("Pending" if restart_policy == "Always" else "Failed")
+    assert status["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+    initialized = next(c for c in status["conditions"] if c["type"] == "Initialized")
+    assert (initialized["status"], initialized["reason"], initialized["message"]) == (
+        "False", "ContainersNotInitialized", "containers with incomplete status: [init-0]")
+    [row] = table((await kubectl("get", "pod", "blocked")).stdout)[1:]
+    assert row[1:3] == ["0/1", last]

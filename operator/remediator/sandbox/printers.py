@@ -136,13 +136,21 @@ def pod_status(pod: Row) -> str:
     """The STATUS of a pod: its phase or reason, a waiting/terminated container's reason, Terminating."""
     status = _status(pod)
     reason = status.get("reason") or status.get("phase") or "Pending"
-    for init in status.get("initContainerStatuses") or []:
+    # printPod's order: the first init container that has not succeeded names the pod's state.
+    for index, init in enumerate(status.get("initContainerStatuses") or []):
         state = init.get("state") or {}
-        if (state.get("terminated") or {}).get("exitCode") == 0:
+        terminated, waiting = state.get("terminated"), (state.get("waiting") or {}).get("reason")
+        if (terminated or {}).get("exitCode") == 0:
             continue
-        total = len(_spec(pod).get("initContainers") or [])
-        waiting = (state.get("waiting") or {}).get("reason")
-        reason = f"Init:{waiting}" if waiting and waiting != "PodInitializing" else f"Init:0/{total}"
+        if terminated:
+            signal = terminated.get("signal")
+            failed = terminated.get("reason") or (f"Signal:{signal}" if signal
+                                                  else f"ExitCode:{terminated.get('exitCode', 0)}")
+            reason = f"Init:{failed}"
+        elif waiting and waiting != "PodInitializing":
+            reason = f"Init:{waiting}"
+        else:
+            reason = f"Init:{index}/{len(_spec(pod).get('initContainers') or [])}"
         break
     else:
         for container in reversed(status.get("containerStatuses") or []):
@@ -167,7 +175,7 @@ def _pod_ready(pod: Row) -> str:
 
 
 def _pod_restarts(pod: Row, now: datetime.datetime) -> str:
-    statuses = _status(pod).get("containerStatuses") or []
+    statuses = [*(_status(pod).get("initContainerStatuses") or []), *(_status(pod).get("containerStatuses") or [])]
     restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
     finished = [parse_time(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
                 for s in statuses]

@@ -179,6 +179,7 @@ class Context:
     restarts_on: Callable[[int], bool]  # whether an exit with this code restarts the container
     stamp: Callable[[float], str]  # the timestamp of a monotonic moment
     present: MutableSet[str]  # images already on the node
+    init: bool = False  # an init container: it runs to its exit (restarts_on says whether it runs again)
 
     @property
     def image(self) -> str:
@@ -290,7 +291,7 @@ def _start(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> N
     assert ctx.entry is not None
     run.state, run.since, run.until, run.events_done = "running", at, None, 0
     run.started_stamp = ctx.stamp(at)
-    run.plan = plan_run(ctx.entry, ctx.container, completes=ctx.completes, pod_ip=ctx.pod_ip)
+    run.plan = plan_run(ctx.entry, ctx.container, completes=ctx.completes or ctx.init, pod_ip=ctx.pod_ip)
     if run.restarts:
         events.append(("Normal", "Pulled", f'Container image "{ctx.image}" already present on machine'))
     events.append(("Normal", "Created", f"Created container: {run.name}"))

@@ -116,19 +116,15 @@ def _keep_transition_times(previous: Mapping[str, Any] | None,
     return new
 
 
-def _init_container_statuses(pod: Mapping[str, Any], stamp: str) -> list[dict[str, Any]]:
-    # Init containers ran to completion before the app containers started.
-    statuses = []
-    for container in (pod.get("spec") or {}).get("initContainers") or ():
-        name, image = container.get("name", ""), container.get("image", "")
-        container_id = _container_id(pod, name, 0)
-        statuses.append({
-            "name": name, "image": image, "imageID": _image_id(image), "containerID": container_id,
-            "ready": True, "started": False, "restartCount": 0, "lastState": {},
-            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": stamp,
-                                     "finishedAt": stamp, "containerID": container_id}},
-        })
-    return statuses
+def initialized(run: containers.ContainerRun) -> bool:
+    """An init container is done once it exited with code 0."""
+    return run.state == "exited" and not (run.last_terminated or {}).get("exitCode")
+
+
+def not_started_status(container: Mapping[str, Any]) -> dict[str, Any]:
+    """A container that waits for the pod's init containers (kubelet's PodInitializing)."""
+    return {"name": container.get("name", ""), "image": container.get("image", ""), "imageID": "", "ready": False,
+            "started": False, "restartCount": 0, "lastState": {}, "state": {"waiting": {"reason": "PodInitializing"}}}
 
 
 def _entry(registry: images.Registry, container: Mapping[str, Any], outcome: Outcome) -> images.Image | None:
@@ -139,6 +135,12 @@ def _entry(registry: images.Registry, container: Mapping[str, Any], outcome: Out
         entry = dataclasses.replace(entry, behaviour="crash", exit_code=1, after_seconds=0.0,
                                     message=outcome.message)
     return entry
+
+
+def _init_restarts_on(pod: Mapping[str, Any]) -> Callable[[int], bool]:
+    # A failed init container runs again unless the pod never restarts; one that succeeded is done.
+    never = (pod.get("spec") or {}).get("restartPolicy", "Always") == "Never"
+    return lambda code: code != 0 and not never
 
 
 def _restarts_on(pod: Mapping[str, Any]) -> Callable[[int], bool]:
@@ -164,14 +166,21 @@ def container_status(pod: Mapping[str, Any], run: containers.ContainerRun, ctx: 
     state = containers.state_of(run, ctx, now)
     if "terminated" in state:
         state["terminated"]["containerID"] = entry["containerID"]
-    entry.update({"ready": containers.is_ready(run, scale, now), "started": run.state == "running",
+    ready = initialized(run) if ctx.init else containers.is_ready(run, scale, now)
+    entry.update({"ready": ready, "started": run.state == "running",
                   "restartCount": run.restarts, "lastState": last, "state": state})
     return entry
 
 
-def pod_phase(pod: Mapping[str, Any], runs: Sequence[containers.ContainerRun]) -> str:
-    """kubelet's getPhase: Pending while a container never started, Succeeded/Failed once all exited for
-    good, else Running."""
+def pod_phase(pod: Mapping[str, Any], runs: Sequence[containers.ContainerRun],
+              init_runs: Sequence[containers.ContainerRun] = ()) -> str:
+    """kubelet's getPhase: Pending while initializing or a container never started, Failed when an init
+    container failed for good, Succeeded/Failed once all exited for good, else Running."""
+    if any(run.state == "exited" and not initialized(run) for run in init_runs):
+        return "Failed"
+    if len(init_runs) < len((pod.get("spec") or {}).get("initContainers") or ()) \
+            or not all(initialized(run) for run in init_runs):
+        return "Pending"
     if runs and all(run.state == "exited" for run in runs):
         failed = any((run.last_terminated or {}).get("exitCode") for run in runs)
         return "Failed" if failed else "Succeeded"
@@ -181,18 +190,28 @@ def pod_phase(pod: Mapping[str, Any], runs: Sequence[containers.ContainerRun]) -
     return "Running"
 
 
+def _initialized_condition(init_statuses: Sequence[Mapping[str, Any]], stamp: str) -> dict[str, Any]:
+    incomplete = [entry["name"] for entry in init_statuses if not entry["ready"]]
+    if not incomplete:
+        return _condition("Initialized", "True", stamp)
+    return _condition("Initialized", "False", stamp, "ContainersNotInitialized",
+                      f"containers with incomplete status: [{' '.join(incomplete)}]")
+
+
 def pod_status(pod: Mapping[str, Any], statuses: list[dict[str, Any]], phase: str, stamp: str,
-               pod_ip: str, start_stamp: str, host_ip: str = cluster.HOST_IP) -> dict[str, Any]:
-    """The status a kubelet reports for its pod's containers: phase, conditions, IPs, containerStatuses."""
+               pod_ip: str, start_stamp: str, host_ip: str = cluster.HOST_IP,
+               init_statuses: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The status a kubelet reports for its pod's containers: phase, conditions, IPs, containerStatuses
+    (and initContainerStatuses); Initialized is False while an init container has not succeeded."""
     if phase in pods.FINISHED_PHASES:
         reason = "PodFailed" if phase == "Failed" else "PodCompleted"
         ready = [_condition("PodReadyToStartContainers", "False", stamp),
-                 _condition("Initialized", "True", stamp),
+                 _initialized_condition(init_statuses, stamp),
                  _condition("Ready", "False", stamp, reason),
                  _condition("ContainersReady", "False", stamp, reason)]
     else:
         unready = [entry["name"] for entry in statuses if not entry["ready"]]
-        ready = [_condition("PodReadyToStartContainers", "True", stamp), _condition("Initialized", "True", stamp)]
+        ready = [_condition("PodReadyToStartContainers", "True", stamp), _initialized_condition(init_statuses, stamp)]
         if unready:
             not_ready = f"containers with unready status: [{' '.join(unready)}]"
             ready += [_condition("Ready", "False", stamp, "ContainersNotReady", not_ready),
@@ -210,9 +229,8 @@ def pod_status(pod: Mapping[str, Any], statuses: list[dict[str, Any]], phase: st
         "qosClass": qos_class(pod),
         "containerStatuses": statuses,
     }
-    init_statuses = _init_container_statuses(pod, start_stamp)
     if init_statuses:
-        status["initContainerStatuses"] = init_statuses
+        status["initContainerStatuses"] = list(init_statuses)
     return status
 
 
@@ -260,31 +278,47 @@ def _run(world: cluster.Cluster, pod: Object) -> float | None:
         return timestamps.format_time(wall - datetime.timedelta(seconds=now - moment))
 
     pod_label = f"{key[1]}_{key[0]}({uid})"
-    restarts_on = _restarts_on(pod)
     completes = job is not None
-    contexts: list[containers.Context] = []
-    recorded: list[tuple[str, containers.Event]] = []
-    for container in (pod.get("spec") or {}).get("containers") or ():
-        container_name = str(container.get("name", ""))
-        run = runs.setdefault(container_name, containers.ContainerRun(container_name, str(container.get("image", "")),
-                                                                      since=now))
+    recorded: list[tuple[str, containers.Event]] = []  # (the container's fieldPath, event)
+
+    def advanced(container: Mapping[str, Any], init: bool) -> tuple[containers.ContainerRun, containers.Context]:
+        name = str(container.get("name", ""))
+        run = runs.setdefault(name, containers.ContainerRun(name, str(container.get("image", "")), since=now))
         ctx = containers.Context(_entry(registry, container, outcome), container, pod_label, pod_ip,
-                                 world.time_scale, completes, restarts_on, stamp, world.present_images)
-        contexts.append(ctx)
-        recorded.extend((container_name, event) for event in containers.advance(run, ctx, now))
-    ordered = [runs[str(c.get("name", ""))] for c in (pod.get("spec") or {}).get("containers") or ()]
-    statuses = [container_status(pod, run, ctx, now, world.time_scale)
-                for run, ctx in zip(ordered, contexts, strict=True)]
-    phase = pod_phase(pod, ordered)
+                                 world.time_scale, completes and not init,
+                                 _init_restarts_on(pod) if init else _restarts_on(pod), stamp,
+                                 world.present_images, init=init)
+        field_path = f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
+        recorded.extend((field_path, event) for event in containers.advance(run, ctx, now))
+        return run, ctx
+
+    spec = pod.get("spec") or {}
+    # Init containers run one at a time, in order, each to a successful exit, before any app container.
+    init_specs, app_specs = spec.get("initContainers") or (), spec.get("containers") or ()
+    init_pairs: list[tuple[containers.ContainerRun, containers.Context]] = []
+    for container in init_specs:
+        init_pairs.append(advanced(container, init=True))
+        if not initialized(init_pairs[-1][0]):
+            break
+    init_runs = [run for run, _ in init_pairs]
+    ready_to_start = len(init_runs) == len(init_specs) and all(initialized(run) for run in init_runs)
+    pairs = [advanced(container, init=False) for container in app_specs] if ready_to_start else []
+    ordered = [run for run, _ in pairs]
+    statuses = [container_status(pod, run, ctx, now, world.time_scale) for run, ctx in pairs] \
+        or [not_started_status(container) for container in app_specs]
+    init_statuses = [container_status(pod, run, ctx, now, world.time_scale) for run, ctx in init_pairs]
+    init_statuses += [not_started_status(container) for container in init_specs[len(init_pairs):]]
+    phase = pod_phase(pod, ordered, init_runs)
     written = world.update_status(world.pods, pod, pod_status(
-        pod, statuses, phase, timestamps.format_time(wall), pod_ip, start_stamp))
-    for container_name, (event_type, reason, message) in recorded:
+        pod, statuses, phase, timestamps.format_time(wall), pod_ip, start_stamp, init_statuses=init_statuses))
+    for field_path, (event_type, reason, message) in recorded:
         world.events.record(written, reason, message, component=COMPONENT, event_type=event_type,
-                            host=cluster.NODE_NAME, field_path=f"spec.containers{{{container_name}}}")
+                            host=cluster.NODE_NAME, field_path=field_path)
     if phase in pods.FINISHED_PHASES:
         world.pod_runs.pop(key, None)
         return None
-    moments = [m for m in (containers.next_change(run, world.time_scale, now) for run in ordered) if m is not None]
+    moments = [m for m in (containers.next_change(run, world.time_scale, now) for run in [*init_runs, *ordered])
+               if m is not None]
     return max(0.0, min(moments) - now) if moments else None
 
 
@@ -330,7 +364,8 @@ def _seconds_to_stop(world: cluster.Cluster, pod: Mapping[str, Any]) -> float:
 
 
 def _runs_a_container(pod: Mapping[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    status = pod.get("status") or {}
+    statuses = [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]
     return not statuses or any("running" in (status.get("state") or {}) for status in statuses)
 
 
