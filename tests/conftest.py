@@ -1,9 +1,11 @@
-"""Shared fixtures: the sandbox API server (optionally behind kmock) and its kubeconfig."""
+"""Shared fixtures: the sandbox API server (optionally behind kmock) and its kubeconfig; with
+`--kube-config PATH`, a real cluster in its place for the scenarios that can run on one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import pathlib
 import socket
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import kubernetes.client
 import pytest
+from tests import real_cluster
 
 from remediator import manifests, processes
 from remediator.sandbox import controllers, images, runner, server, store
@@ -24,6 +27,72 @@ CRDS = sorted((REPO / "crds").glob("*.yaml"))
 TIME_SCALE = float(os.environ.get("REMEDIATOR_TEST_TIME_SCALE", "0.01"))
 # Which images exist in the tests' sandbox and how their containers behave (see the file).
 IMAGES = images.load(REPO / "tests" / "images.yaml")
+# Fixtures that hand a test the sandbox itself (its store, request log, faults, clock): such a test cannot run
+# on a real cluster.
+SANDBOX_FIXTURES = frozenset({"sandbox", "kmock_sandbox", "api", "kubernetes_client"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--kube-config", type=pathlib.Path, default=None, metavar="PATH",
+                     help="run the scenarios against the cluster of this kubeconfig (each test in a namespace it "
+                          "creates and deletes) instead of the sandbox; scenarios that need the sandbox are skipped")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox_only(reason): a scenario that needs a hook only the sandbox has "
+                                       "(skipped under --kube-config)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under --kube-config, skip the scenarios a real cluster cannot run, saying why."""
+    if config.getoption("kube_config") is None:
+        return
+    for item in items:
+        marked = item.get_closest_marker("sandbox_only")
+        if marked is not None:
+            item.add_marker(pytest.mark.skip(reason=f"sandbox only: {marked.args[0]}"))
+        elif users := _sandbox_users(item):
+            item.add_marker(pytest.mark.skip(reason=f"sandbox only: {', '.join(users)} uses the sandbox itself"))
+
+
+def _sandbox_users(item: pytest.Item) -> list[str]:
+    """The test or fixtures of this item that reach into the sandbox (beyond the API every cluster serves):
+    the test asking for a sandbox fixture, a module's own `sandbox`, or a module fixture built on one."""
+    fixture_info = item._fixtureinfo  # type: ignore[attr-defined]  # what each test function's item has
+    users = ["the test"] if SANDBOX_FIXTURES & set(fixture_info.argnames) else []
+    for name, definitions in fixture_info.name2fixturedefs.items():
+        active = definitions[-1]
+        if pathlib.Path(inspect.getfile(active.func)) == pathlib.Path(__file__):
+            continue  # this file's fixtures serve either kind of cluster
+        if name in SANDBOX_FIXTURES or SANDBOX_FIXTURES & set(active.argnames):
+            users.append(f"fixture {name!r}")
+    return users
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+            ) -> real_cluster.RealCluster | None:
+    """The real cluster of --kube-config (its CRDs applied when absent), or None: the sandbox."""
+    path: pathlib.Path | None = pytestconfig.getoption("kube_config")
+    if path is None:
+        return None
+    found = real_cluster.load(path.expanduser().resolve(), tmp_path_factory.mktemp("kube-config"))
+    found.ensure_crds(CRDS)
+    return found
+
+
+@pytest.fixture()
+def scenario_namespace(kube_cluster: real_cluster.RealCluster | None) -> Iterator[str]:
+    """Where the scenario's objects live: the sandbox's `default`, or a namespace made for this test on
+    the real cluster (deleted, with everything in it, after the test)."""
+    if kube_cluster is None:
+        yield "default"
+        return
+    created = kube_cluster.create_namespace()
+    try:
+        yield created
+    finally:
+        kube_cluster.delete_namespace(created)
 
 
 @pytest.fixture()
@@ -33,8 +102,13 @@ def simulations() -> controllers.Simulations:
 
 
 @pytest.fixture()
-async def sandbox(simulations: controllers.Simulations) -> AsyncIterator[runner.RunningSandbox]:
-    """A sandbox API server on a free port with the project's CRDs registered."""
+async def sandbox(simulations: controllers.Simulations, kube_cluster: real_cluster.RealCluster | None
+                  ) -> AsyncIterator[runner.RunningSandbox | None]:
+    """A sandbox API server on a free port with the project's CRDs registered (none under --kube-config,
+    where the tests that use the sandbox itself are skipped)."""
+    if kube_cluster is not None:
+        yield None
+        return
     async with runner.running(crd_paths=CRDS, simulations=simulations, time_scale=TIME_SCALE,
                               image_registry=IMAGES) as running:
         yield running
@@ -64,7 +138,13 @@ def kubernetes_client(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.cli
 
 
 @pytest.fixture()
-def kubeconfig(sandbox: runner.RunningSandbox, tmp_path: pathlib.Path) -> pathlib.Path:
+def kubeconfig(sandbox: runner.RunningSandbox | None, kube_cluster: real_cluster.RealCluster | None,
+               scenario_namespace: str, tmp_path: pathlib.Path) -> pathlib.Path:
+    """The kubeconfig the operator (and kubectl) is given: the sandbox's, or --kube-config's (defaulting to
+    the test's namespace)."""
+    if kube_cluster is not None:
+        return kube_cluster.write_kubeconfig(tmp_path / "kubeconfig", scenario_namespace)
+    assert sandbox is not None
     return sandbox.write_kubeconfig(tmp_path / "kubeconfig")
 
 
@@ -100,14 +180,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> AsyncIterator[OperatorFactory]:
+async def start_operator(kubeconfig: pathlib.Path, scenario_namespace: str, tmp_path: pathlib.Path
+                         ) -> AsyncIterator[OperatorFactory]:
     """Start `remediator run` with extra flags (and environment); waits until its liveness probe answers."""
     started: list[OperatorProcess] = []
 
     async def start(*flags: str, env: dict[str, str] | None = None) -> OperatorProcess:
         port = _free_port()
-        # The default namespace, unless the flags name the scope themselves.
-        scope = () if "--all-namespaces" in flags else ("--namespace", "default")
+        # The test's namespace, unless the flags name the scope themselves.
+        scope = () if "--all-namespaces" in flags else ("--namespace", scenario_namespace)
         log_path = tmp_path / f"operator-{len(started)}.log"
         log = log_path.open("wb")
         process = await asyncio.create_subprocess_exec(
@@ -133,7 +214,14 @@ async def start_operator(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> As
 
 
 @pytest.fixture()
-async def client(sandbox: runner.RunningSandbox) -> AsyncIterator[manifests.Client]:
-    """Applies manifests and reads objects through the sandbox's API, as a user's tools would."""
+async def client(sandbox: runner.RunningSandbox | None, kube_cluster: real_cluster.RealCluster | None,
+                 scenario_namespace: str) -> AsyncIterator[manifests.Client]:
+    """Applies manifests and reads objects through the sandbox's API (or the real cluster's, with `default`
+    meaning the test's namespace), as a user's tools would."""
+    if kube_cluster is not None:
+        async with kube_cluster.client(scenario_namespace) as namespaced:
+            yield namespaced
+        return
+    assert sandbox is not None
     async with manifests.Client(sandbox.url) as api_client:
         yield api_client

@@ -19,6 +19,8 @@ from remediator.sandbox import runner
 
 from .support import deploy_three_revisions, image_of, wait_for
 
+pytestmark = pytest.mark.sandbox_only("fault injection and the request log (kmock)")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
 DEPLOYMENT = "/apis/apps/v1/namespaces/default/deployments/web"

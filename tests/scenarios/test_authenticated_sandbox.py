@@ -18,6 +18,8 @@ from remediator.sandbox import runner
 
 from .support import wait_for
 
+pytestmark = pytest.mark.sandbox_only("the sandbox's own authentication, RBAC and request log")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 OPERATOR = "system:serviceaccount:default:remediator"
 

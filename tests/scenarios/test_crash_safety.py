@@ -16,6 +16,8 @@ from remediator import manifests
 
 from .support import deploy_three_revisions, image_of, wait_for
 
+pytestmark = pytest.mark.sandbox_only("crash points in the operator (REMEDIATOR_CRASH_AT, faults.crash_point)")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
 WEB = {"kind": "Deployment", "name": "web"}

@@ -25,6 +25,8 @@ from remediator.sandbox import runner
 
 from .support import deployment, example_object, image_of, roll_out, wait_for, web
 
+pytestmark = pytest.mark.sandbox_only("the images registry: made-up images that crash, stall or fail to pull")
+
 API = "remediator.dev/v1alpha1"
 WEB = {"kind": "Deployment", "name": "web"}
 PROBE = {"httpGet": {"path": "/ready", "port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 5}

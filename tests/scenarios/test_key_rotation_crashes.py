@@ -22,6 +22,8 @@ from .key_rotation_support import NO_COALESCE, ORIGINAL, consumer, key_rotation,
 from .support import wait_for
 from .test_crash_safety import crash_env, killed_at_the_crash_point
 
+pytestmark = pytest.mark.sandbox_only("crash points in the operator (REMEDIATOR_CRASH_AT, faults.crash_point)")
+
 # A rotation with two consumers acts 5 times (stage the values, promote, restart each consumer, revoke)
 # and records its status before each action.
 CRASH_POINTS = [

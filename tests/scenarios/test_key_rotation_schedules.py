@@ -8,10 +8,14 @@ import asyncio
 import datetime
 from typing import Any
 
+import pytest
+
 from remediator import manifests
 
 from .key_rotation_support import NO_COALESCE, conditions, consumer, key_rotation, secret, status_of, values_of
 from .support import wait_for
+
+pytestmark = pytest.mark.sandbox_only("time stepping: schedules on a compressed clock")
 
 TICK = 4.0
 

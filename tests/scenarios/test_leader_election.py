@@ -31,6 +31,8 @@ from remediator.sandbox import runner
 
 from .support import events_of, image_of, roll_out, wait_for, with_image
 
+pytestmark = pytest.mark.sandbox_only("the request log and faults injected into one replica's traffic (kmock)")
+
 API = "remediator.dev/v1alpha1"
 ELECTED = ("--leader-elect", "--leader-elect-namespace", "default", "--cooldown", "0s")
 # Short timings for the tests that do not measure the production ones (15s, 10s, 2s).
