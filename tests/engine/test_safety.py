@@ -303,3 +303,20 @@ def test_a_kind_allow_list_without_job_refuses_a_job_step() -> None:
     assert step_state(obj, "backup")["state"] == "Failed"
     assert step_state(obj, "backup")["message"] == "kind Job is not on the operator's kind allow-list"
     assert cluster.acted == []
+
+
+@pytest.mark.parametrize(("escalate", "escalated"), [(True, ("True", "RemediationLoop")), (False, None)])
+def test_an_incident_the_receivers_loop_guard_held_says_why_whoever_reconciles_it(
+        escalate: bool, escalated: tuple[str, str] | None) -> None:
+    """The hold is stored in spec.source by the create: the first reconciliation records it (Escalated for a
+    remediation loop, a timeline entry for consecutive failures) once, and nothing acts."""
+    cluster = Cluster(replicas=3)
+    reason = "RemediationLoop" if escalate else "ConsecutiveFailures"
+    source = {"alertname": "KubePodCrashLooping",
+              "hold": {"reason": reason, "message": "3 incidents for this target within 1h", "escalate": escalate}}
+    obj, _ = run(incident({"name": "stop", "requiresApproval": True, "scale": {"target": WEB, "replicas": 0}},
+                          source=source), cluster)
+    obj, _ = run(obj, cluster, now=T0 + datetime.timedelta(seconds=5))
+    assert cluster.replicas == 3 and step_state(obj, "stop")["state"] == "AwaitingApproval"
+    assert condition(obj, "Escalated") == escalated
+    assert [e["reason"] for e in obj.status["timeline"]].count(reason) == 1

@@ -44,9 +44,14 @@ def test_a_runbook_sets_its_own_limits() -> None:
     assert loop_guards.judge([earlier(15)], guard, NOW) is None
 
 
-def test_a_held_incident_waits_for_approval_at_every_step() -> None:
-    manifest = {"metadata": {"name": "x"}, "spec": {"steps": [{"name": "a", "requiresApproval": False}]}}
-    assert loop_guards.held(manifest)["spec"]["steps"] == [{"name": "a", "requiresApproval": True}]
+def test_a_held_incident_waits_for_approval_at_every_step_and_says_why_in_its_source() -> None:
+    manifest = {"metadata": {"name": "x"}, "spec": {"steps": [{"name": "a", "requiresApproval": False}],
+                                                     "source": {"alertname": "A"}}}
+    hold = loop_guards.Hold(reason="RemediationLoop", message="3 incidents", escalate=True)
+    spec = loop_guards.held(manifest, hold)["spec"]
+    assert spec["steps"] == [{"name": "a", "requiresApproval": True}]
+    assert spec["source"] == {"alertname": "A",
+                              "hold": {"reason": "RemediationLoop", "message": "3 incidents", "escalate": True}}
 
 
 async def close(receiver: RunningReceiver, incident: dict[str, Any]) -> None:
@@ -71,7 +76,8 @@ async def test_the_alert_that_keeps_coming_back_escalates_instead_of_remediating
     assert len(incidents) == 3
     [third] = [i for i in incidents if i["spec"]["source"]["fingerprint"] == "f2"]
     assert [s["requiresApproval"] for s in third["spec"]["steps"]] == [True]
-    [escalated] = [c for c in third["status"]["conditions"] if c["type"] == "Escalated"]
-    assert (escalated["status"], escalated["reason"]) == ("True", "RemediationLoop")
+    # Stored by the create itself: whichever replica reconciles it records Escalated (tests/engine/test_safety.py).
+    hold = third["spec"]["source"]["hold"]
+    assert (hold["reason"], hold["escalate"]) == ("RemediationLoop", True)
     others = [i for i in incidents if i is not third]
     assert all(s["requiresApproval"] is False for i in others for s in i["spec"]["steps"])

@@ -4,6 +4,7 @@ Deployment the alert names, and the resolve reaches the Incident."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import pathlib
 from typing import Any
 
@@ -119,6 +120,47 @@ async def test_an_operator_killed_mid_post_loses_nothing_after_alertmanagers_ret
     assert [a["fingerprint"] for a in incident["status"]["alerts"]] == ["f1"]
     assert [e["reason"] for e in incident["status"]["timeline"]].count("AlertReceived") == 1
     assert [s["attempts"] for s in incident["status"]["steps"]] == [1]
+
+
+async def test_an_incident_held_as_a_remediation_loop_is_escalated_though_its_creator_died_right_after_the_create(
+        client: manifests.Client, sandbox: runner.RunningSandbox, start_operator: Any, tmp_path: pathlib.Path) -> None:
+    """The second firing within the window (maxRemediations 1) is created held; the operator is killed right
+    after that create and no retry comes: the next operator, reconciling it, records Escalated=True
+    (RemediationLoop) from what the create stored, and the restart waits for approval."""
+    await client.apply_file(EXAMPLES / "01-workload.yaml")
+    await client.apply(runbook_manifest(defaults={"maxRemediations": 1}))
+    crashing = await start_with_receiver(start_operator, tmp_path, env={
+        "REMEDIATOR_CRASH_AT": "receiver-after-create@2", "REMEDIATOR_CRASH_ONCE": str(tmp_path / "crashed")})
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": "Bearer t0ken"}) as http:
+        assert (await http.post(crashing, json=notification(alert()))).status_code == 200
+        await wait_for(lambda: _phase_of(sandbox, "f1", "Resolved"), timeout=30)
+        with pytest.raises(httpx.HTTPError):
+            again = datetime.datetime.now(datetime.UTC).isoformat()  # a new firing, after the first closed
+            await http.post(crashing, json=notification(alert(starts_at=again, fingerprint="f2")))
+    await start_with_receiver(start_operator, tmp_path)
+
+    async def escalated() -> dict[str, Any] | None:
+        held = [i for i in await incidents(sandbox) if i["spec"]["source"]["fingerprint"] == "f2"
+                and any(c["type"] == "Escalated" for c in (i.get("status") or {}).get("conditions", []))]
+        return held[0] if held else None
+
+    incident = await wait_for(escalated, timeout=30)
+    assert isinstance(incident, dict)
+    [condition] = [c for c in incident["status"]["conditions"] if c["type"] == "Escalated"]
+    assert (condition["status"], condition["reason"]) == ("True", "RemediationLoop")
+    assert [e["reason"] for e in incident["status"]["timeline"]].count("RemediationLoop") == 1
+    assert not incident["status"].get("alerts")  # nobody merged its alert: the creator died first
+    await wait_for(lambda: _steps_in(sandbox, "f2", "AwaitingApproval"), timeout=30)
+
+
+async def _phase_of(sandbox: runner.RunningSandbox, fingerprint: str, phase: str) -> bool:
+    return any((i.get("status") or {}).get("phase") == phase
+               for i in await incidents(sandbox) if i["spec"]["source"]["fingerprint"] == fingerprint)
+
+
+async def _steps_in(sandbox: runner.RunningSandbox, fingerprint: str, state: str) -> bool:
+    return any([s["state"] for s in (i.get("status") or {}).get("steps", [])] == [state]
+               for i in await incidents(sandbox) if i["spec"]["source"]["fingerprint"] == fingerprint)
 
 
 async def _exists(path: pathlib.Path) -> bool:

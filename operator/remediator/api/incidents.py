@@ -9,6 +9,7 @@ from remediator.api.bases import INT32_MAX, SpecModel, StatusModel, list_map
 from remediator.api.conditions import Condition
 from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError
+from remediator.api.patterns import Reason
 from remediator.api.references import ObjectReference
 from remediator.api.severities import SeverityField
 from remediator.api.steps import Step, StepStatus, check_unique_step_names
@@ -34,6 +35,21 @@ class IncidentConditionType(StrEnum):
 MAX_STEPS = 50
 
 
+class LoopGuardHold(SpecModel):
+    """Why the receiver's loop guard held an Incident from its creation (every step waits for approval).
+
+    Stored in the spec by the create itself, so whichever replica reconciles the Incident first records it,
+    even when the replica that created it died right after the create.
+    """
+
+    reason: Reason
+    """RemediationLoop (the target was remediated too often) or ConsecutiveFailures."""
+    message: str = Field(default="", max_length=1024)
+    """Why, for people."""
+    escalate: bool = False
+    """Whether the Incident is Escalated from the start (condition Escalated=True with this reason)."""
+
+
 class AlertSource(SpecModel):
     """The Alertmanager alert an Incident was created from."""
 
@@ -47,6 +63,8 @@ class AlertSource(SpecModel):
     """The alert's annotations."""
     starts_at: AwareDatetime | None = None
     """When the alert started firing."""
+    hold: LoopGuardHold | None = None
+    """Set by the receiver when its loop guard held this Incident: recorded as Escalated or a timeline entry."""
 
 
 class AlertState(StrEnum):

@@ -176,6 +176,13 @@ def _acknowledge(context: step_runs.Context) -> None:
                     entry=(EventType.NORMAL, "Acknowledged",
                            f"{spec.severity.value} incident acknowledged: {spec.summary}", None))
     draft.condition("Ready", False, "Remediating", f"running {len(context.steps)} step(s)")
+    hold = spec.source.hold if spec.source else None
+    if hold is not None:  # the receiver's loop guard held it at creation (its steps wait for approval)
+        if hold.escalate:
+            draft.condition("Escalated", True, hold.reason, hold.message,
+                            entry=(EventType.WARNING, hold.reason, f"escalated: {hold.message}", None))
+        else:
+            draft.add(EventType.WARNING, hold.reason, hold.message)
     approval = context.incident.annotations.get(guards.APPROVE_ANNOTATION)
     if approval is not None:
         # Whoever creates an Incident must not approve it in the same breath.

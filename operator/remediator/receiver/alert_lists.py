@@ -14,26 +14,16 @@ from typing import Any
 from remediator.api.incidents import MAX_ALERTS, AlertRecord, AlertState, IncidentStatus
 from remediator.api.timelines import EventType
 from remediator.engine import drafts, incidents, phases
-from remediator.receiver import loop_guards
 
 ALERT_RESOLVED = incidents.ALERT_RESOLVED
 
 
 def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int,
-          now: datetime.datetime, hold: loop_guards.Hold | None = None) -> dict[str, Any] | None:
-    """The Incident's status with `alerts` merged in, as JSON; None when that changes nothing.
-
-    `hold`: the loop guard that held a just-created Incident, recorded once (Escalated, or a timeline entry).
-    """
+          now: datetime.datetime) -> dict[str, Any] | None:
+    """The Incident's status with `alerts` merged in, as JSON; None when that changes nothing."""
     current = IncidentStatus.model_validate(dict(status))
     draft: drafts.Draft[IncidentStatus] = drafts.Draft(
         current, current.observed_generation or 0, now, phases.incident_phase)
-    if hold is not None and not any(e.reason == hold.reason for e in current.timeline):
-        if hold.escalate:
-            draft.condition("Escalated", True, hold.reason, hold.message,
-                            entry=(EventType.WARNING, hold.reason, f"escalated: {hold.message}", None))
-        else:
-            draft.add(EventType.WARNING, hold.reason, hold.message)
     recorded = draft.status.alerts
     index = {(a.fingerprint, a.starts_at): i for i, a in enumerate(recorded)}
     for alert in alerts:

@@ -150,7 +150,7 @@ class IncidentWrites:
                     raise
                 return Stored(None, refused=f"the API server refused the Incident ({e.status} {e.reason})")
             faults.crash_point("receiver-after-create")
-        await self._merge(incident, episode, now, placement.hold if created else None)
+        await self._merge(incident, episode, now)
         severity = placement.create["spec"]["severity"] if created and placement.create else None
         return Stored(incident["metadata"]["name"], created, severity)
 
@@ -173,11 +173,9 @@ class IncidentWrites:
                                                  namespace, "incidents", name)
         return found
 
-    async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime,
-                     hold: loop_guards.Hold | None) -> None:
+    async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
         for _ in range(MAX_CONFLICTS):
-            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now,
-                                       hold)
+            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
             if status is None:
                 return
             meta = incident["metadata"]

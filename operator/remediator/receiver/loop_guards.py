@@ -5,8 +5,9 @@ forever. Counted per incident key (the Runbook and the alert's key labels: in pr
 - `maxRemediations` Incidents within `window` (default 3 in 1h): the next one is created Escalated
   (RemediationLoop) with every step waiting for approval, so it does not act by itself;
 - `maxConsecutiveFailures` Failed Incidents in a row (default 2): the next one waits for approval.
-The hold is in the Incident's spec from its creation (steps requiresApproval), so no race with the
-operator and no crash can let it act first.
+The hold is in the Incident's spec from its creation (steps requiresApproval, and why in
+`source.hold`), so no race with the operator and no crash can let it act first, and whichever
+replica reconciles the Incident first records it (Escalated, or a timeline entry).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediator.api.durations import format_duration, parse_duration
+from remediator.api.incidents import LoopGuardHold
 from remediator.api.runbooks import RunbookDefaults
 
 REMEDIATION_LOOP = "RemediationLoop"
@@ -39,20 +41,15 @@ class LoopGuard:
             defaults.max_consecutive_failures or self.max_consecutive_failures)
 
 
-@dataclasses.dataclass(frozen=True)
-class Hold:
-    """Why a new Incident must not act by itself; `escalate`: it is created Escalated."""
-
-    reason: str
-    message: str
-    escalate: bool
+# Why a new Incident must not act by itself; `escalate`: it is created Escalated.
+Hold = LoopGuardHold
 
 
 def judge(incidents: Sequence[Mapping[str, Any]], guard: LoopGuard, now: datetime.datetime) -> Hold | None:
     """Whether the next Incident of a key is held, given the key's earlier Incidents (any state)."""
     recent = [i for i in incidents if _created_at(i) > now - guard.window]
     if len(recent) >= guard.max_remediations:
-        return Hold(REMEDIATION_LOOP, f"{len(recent)} incidents for this target within "
+        return Hold(reason=REMEDIATION_LOOP, message=f"{len(recent)} incidents for this target within "
                     f"{format_duration(guard.window)} (maxRemediations {guard.max_remediations}): every step waits "
                     f"for approval", escalate=True)
     streak = 0
@@ -61,16 +58,17 @@ def judge(incidents: Sequence[Mapping[str, Any]], guard: LoopGuard, now: datetim
             break
         streak += 1
     if streak >= guard.max_consecutive_failures:
-        return Hold(CONSECUTIVE_FAILURES, f"the last {streak} incidents for this target failed "
+        return Hold(reason=CONSECUTIVE_FAILURES, message=f"the last {streak} incidents for this target failed "
                     f"(maxConsecutiveFailures {guard.max_consecutive_failures}): every step waits for approval",
                     escalate=False)
     return None
 
 
-def held(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The Incident manifest with every step waiting for approval."""
+def held(manifest: Mapping[str, Any], hold: Hold) -> dict[str, Any]:
+    """The Incident manifest with every step waiting for approval, and why in `spec.source.hold`."""
     spec = dict(manifest["spec"])
     spec["steps"] = [{**step, "requiresApproval": True} for step in spec.get("steps", [])]
+    spec["source"] = {**(spec.get("source") or {}), "hold": hold.model_dump(by_alias=True, mode="json")}
     return {**manifest, "spec": spec}
 
 

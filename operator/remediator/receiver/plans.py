@@ -72,8 +72,6 @@ class Placement:
 
     existing: Mapping[str, Any] | None = None
     create: dict[str, Any] | None = None
-    hold: loop_guards.Hold | None = None
-    """Why the Incident created does not act by itself (loop guards), to record on it."""
 
 
 @dataclasses.dataclass
@@ -170,12 +168,12 @@ def place(episode: Episode, incidents: Sequence[Mapping[str, Any]], now: datetim
         defaults = episode.runbook.spec.defaults
         hold = None if guard is None or now is None else loop_guards.judge(incidents, guard.for_runbook(defaults), now)
         if hold is not None:
-            manifest = loop_guards.held(manifest)
+            manifest = loop_guards.held(manifest, hold)
         try:
             closes = None if now is None else maintenance.until(defaults, maintenance_windows, now)
         except ScheduleError:
             return Placement()  # rejected in plan()
-        return Placement(create=manifest if closes is None else maintenance.held(manifest, closes), hold=hold)
+        return Placement(create=manifest if closes is None else maintenance.held(manifest, closes))
     latest = max(incidents, key=_closed_at, default=None)
     return Placement(existing=latest)
 
