@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import os
 import pathlib
 import socket
@@ -25,6 +26,19 @@ CRDS = sorted((REPO / "crds").glob("*.yaml"))
 # Simulated delays in tests: a pod's 30 s termination grace period passes in 0.3 s. To run the scenarios
 # under more realistic timing: REMEDIATOR_TEST_TIME_SCALE=0.2 pytest tests/scenarios (slower, same asserts).
 TIME_SCALE = float(os.environ.get("REMEDIATOR_TEST_TIME_SCALE", "0.01"))
+
+
+def simulated(seconds: float, margin: float = 10.0) -> float:
+    """A wait's budget for `seconds` of simulated time: what they last at TIME_SCALE, plus `margin` real
+    seconds for the machine (the operator's own work, a loaded CI runner)."""
+    return seconds * TIME_SCALE + margin
+
+
+def duration(seconds: float) -> str:
+    """Seconds as an Incident step's timeout ("66s"), rounded up."""
+    return f"{math.ceil(seconds)}s"
+
+
 # Which images exist in the tests' sandbox and how their containers behave (see the file).
 IMAGES = images.load(REPO / "tests" / "images.yaml")
 # Fixtures that hand a test the sandbox itself (its store, request log, faults, clock): such a test cannot run

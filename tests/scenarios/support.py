@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import yaml
+from tests.conftest import simulated
 
 from remediator import manifests
 from remediator.sandbox import runner
@@ -114,7 +115,8 @@ async def rolled_out(client: manifests.Client, manifest: dict[str, Any]) -> dict
                 and status.get("replicas", 0) == replicas)
         return found if done else None
 
-    found = await wait_for(complete)
+    # Pods with a readiness probe take simulated time to get ready, one surge after another.
+    found = await wait_for(complete, timeout=simulated(60, 20))
     assert isinstance(found, dict)
     return found
 

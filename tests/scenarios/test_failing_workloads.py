@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp.web
 import pytest
-from tests.conftest import TIME_SCALE
+from tests.conftest import TIME_SCALE, duration, simulated
 from tests.local_servers import serving
 
 from remediator import manifests
@@ -30,6 +30,10 @@ pytestmark = pytest.mark.sandbox_only("the images registry: made-up images that 
 API = "remediator.dev/v1alpha1"
 WEB = {"kind": "Deployment", "name": "web"}
 PROBE = {"httpGet": {"path": "/ready", "port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 5}
+# A rollback's rollout: three new pods one after another (maxSurge 1), each ready 10 s after it starts.
+ROLLOUT_BUDGET = duration(simulated(60, 60))
+# A Recreate restart of pods with a 600 s grace period: they stop, then the new ones start and get ready.
+SLOW_STOP_SECONDS = 700
 
 
 def web_running(image: str, **spec: Any) -> dict[str, Any]:
@@ -113,16 +117,16 @@ async def test_a_bad_image_stalls_the_rollout_past_its_deadline_until_an_inciden
     waits for the rollout and verifies the health endpoint."""
     await a_bad_rollout_of(client, "shop:doesnotexist")
 
-    await wait_for(lambda: deadline_exceeded(client), timeout=60 * TIME_SCALE + 10)
+    await wait_for(lambda: deadline_exceeded(client), timeout=simulated(60))
     assert waiting_reasons(sandbox) <= {"ErrImagePull", "ImagePullBackOff"} and waiting_reasons(sandbox)
     serving_pods = [p for p in pods_of_web(sandbox) if is_ready(p)]
     assert [p["spec"]["containers"][0]["image"] for p in serving_pods] == ["shop:1.1"] * 3, \
         "maxUnavailable is 0 (25 % of 3, rounded down): every old pod keeps serving"
     await start_operator("--approval-severities", "none")
     await client.apply(incident("web-bad-image", {"name": "rollback", "rollback": {"target": WEB}},
-                                rolled_out_within("60s"), verify(health_url)))
+                                rolled_out_within(ROLLOUT_BUDGET), verify(health_url)))
 
-    await wait_for(lambda: phase_is(client, "web-bad-image", "Resolved"), timeout=40)
+    await wait_for(lambda: phase_is(client, "web-bad-image", "Resolved"), timeout=simulated(60, 40))
 
     assert image_of(await web(client)) == "shop:1.1"
     assert await progressing(client) == ("True", "NewReplicaSetAvailable")
@@ -148,23 +152,24 @@ async def test_a_crash_loop_restarted_as_the_runbook_says_is_seen_by_wait_for_ro
         restarted = [s for p in pods_of_web(sandbox) for s in p.get("status", {}).get("containerStatuses", [])
                      if s["restartCount"] >= 1 and s["lastState"]["terminated"]["exitCode"] == 2]
         return bool(restarted) and "CrashLoopBackOff" in waiting_reasons(sandbox)
-    await wait_for(crash_looping, timeout=10)
-    await wait_for(lambda: deadline_exceeded(client), timeout=60 * TIME_SCALE + 10)
+    await wait_for(crash_looping, timeout=simulated(20))
+    await wait_for(lambda: deadline_exceeded(client), timeout=simulated(60))
     runbook = example_object("runbooks/crash-looping.yaml", "Runbook")
     restart, wait = runbook["spec"]["incident"]["steps"]
     restart["restart"]["target"]["name"] = wait["waitForRollout"]["target"]["name"] = "web"
-    wait.update(timeout="10s", onFailure="escalate")  # the runbook waits 5 minutes
+    # The runbook waits 5 minutes; the restarted rollout exceeds its 60 s deadline well before this.
+    wait.update(timeout=duration(simulated(60)), onFailure="escalate")
     await start_operator("--approval-severities", "none")
     await client.apply(incident("web-crash-loop", restart, wait))
 
-    await wait_for(lambda: phase_is(client, "web-crash-loop", "Failed"), timeout=30)
+    await wait_for(lambda: phase_is(client, "web-crash-loop", "Failed"), timeout=simulated(60, 30))
 
     status = await incident_status(client, "web-crash-loop")
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions["Escalated"] == "True"
     assert [(s["name"], s["state"]) for s in status["steps"]] == [("restart", "Succeeded"), ("wait", "Failed")]
     assert status["steps"][1]["message"] == \
-        "attempt 1 timed out after 10s: deployment/web exceeded its progress deadline"
+        f"attempt 1 timed out after {wait['timeout']}: deployment/web exceeded its progress deadline"
     assert image_of(await web(client)) == "shop:crash", "a restart changes no version"
 
 
@@ -173,12 +178,12 @@ async def test_a_crash_loop_is_rolled_back_by_the_same_incident_with_a_rollback_
     """The same crash loop, and the Incident of the "rollback deployment" runbook: roll back, wait for the
     rollout, verify. The crashing pods go and the previous version serves again."""
     await a_bad_rollout_of(client, "shop:crash")
-    await wait_for(lambda: deadline_exceeded(client), timeout=60 * TIME_SCALE + 10)
+    await wait_for(lambda: deadline_exceeded(client), timeout=simulated(60))
     await start_operator("--approval-severities", "none")
     await client.apply(incident("web-crash-loop", {"name": "rollback", "rollback": {"target": WEB}},
-                                rolled_out_within("60s", onFailure="escalate"), verify(health_url)))
+                                rolled_out_within(ROLLOUT_BUDGET, onFailure="escalate"), verify(health_url)))
 
-    await wait_for(lambda: phase_is(client, "web-crash-loop", "Resolved"), timeout=40)
+    await wait_for(lambda: phase_is(client, "web-crash-loop", "Resolved"), timeout=simulated(60, 40))
 
     assert image_of(await web(client)) == "shop:1.1"
     pods = pods_of_web(sandbox)
@@ -186,6 +191,7 @@ async def test_a_crash_loop_is_rolled_back_by_the_same_incident_with_a_rollback_
     assert all(s["restartCount"] == 0 for p in pods for s in p["status"]["containerStatuses"])
 
 
+@pytest.mark.timeout(simulated(SLOW_STOP_SECONDS, 120))
 async def test_a_restart_whose_pods_take_their_full_grace_period_to_stop_is_awaited_to_the_end(
         sandbox: runner.RunningSandbox, client: manifests.Client, start_operator: Any) -> None:
     """Slow termination: a Recreate Deployment whose pods take their 600 s grace period to stop. The
@@ -216,9 +222,9 @@ async def test_a_restart_whose_pods_take_their_full_grace_period_to_stop_is_awai
     sandbox.store.listeners.append(sample)
     await start_operator("--approval-severities", "none")
     await client.apply(incident("web-slow-stop", {"name": "restart", "restart": {"target": WEB}},
-                                rolled_out_within("60s")))
+                                rolled_out_within(duration(simulated(SLOW_STOP_SECONDS, 60)))))
 
-    await wait_for(lambda: phase_is(client, "web-slow-stop", "Resolved"), timeout=60)
+    await wait_for(lambda: phase_is(client, "web-slow-stop", "Resolved"), timeout=simulated(SLOW_STOP_SECONDS, 90))
 
     assert len(took) == 3 and min(took) >= 600 * TIME_SCALE * 0.9, "each old pod took its grace period"
     steps = {s["name"]: s for s in (await incident_status(client, "web-slow-stop"))["steps"]}
