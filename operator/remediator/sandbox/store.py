@@ -381,8 +381,8 @@ class ObjectStore:
                 dry_run=dry_run, field_manager=field_manager, managed_fields=managed_fields))
         old = self.get(resource, namespace, name)
         # Client-sent managedFields are ignored: the write's own are computed below (and not copied first).
-        new = copy.deepcopy(ownership.without_managed_fields(body))
-        new_meta = new.get("metadata")
+        given = ownership.without_managed_fields(body)
+        new_meta = given.get("metadata")
         if not isinstance(new_meta, dict):
             raise errors.bad_request("metadata must be an object")
         given_rv = new_meta.get("resourceVersion")
@@ -399,13 +399,14 @@ class ObjectStore:
                 f'the name of the object ({new_meta.get("name")}) does not match the name on the URL ({name})')
 
         if subresource == "status":
-            merged = copy.deepcopy(old)
-            if "status" in new:
-                merged["status"] = new["status"]
+            # Only the status is taken from the body (the controllers' most frequent write): nothing else is copied.
+            new = copy.deepcopy(old)
+            if "status" in given:
+                new["status"] = copy.deepcopy(given["status"])
             else:
-                merged.pop("status", None)
-            new = merged
+                new.pop("status", None)
         else:
+            new = copy.deepcopy(given)
             if "status" in resource.subresources:
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])

@@ -161,8 +161,7 @@ class Cluster:
         """Write a status through the status subresource; nothing is written when it is unchanged."""
         if obj.get("status") == status:
             return obj
-        changed = copy.deepcopy(obj)
-        changed["status"] = copy.deepcopy(dict(status))
+        changed = {**obj, "status": status}  # the store copies what it keeps
         meta = obj["metadata"]
         return self.store.replace(resource, meta.get("namespace"), meta["name"], changed,
                                   subresource="status")
