@@ -24,6 +24,13 @@ NAME_ATTEMPTS = 10
 logger = logging.getLogger(__name__)
 
 
+def changed(obj: Mapping[str, Any], **sections: Mapping[str, Any]) -> Object:
+    """`obj` with some fields of its top-level sections (metadata, spec) replaced, to write back: only
+    those sections are copied, shallowly; the stored object is never touched and the store deep-copies
+    what it keeps (a deep copy here cost more than the rest of a controller's write)."""
+    return {**obj, **{name: {**(obj.get(name) or {}), **fields} for name, fields in sections.items()}}
+
+
 def _object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
     return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 

@@ -535,10 +535,8 @@ def _sync_current_replicaset(world: cluster.Cluster, deploy: Object, replica_set
     if annotations == (replica_set["metadata"].get("annotations") or {}) \
             and int(replica_set["spec"].get("minReadySeconds") or 0) == min_ready:
         return replica_set
-    changed = copy.deepcopy(replica_set)
-    changed["metadata"]["annotations"] = annotations
-    changed["spec"]["minReadySeconds"] = min_ready
-    return world.update(world.replicasets, changed)
+    return world.update(world.replicasets, cluster.changed(replica_set, metadata={"annotations": annotations},
+                                                           spec={"minReadySeconds": min_ready}))
 
 
 def _create_current_replicaset(world: cluster.Cluster, deploy: Object, old_rss: Sequence[View],
@@ -566,11 +564,9 @@ def _scale(world: cluster.Cluster, deploy: Object, replica_set: Object, replicas
     current = spec_replicas(replica_set)
     if current == replicas:
         return False
-    changed = copy.deepcopy(replica_set)
-    changed["spec"]["replicas"] = replicas
-    changed["metadata"]["annotations"] = {**(changed["metadata"].get("annotations") or {}),
-                                          **replica_annotations(deploy)}
-    world.update(world.replicasets, changed)
+    annotations = {**(replica_set["metadata"].get("annotations") or {}), **replica_annotations(deploy)}
+    world.update(world.replicasets, cluster.changed(replica_set, spec={"replicas": replicas},
+                                                    metadata={"annotations": annotations}))
     direction = "up" if replicas > current else "down"
     world.events.record(deploy, "ScalingReplicaSet",
                         f"Scaled {direction} replica set {replica_set['metadata']['name']} "
@@ -590,9 +586,8 @@ def _scale_without_rollout(world: cluster.Cluster, deploy: Object, new_rs: Objec
     for replica_set in [rs for rs in [new_rs, *old_rss] if rs is not None and spec_replicas(rs) > 0]:
         annotations = replica_set["metadata"].get("annotations") or {}
         if any(annotations.get(k) != v for k, v in wanted.items()):
-            changed = copy.deepcopy(replica_set)
-            changed["metadata"]["annotations"] = {**annotations, **wanted}
-            world.update(world.replicasets, changed)
+            world.update(world.replicasets,
+                         cluster.changed(replica_set, metadata={"annotations": {**annotations, **wanted}}))
 
 
 def _old_pods_running(world: cluster.Cluster, old_rss: Sequence[Object]) -> bool:
@@ -606,6 +601,5 @@ def _sync_revision_annotation(world: cluster.Cluster, deploy: Object, new_rs: Vi
     annotations = deploy["metadata"].get("annotations") or {}
     if revision is None or annotations.get(REVISION) == revision:
         return deploy
-    changed = copy.deepcopy(deploy)
-    changed["metadata"]["annotations"] = {**annotations, REVISION: revision}
-    return world.update(world.deployments, changed)
+    return world.update(world.deployments,
+                        cluster.changed(deploy, metadata={"annotations": {**annotations, REVISION: revision}}))
