@@ -136,5 +136,5 @@ def test_the_install_notes_give_the_alertmanager_receiver_and_its_token_secret_a
     assert "url: http://remediator.ops.svc:9095/alertmanager" in printed
     assert "kubectl -n ops create secret generic remediator-receiver-token" in printed
     assert "credentials_file: /etc/alertmanager/secrets/remediator-receiver-token/token" in printed
-    assert "kubectl remediator approve INCIDENT --step STEP -n NAMESPACE" in printed
+    assert "kubectl remediator -n NAMESPACE approve INCIDENT --step STEP" in printed
     assert "alertmanager" not in notes("remediator", "ops", values(receiver={"enabled": False, "port": 9095}))
