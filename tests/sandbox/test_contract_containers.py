@@ -2,7 +2,8 @@
 
 The tests' sandbox runs with tests/images.yaml: `*doesnotexist*` images do not exist, `*:crash` exits 2
 after 5 s, `*:oom` is OOM-killed after 3 s, `*:not-ready` never passes its readiness probe,
-`*:slow-start` passes its probes 40 s after it starts, `*:slow-pull` takes 30 s to pull. Times run at
+`*:slow-start` passes its probes 40 s after it starts, `*:degrades` fails its readiness probe from 30 s
+after it starts on, `*:slow-pull` takes 30 s to pull. Times run at
 TIME_SCALE. https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
 """
 
@@ -436,3 +437,60 @@ def test_a_container_that_ran_for_10_minutes_before_it_crashed_starts_its_back_o
     assert (run.state, run.restarts) == (next_state, 4 if next_state == "crashBackOff" else 5)
     assert containers.crash_backoff(run.exits) == back_off
     assert containers.crash_backoff(run.exits + 1) == (160.0 if back_off else 10.0), "the crash after the next"
+
+
+async def test_a_ready_container_whose_readiness_probe_starts_failing_becomes_unready_but_keeps_running(
+        api: httpx.AsyncClient) -> None:
+    """degrades: ready at the probe's first pass (5 s), its probe fails from the first tick after 30 s
+    (35 s), and after failureThreshold (3) failures in a row (55 s) Ready and ContainersReady turn False
+    with kubelet's reason; the container is not restarted."""
+    probe = {"httpGet": {"path": "/ready", "port": 8080}, "initialDelaySeconds": 5, "periodSeconds": 10,
+             "failureThreshold": 3}
+    loop = asyncio.get_running_loop()
+    moments: dict[bool, float] = {}
+
+    def unready_again(status: dict[str, Any]) -> bool:
+        moments.setdefault(ready(status), loop.time())
+        return True in moments and not ready(status) and moments[False] < moments[True]
+
+    seen = await statuses_until(api, pod("flaky", "web:degrades", readinessProbe=probe), unready_again,
+                                within=60 * TIME_SCALE + 10)
+    moments[False] = loop.time()
+
+    assert moments[False] - moments[True] >= 50 * TIME_SCALE * 0.9
+    final = seen[-1]
+    assert (container(final)["restartCount"], "running" in container(final)["state"]) == (0, True)
+    reasons = {c["type"]: (c["status"], c.get("reason")) for c in final["conditions"]}
+    assert reasons["Ready"] == reasons["ContainersReady"] == ("False", "ContainersNotReady")
+    assert ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503") in [
+        e[:3] for e in await events_of(api, "flaky")]
+
+
+async def test_a_startup_probe_holds_the_liveness_probe_back_until_a_slow_starter_is_up_or_kills_it(
+        api: httpx.AsyncClient) -> None:
+    """slow-start is up 40 s after it starts. A startup probe that allows 6 x 10 s lets it start:
+    `started` and Ready stay false until then, and its liveness probe (which alone would kill it at
+    10 s) never fails. One that allows only 3 x 10 s kills it at 20 s, with kubelet's events.
+    https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/"""
+    check = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
+    liveness = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5, "failureThreshold": 3}
+    patient = pod("patient", "web:slow-start", startupProbe={**check, "failureThreshold": 6},
+                  livenessProbe=liveness)
+    await api.post(PODS, json=pod("impatient", "web:slow-start", startupProbe={**check, "failureThreshold": 3}))
+
+    seen = await statuses_until(api, patient, lambda status: bool(container(status).get("started")),
+                                within=40 * TIME_SCALE + 10)
+
+    running = [s for s in seen if "running" in (container(s).get("state") or {})]
+    assert len(running) >= 2 and not any(container(s)["started"] or ready(s) for s in running[:-1])
+    assert ready(seen[-1]) and container(seen[-1])["restartCount"] == 0
+
+    async def killed() -> dict[str, Any] | None:
+        found = container(await status_of(api, "impatient"))
+        return found if found.get("restartCount") else None
+    restarted = await until(killed, within=40 * TIME_SCALE + 10)
+    assert restarted["lastState"]["terminated"]["exitCode"] == 137
+    events = [e[:3] for e in await events_of(api, "impatient")]
+    assert ("Warning", "Unhealthy", "Startup probe failed: HTTP probe failed with statuscode: 503") in events
+    assert ("Normal", "Killing", "Container app failed startup probe, will be restarted") in events
+    assert "Unhealthy" not in [e[1] for e in await events_of(api, "patient") if "Liveness" in e[2]]

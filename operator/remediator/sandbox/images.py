@@ -11,9 +11,10 @@ or a user can change the registry of a running sandbox with kubectl.
 
     images:
     - image: registry.example.com/checkout:1.3
-      behaviour: crash        # ok | crash | exitImmediately | notReady | slowStart | oom
+      behaviour: crash        # ok | crash | exitImmediately | notReady | slowStart | oom | readyThenNotReady
       exitCode: 2             # crash and exitImmediately (default 1 and 0)
-      afterSeconds: 5         # crash/oom: run this long first; slowStart: ready this long after start
+      afterSeconds: 5         # crash/oom: run this long first; slowStart: ready this long after start;
+                              # readyThenNotReady: the readiness probe fails from then on
       message: "panic: nil map"
       pullSeconds: 3          # default 0: the image is already on the node
       stopSeconds: 2          # stops this long after SIGTERM (default: only when the grace period ends)
@@ -31,7 +32,7 @@ from typing import Any
 
 import yaml
 
-BEHAVIOURS = ("ok", "crash", "exitImmediately", "notReady", "slowStart", "oom")
+BEHAVIOURS = ("ok", "crash", "exitImmediately", "notReady", "slowStart", "oom", "readyThenNotReady")
 CONFIGMAP_NAMESPACE = "kube-system"
 CONFIGMAP_NAME = "sandbox-images"
 CONFIGMAP_KEY = "images.yaml"

@@ -89,6 +89,10 @@ class Probe:
         waited = max(0.0, passes_from - self.initial_delay)
         return self.initial_delay + math.ceil(waited / self.period) * self.period
 
+    def give_up(self) -> float:
+        """Seconds after start of the failureThreshold-th failure in a row of a probe that never passes."""
+        return self.initial_delay + (self.failure_threshold - 1) * self.period
+
 
 def probe_of(container: Mapping[str, Any], kind: str, pod_ip: str) -> Probe | None:
     """The container's `readinessProbe`/`livenessProbe` with Kubernetes' defaults, or None."""
@@ -122,15 +126,20 @@ class RunPlan:
     reason: str = "Completed"
     message: str = ""
     ready_after: float | None = 0.0  # None: never ready
+    unready_after: float | None = None  # None: stays ready once ready
+    started_after: float | None = 0.0  # when its startup probe passed (None: never)
     events: tuple[tuple[float, Event], ...] = ()  # probe failures and kills, in time order
 
 
 def plan_run(entry: images.Image, container: Mapping[str, Any], *, completes: bool, pod_ip: str) -> RunPlan:
     """The run a registry entry makes of a container; `completes` for run-to-completion pods (Jobs).
 
-    notReady fails the readiness probe for ever, slowStart fails readiness and liveness probes for
-    `afterSeconds`; a liveness probe failing `failureThreshold` times in a row kills the container.
-    Without a readiness probe a running container is ready, as in Kubernetes.
+    notReady fails the readiness probe for ever, slowStart fails readiness, liveness and startup probes
+    for `afterSeconds`, readyThenNotReady passes its readiness probe until `afterSeconds` and fails it
+    from then on (unready after failureThreshold failures). A startup probe holds the other probes back
+    until it passes, and kills the container at its failureThreshold; a liveness probe failing
+    `failureThreshold` times in a row kills it too. Without a readiness probe a running container is
+    ready, as in Kubernetes.
     """
     behaviour, after = entry.behaviour, entry.after_seconds
     ready_from: float | None = None if behaviour == "notReady" else (after if behaviour == "slowStart" else 0.0)
@@ -145,14 +154,37 @@ def plan_run(entry: images.Image, container: Mapping[str, Any], *, completes: bo
         ends = after
     events: list[tuple[float, Event]] = []
     name = container.get("name", "")
+    started: float | None = 0.0
+    startup = probe_of(container, "startupProbe", pod_ip)
+    if startup is not None:
+        started = startup.first_pass(live_from)
+        kill_at = startup.give_up()
+        if live_from > startup.initial_delay:
+            events.append((startup.initial_delay, ("Warning", "Unhealthy", f"Startup probe failed: {startup.failure}")))
+        if started is None or started > kill_at:
+            started = None
+            if ends is None or kill_at < ends:
+                ends, code, reason = kill_at, 137, "Error"
+                events.append((kill_at, ("Normal", "Killing",
+                                         f"Container {name} failed startup probe, will be restarted")))
     readiness = probe_of(container, "readinessProbe", pod_ip)
-    ready_after = 0.0 if readiness is None else readiness.first_pass(ready_from)
-    if readiness is not None and (ready_from is None or ready_from > readiness.initial_delay):
-        events.append((readiness.initial_delay,
+    if ready_from is not None and started is not None:
+        ready_from = max(ready_from, started)
+    ready_after: float | None = started
+    if readiness is not None and started is not None:
+        ready_after = readiness.first_pass(ready_from)
+    if readiness is not None and started is not None and (ready_from is None or ready_from > readiness.initial_delay):
+        events.append((max(readiness.initial_delay, started),
                        ("Warning", "Unhealthy", f"Readiness probe failed: {readiness.failure}")))
+    unready_after: float | None = None
+    if behaviour == "readyThenNotReady" and readiness is not None and ready_after is not None:
+        failing_from = readiness.first_pass(max(after, ready_after + readiness.period))
+        assert failing_from is not None
+        unready_after = failing_from + (readiness.failure_threshold - 1) * readiness.period
+        events.append((failing_from, ("Warning", "Unhealthy", f"Readiness probe failed: {readiness.failure}")))
     liveness = probe_of(container, "livenessProbe", pod_ip)
-    if liveness is not None:
-        kill_at = liveness.initial_delay + (liveness.failure_threshold - 1) * liveness.period
+    if liveness is not None and started is not None:
+        kill_at = started + liveness.give_up()
         if live_from > kill_at and (ends is None or kill_at < ends):
             ends, code, reason = kill_at, 137, "Error"
             events.append((kill_at, ("Warning", "Unhealthy", f"Liveness probe failed: {liveness.failure}")))
@@ -160,7 +192,7 @@ def plan_run(entry: images.Image, container: Mapping[str, Any], *, completes: bo
                                      f"Container {name} failed liveness probe, will be restarted")))
     message = entry.message if ends is not None and reason != "Completed" else ""
     kept = tuple(sorted(((t, e) for t, e in events if ends is None or t <= ends), key=lambda item: item[0]))
-    return RunPlan(ends, code, reason, message, ready_after, kept)
+    return RunPlan(ends, code, reason, message, ready_after, unready_after, started, kept)
 
 
 # -- the container's state machine ----------------------------------------------------------------
@@ -332,15 +364,24 @@ def next_change(run: ContainerRun, scale: float, now: float) -> float | None:
     moments = [run.since + t * scale for t, _ in plan.events[run.events_done:]]
     if plan.ends_after is not None:
         moments.append(run.since + plan.ends_after * scale)
-    if plan.ready_after is not None and run.since + plan.ready_after * scale > now:
-        moments.append(run.since + plan.ready_after * scale)
+    for change in (plan.ready_after, plan.unready_after, plan.started_after):
+        if change is not None and run.since + change * scale > now:
+            moments.append(run.since + change * scale)
     return min(moments, default=None)
 
 
 def is_ready(run: ContainerRun, scale: float, now: float) -> bool:
     plan = run.plan
     return (run.state == "running" and plan is not None and plan.ready_after is not None
-            and run.since + plan.ready_after * scale <= now)
+            and run.since + plan.ready_after * scale <= now
+            and (plan.unready_after is None or now < run.since + plan.unready_after * scale))
+
+
+def is_started(run: ContainerRun, scale: float, now: float) -> bool:
+    """Running, and past its startup probe if it has one (containerStatuses' `started`)."""
+    plan = run.plan
+    return (run.state == "running" and plan is not None and plan.started_after is not None
+            and run.since + plan.started_after * scale <= now)
 
 
 def state_of(run: ContainerRun, ctx: Context, now: float) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def container_status(pod: Mapping[str, Any], run: containers.ContainerRun, ctx: 
     if "terminated" in state:
         state["terminated"]["containerID"] = entry["containerID"]
     ready = initialized(run) if ctx.init else containers.is_ready(run, scale, now)
-    entry.update({"ready": ready, "started": run.state == "running",
+    entry.update({"ready": ready, "started": containers.is_started(run, scale, now),
                   "restartCount": run.restarts, "lastState": last, "state": state})
     return entry
 
