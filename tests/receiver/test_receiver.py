@@ -43,6 +43,12 @@ async def test_resends_ha_duplicates_and_more_alerts_of_the_key_still_give_one_i
     assert [a["fingerprint"] for a in incident["status"]["alerts"]] == ["f1", "f2"]
     assert [e["reason"] for e in incident["status"]["timeline"] if e["reason"] == "AlertReceived"] == [
         "AlertReceived", "AlertReceived"]
+    # Each write that added an alert is mirrored as one Event on the Incident; the resends post none.
+    listed = (await receiver.sandbox.get("/api/v1/namespaces/default/events")).json()["items"]
+    posted = [e for e in listed if e["involvedObject"]["name"] == incident["metadata"]["name"]]
+    assert [(e["reason"], e["involvedObject"]["uid"], e["source"]["component"]) for e in posted] == [
+        ("AlertReceived", incident["metadata"]["uid"], "remediator-receiver")] * 2
+    assert sorted(e["message"].split(" ")[1] for e in posted) == ["f1", "f2"]
 
 
 async def test_a_resolve_sets_alert_resolved_and_a_new_firing_after_close_opens_a_new_incident(

@@ -1,43 +1,63 @@
 """An Incident's status.alerts[]: the alerts of its episode, merged in by the receiver. Pure.
 
 Merging is idempotent: an alert is identified by fingerprint and startsAt, so a resend, an HA
-duplicate or a second replica's write of the same notification adds nothing. A new alert adds a
-timeline entry; when every recorded alert is resolved, the condition AlertResolved becomes True.
+duplicate or a second replica's write of the same notification adds nothing. When every recorded alert
+is resolved, the condition AlertResolved becomes True.
+
+Timeline entries are per write, not per alert: one AlertReceived for the alerts a notification adds
+(naming the first few), one AlertChanged for those whose state it changes. An alert storm (100 alerts of
+a group in one notification) thus adds one entry, not 100 that would fold the operator's own entries
+out of the bounded timeline, and the receiver posts each entry as an Event without multiplying writes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediator.api.incidents import MAX_ALERTS, AlertRecord, AlertState, IncidentStatus
-from remediator.api.timelines import EventType
+from remediator.api.timelines import EventType, TimelineEntry
 from remediator.engine import drafts, incidents, phases
 
 ALERT_RESOLVED = incidents.ALERT_RESOLVED
+# How many alerts one timeline entry names (its message is cut at 1,024 characters anyway).
+LISTED_IN_ENTRY = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Merged:
+    """The Incident's status with the alerts merged in (JSON), and the timeline entries that adds."""
+
+    status: dict[str, Any]
+    entries: tuple[TimelineEntry, ...]
 
 
 def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int,
-          now: datetime.datetime) -> dict[str, Any] | None:
-    """The Incident's status with `alerts` merged in, as JSON; None when that changes nothing."""
+          now: datetime.datetime) -> Merged | None:
+    """The Incident's status with `alerts` merged in; None when that changes nothing."""
     current = IncidentStatus.model_validate(dict(status))
     draft: drafts.Draft[IncidentStatus] = drafts.Draft(
         current, current.observed_generation or 0, now, phases.incident_phase)
     recorded = draft.status.alerts
     index = {(a.fingerprint, a.starts_at): i for i, a in enumerate(recorded)}
+    received: list[str] = []
+    changed: list[str] = []
     for alert in alerts:
         found = index.get((alert.fingerprint, alert.starts_at))
         if found is None:
             index[(alert.fingerprint, alert.starts_at)] = len(recorded)
             recorded.append(alert)
-            draft.add(EventType.NORMAL, "AlertReceived", f"alert {alert.fingerprint or '(no fingerprint)'} "
-                      f"{alert.status.value}, started {alert.starts_at.isoformat()}")
+            received.append(f"{_named(alert)} {alert.status.value}, started {alert.starts_at.isoformat()}")
         elif recorded[found] != alert:
             if recorded[found].status != alert.status:
-                draft.add(EventType.NORMAL, "AlertChanged",
-                          f"alert {alert.fingerprint or '(no fingerprint)'} is {alert.status.value}")
+                changed.append(f"{_named(alert)} is {alert.status.value}")
             recorded[found] = alert
+    if received:
+        draft.add(EventType.NORMAL, "AlertReceived", _listed(received, "received"))
+    if changed:
+        draft.add(EventType.NORMAL, "AlertChanged", _listed(changed, "changed"))
     draft.status.alerts, draft.status.alerts_folded = _bounded(recorded, draft.status.alerts_folded)
     draft.status.truncated_alerts = max(draft.status.truncated_alerts, truncated_alerts)
     if all(a.status == AlertState.RESOLVED for a in draft.status.alerts):
@@ -51,7 +71,20 @@ def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_al
     decision.status.observed_generation = current.observed_generation
     if decision.status == current:
         return None
-    return decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return Merged(decision.status.model_dump(by_alias=True, mode="json", exclude_none=True), decision.entries)
+
+
+def _named(alert: AlertRecord) -> str:
+    return f"alert {alert.fingerprint or '(no fingerprint)'}"
+
+
+def _listed(descriptions: Sequence[str], what: str) -> str:
+    """One alert's description, or how many alerts and the first few of them."""
+    if len(descriptions) == 1:
+        return descriptions[0]
+    shown = "; ".join(descriptions[:LISTED_IN_ENTRY])
+    more = len(descriptions) - LISTED_IN_ENTRY
+    return f"{len(descriptions)} alerts {what}: {shown}" + (f"; and {more} more" if more > 0 else "")
 
 
 def _bounded(alerts: list[AlertRecord], folded: int) -> tuple[list[AlertRecord], int]:

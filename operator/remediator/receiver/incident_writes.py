@@ -25,8 +25,10 @@ from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
 from remediator import GROUP, VERSION, faults
+from remediator.actions import events
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
+from remediator.api.timelines import TimelineEntry
 from remediator.engine import guards, windows
 from remediator.receiver import alert_lists, keys, loop_guards, plans
 
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 REQUESTED_BY = guards.REQUESTED_BY_ANNOTATION
 MAX_CONFLICTS = 5
+RECEIVER_COMPONENT = "remediator-receiver"
 # What Alertmanager should retry: the API server answered 429/5xx, or not at all.
 UNAVAILABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 
@@ -175,14 +178,16 @@ class IncidentWrites:
 
     async def _merge(self, incident: Mapping[str, Any], episode: plans.Episode, now: datetime.datetime) -> None:
         for _ in range(MAX_CONFLICTS):
-            status = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
-            if status is None:
+            merged = alert_lists.merge(incident.get("status") or {}, episode.alerts, episode.truncated_alerts, now)
+            if merged is None:
                 return
             meta = incident["metadata"]
-            patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+            patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": merged.status}
             try:
-                await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
-                                 meta["namespace"], "incidents", meta["name"], patch, _content_type=MERGE_PATCH)
+                written = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
+                                           meta["namespace"], "incidents", meta["name"], patch,
+                                           _content_type=MERGE_PATCH)
+                await self._post_events(written, merged.entries)
                 return
             except ApiException as e:
                 if e.status == 404:
@@ -191,6 +196,17 @@ class IncidentWrites:
                     raise
             incident = await self._read(meta["namespace"], meta["name"])
         raise ApiUnavailable(f"the Incident kept changing ({MAX_CONFLICTS} conflicts in a row)")
+
+    async def _post_events(self, incident: Mapping[str, Any], entries: Sequence[TimelineEntry]) -> None:
+        """Mirror the merge's timeline entries as Events on the Incident, once its status is written (at most
+        one per kind of entry and write: see alert_lists). A failure is logged: the timeline is the record."""
+        for entry in entries:
+            event = events.event_for(incident, entry)
+            event["source"], event["reportingComponent"] = {"component": RECEIVER_COMPONENT}, RECEIVER_COMPONENT
+            try:
+                await self._call(self.core.create_namespaced_event, incident["metadata"]["namespace"], event)
+            except (ApiException, ApiUnavailable) as e:
+                logger.warning(f"could not post event {entry.reason} ({getattr(e, 'status', e)})")
 
     async def record_rejection(self, rejection: plans.Rejection, now: datetime.datetime) -> None:
         """A Warning Event on the Runbook saying why an alert made no Incident (one per alert and reason)."""
@@ -206,7 +222,7 @@ class IncidentWrites:
             "message": f"alert {rejection.alertname} ({rejection.fingerprint or 'no fingerprint'}): "
                        f"{rejection.reason}: {rejection.message}"[:1024],
             "firstTimestamp": now.isoformat(), "lastTimestamp": now.isoformat(), "count": 1,
-            "source": {"component": "remediator-receiver"},
+            "source": {"component": RECEIVER_COMPONENT},
         }
         try:
             await self._call(self.core.create_namespaced_event, namespace, event)
