@@ -494,3 +494,26 @@ async def test_a_startup_probe_holds_the_liveness_probe_back_until_a_slow_starte
     assert ("Warning", "Unhealthy", "Startup probe failed: HTTP probe failed with statuscode: 503") in events
     assert ("Normal", "Killing", "Container app failed startup probe, will be restarted") in events
     assert "Unhealthy" not in [e[1] for e in await events_of(api, "patient") if "Liveness" in e[2]]
+
+
+@pytest.mark.parametrize(("policy", "pulls"), [("Always", "every start"), ("IfNotPresent", "once")])
+async def test_a_restarted_container_pulls_its_image_again_only_under_pull_policy_always(
+        api: httpx.AsyncClient, policy: str, pulls: str) -> None:
+    """crash-pulled takes 3 s to pull and exits 2 after 5 s. Under Always every restart pulls the image
+    again (one Pulling event, its count growing, as the event recorder folds repeats); under
+    IfNotPresent the restarts find it "already present on machine"."""
+    name = f"pull-{policy.lower()}"
+    await api.post(PODS, json=pod(name, f"{name}:crash-pulled", imagePullPolicy=policy))
+
+    async def restarted_twice() -> dict[str, Any] | None:
+        found = container(await status_of(api, name))
+        return found if found.get("restartCount", 0) >= 2 else None
+    await until(restarted_twice, within=60 * TIME_SCALE + 10)
+
+    events = {(e[1], e[2]): e[3] for e in await events_of(api, name)}
+    pulling = events[("Pulling", f'Pulling image "{name}:crash-pulled"')]
+    present = events.get(("Pulled", f'Container image "{name}:crash-pulled" already present on machine'), 0)
+    if pulls == "every start":
+        assert pulling >= 3 and present == 0
+    else:
+        assert pulling == 1 and present >= 2

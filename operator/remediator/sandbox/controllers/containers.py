@@ -258,9 +258,7 @@ def advance(run: ContainerRun, ctx: Context, now: float) -> list[Event]:
                 events.append(("Warning", "Failed", "Error: ImagePullBackOff"))
             elif run.state == "pullBackOff":
                 run.state, run.since, run.until, run.announced = "pulling", run.until, None, False
-            else:
-                run.restarts += 1
-                _start(run, ctx, run.until, events)
+            elif _restart(run, ctx, run.until, events):
                 return events
             continue
         if run.state == "running" and run.plan is not None:
@@ -274,6 +272,8 @@ def advance(run: ContainerRun, ctx: Context, now: float) -> list[Event]:
             _exit(run, ctx, run.since + plan.ends_after * ctx.scale, events)
             if run.state == "running":  # restarted at once
                 return events
+            if run.state == "pulling":  # restarted at once, pulling its image again first
+                continue
             continue
         return events
 
@@ -284,7 +284,7 @@ def _pull(run: ContainerRun, ctx: Context, now: float, events: list[Event]) -> b
     imagePullPolicy Never uses only an image on the node (ErrImageNeverPull otherwise); Always pulls
     even then; IfNotPresent (and an image with no pull time) pulls only what is not there.
     """
-    policy = str(ctx.container.get("imagePullPolicy") or "IfNotPresent")
+    policy = _pull_policy(ctx)
     on_node = ctx.entry is not None and (ctx.image in ctx.present or ctx.entry.pull_seconds <= 0)
     if policy == "Never" and not on_node:
         if run.state != "neverPull":
@@ -324,10 +324,25 @@ def _start(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> N
     run.state, run.since, run.until, run.events_done = "running", at, None, 0
     run.started_stamp = ctx.stamp(at)
     run.plan = plan_run(ctx.entry, ctx.container, completes=ctx.completes or ctx.init, pod_ip=ctx.pod_ip)
-    if run.restarts:
+    if run.restarts and _pull_policy(ctx) != "Always":
         events.append(("Normal", "Pulled", f'Container image "{ctx.image}" already present on machine'))
     events.append(("Normal", "Created", f"Created container: {run.name}"))
     events.append(("Normal", "Started", f"Started container {run.name}"))
+
+
+def _pull_policy(ctx: Context) -> str:
+    return str(ctx.container.get("imagePullPolicy") or "IfNotPresent")
+
+
+def _restart(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> bool:
+    """Start the container again; under imagePullPolicy Always its image is pulled again first (False:
+    the container is pulling, not started yet)."""
+    run.restarts += 1
+    if _pull_policy(ctx) == "Always":
+        run.state, run.since, run.until, run.announced = "pulling", at, None, False
+        return False
+    _start(run, ctx, at, events)
+    return True
 
 
 def _exit(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> None:
@@ -344,8 +359,7 @@ def _exit(run: ContainerRun, ctx: Context, at: float, events: list[Event]) -> No
         return
     wait = crash_backoff(run.exits)
     if wait <= 0:
-        run.restarts += 1
-        _start(run, ctx, at, events)
+        _restart(run, ctx, at, events)
         return
     run.state, run.since, run.until = "crashBackOff", at, at + wait * ctx.scale
     events.append(("Warning", "BackOff", f"Back-off restarting failed container {run.name} in pod {ctx.pod_label}"))
