@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from tests.conftest import simulated
 
@@ -17,6 +18,10 @@ from remediator import manifests
 from remediator.sandbox import runner
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+# A scenario whose pods or Jobs must run (a rollout that completes, a Job that ends) runs made-up images
+# that only the sandbox's images registry runs: a real cluster cannot pull them.
+MADE_UP_IMAGES = pytest.mark.sandbox_only(
+    "the images registry: its pods or Jobs run made-up images (shop:1.2, registry.example.com/...)")
 
 
 def example(path: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from remediator.sandbox import runner
 
 from .support import (
     CHECKOUT_EARLIER,
+    MADE_UP_IMAGES,
     ORDERS_EARLIER,
     apply_example,
     current,
@@ -110,6 +111,7 @@ async def test_a_bad_deploy_is_rolled_back_after_approval_and_verified(
     assert request is not None and request["metadata"]["ownerReferences"][0]["name"] == "checkout-500"
 
 
+@MADE_UP_IMAGES
 async def test_a_dry_run_of_the_bad_deploy_records_the_plan_and_changes_nothing(
         client: manifests.Client, start_operator: Any, health_url: str) -> None:
     await deploy_history(client, "bad-deploy/deployment.yaml", *CHECKOUT_EARLIER)

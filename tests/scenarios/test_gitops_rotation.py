@@ -21,7 +21,7 @@ from tests.kubectl import KUBECTL, requires_kubectl
 from remediator import manifests
 
 from .key_rotation_support import NO_COALESCE, conditions, stage, status_of
-from .support import example, wait_for
+from .support import MADE_UP_IMAGES, example, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GITOPS = REPO / "examples" / "gitops"
@@ -101,6 +101,7 @@ def test_the_tools_are_configured_for_the_app_and_leave_the_rotated_secret_alone
     assert secret["metadata"]["annotations"][FLUX_SKIP_EXISTING[0]] == FLUX_SKIP_EXISTING[1]
 
 
+@MADE_UP_IMAGES
 @requires_kubectl
 @pytest.mark.parametrize("tool", sorted(SYNCS))
 async def test_changing_the_trigger_in_git_rotates_exactly_once_and_a_resync_undoes_nothing(

@@ -17,7 +17,7 @@ from remediator import manifests
 from remediator.sandbox import runner
 
 from .conftest import FakeService
-from .support import apply_example, current, example, example_object, step_of, wait_for
+from .support import MADE_UP_IMAGES, apply_example, current, example, example_object, step_of, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 API = "remediator.dev/v1alpha1"
@@ -51,6 +51,7 @@ async def annotate(sandbox: runner.RunningSandbox, name: str, annotations: dict[
         response.raise_for_status()
 
 
+@MADE_UP_IMAGES
 async def test_stuck_pods_are_restarted_and_the_rollout_is_awaited_then_verified(
         client: manifests.Client, start_operator: Any, service: FakeService) -> None:
     """examples/stuck-pods/: the runbook's "restart service", "verify the fix", then "tell the channel"."""
@@ -327,6 +328,7 @@ async def test_a_backup_job_runs_to_completion_before_the_next_step(
     assert "hunter2-not-logged" not in str(status)
 
 
+@MADE_UP_IMAGES
 async def test_a_failed_job_fails_the_step_with_the_pods_termination_message(
         client: manifests.Client, start_operator: Any) -> None:
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "default"},

@@ -26,7 +26,7 @@ from .key_rotation_support import (
     status_of,
     values_of,
 )
-from .support import events_of, wait_for
+from .support import MADE_UP_IMAGES, events_of, wait_for
 
 
 async def done(client: manifests.Client, name: str = "payments-keys", rotations: int = 1) -> bool:
@@ -120,6 +120,7 @@ async def _stage_is(client: manifests.Client, wanted: str) -> bool:
     return stage(await status_of(client)) == wanted
 
 
+@MADE_UP_IMAGES
 async def test_two_rotations_promoted_within_the_coalescing_window_restart_a_shared_consumer_once(
         client: manifests.Client, start_operator: Any) -> None:
     """Reloader restarts a workload once per changed Secret; here the second rotation shares the first's restart."""

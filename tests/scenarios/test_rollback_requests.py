@@ -19,6 +19,7 @@ from remediator.sandbox import runner
 
 from .support import (
     IMAGES,
+    MADE_UP_IMAGES,
     ORDERS_EARLIER,
     apply_example,
     current,
@@ -86,6 +87,7 @@ async def test_a_bad_deploy_is_rolled_back_to_the_previous_revision(
     await wait_for(events_mirror_the_timeline, timeout=5)
 
 
+@MADE_UP_IMAGES
 async def test_a_deploy_is_rolled_back_to_a_named_revision(client: manifests.Client, start_operator: Any) -> None:
     await deploy_three_revisions(client)
     await start_operator()
@@ -98,6 +100,7 @@ async def test_a_deploy_is_rolled_back_to_a_named_revision(client: manifests.Cli
     assert (status["fromRevision"], status["toRevision"]) == (3, 1)
 
 
+@MADE_UP_IMAGES
 async def test_a_rollback_to_a_revision_that_does_not_exist_is_refused_and_changes_nothing(
         client: manifests.Client, start_operator: Any) -> None:
     await deploy_three_revisions(client)
@@ -169,6 +172,7 @@ async def test_a_bad_migration_is_rolled_back_with_the_app_stopped(
     assert any("to 0" in e["message"] for e in scaled)
 
 
+@MADE_UP_IMAGES
 async def test_a_failing_migration_job_leaves_the_app_stopped(client: manifests.Client, start_operator: Any) -> None:
     orders = await deploy_history(client, "bad-migration/deployment.yaml", *ORDERS_EARLIER)
     await apply_example(client, "bad-migration/database-secret.yaml")
@@ -192,6 +196,7 @@ async def test_a_failing_migration_job_leaves_the_app_stopped(client: manifests.
     assert image_of(stopped) == image_of(orders), "never rolled back after a failed migration"
 
 
+@MADE_UP_IMAGES
 async def test_operator_dry_run_records_the_rollback_plan_and_changes_nothing(
         client: manifests.Client, start_operator: Any) -> None:
     await deploy_three_revisions(client)
@@ -206,6 +211,7 @@ async def test_operator_dry_run_records_the_rollback_plan_and_changes_nothing(
     assert image_of(await web(client)) == "shop:1.2"
 
 
+@MADE_UP_IMAGES
 async def test_an_operator_that_died_after_creating_the_migration_job_finds_it_instead_of_starting_another(
         api: httpx.AsyncClient, client: manifests.Client, start_operator: Any) -> None:
     """The crash: web scaled to 0 and the Job created, but the status still says "creating the Job"."""
