@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from remediator import log_formats
 
 if TYPE_CHECKING:
+    from remediator import health
     from remediator.api.windows import MaintenanceWindow
     from remediator.config import OperatorConfig
     from remediator.engine.shards import Shard
@@ -73,8 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N[/DURATION]",
                      help="at most N workload actions per minute (or per DURATION: 10/30s) across all incidents "
                           "(default: unlimited)")
+    run.add_argument("--metrics-address", metavar="HOST:PORT",
+                     help="serve GET /metrics, /readyz (the Kubernetes API answers) and /healthz (liveness) here, "
+                          "on every replica, e.g. 0.0.0.0:8080")
     run.add_argument("--liveness", metavar="URL",
-                     help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+                     help="also answer liveness at this URL's path, e.g. http://0.0.0.0:8080/healthz (the same "
+                          "server as --metrics-address: /metrics and /readyz are served there too)")
+    run.add_argument("--watch-down-grace", default="30s", metavar="DURATION",
+                     help="the leader's liveness probe fails once its watch of the API has been down this long "
+                          "(default: 30s)")
     run.add_argument("--peering", metavar="NAME",
                      help="coordinate with other replicas through this KopfPeering (default: standalone)")
     run.add_argument("--receiver-address", metavar="HOST:PORT",
@@ -192,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_namespaces=args.all_namespaces or not args.namespace,
             kubeconfig=args.kubeconfig,
             liveness=args.liveness,
+            metrics_address=_metrics_address(parser, args.metrics_address),
+            watch_down_grace=_positive_duration(parser, "--watch-down-grace", args.watch_down_grace),
             peering=args.peering,
             leader_election=_election(parser, args) if args.leader_elect else None,
             config=_operator_config(args),
@@ -242,14 +252,39 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
     )
 
 
+def _host_port(parser: argparse.ArgumentParser, flag: str, address: str, example: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        parser.error(f"{flag}: expected HOST:PORT such as {example}, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _metrics_address(parser: argparse.ArgumentParser, address: str | None) -> health.Address | None:
+    if address is None:
+        return None
+    from remediator import health
+
+    return health.Address(*_host_port(parser, "--metrics-address", address, "0.0.0.0:8080"))
+
+
+def _positive_duration(parser: argparse.ArgumentParser, flag: str, text: str) -> datetime.timedelta:
+    from remediator.api.durations import parse_duration
+
+    try:
+        duration = parse_duration(text)
+    except ValueError as e:
+        parser.error(f"{flag}: {e}")
+    if duration.total_seconds() <= 0:
+        parser.error(f"{flag}: expected a positive duration such as 30s, got {text!r}")
+    return duration
+
+
 def _receiver_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ReceiverOptions | None:
     from remediator.receiver.server import ReceiverOptions
 
     if args.receiver_address is None:
         return None
-    host, _, port = args.receiver_address.rpartition(":")
-    if not host or not port.isdigit():
-        parser.error(f"--receiver-address: expected HOST:PORT such as 0.0.0.0:9095, got {args.receiver_address!r}")
+    host, port = _host_port(parser, "--receiver-address", args.receiver_address, "0.0.0.0:9095")
     secret = None
     if args.receiver_token_secret:
         parts = args.receiver_token_secret.split("/")
@@ -261,7 +296,7 @@ def _receiver_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
                      "(or --receiver-no-auth)")
     if (args.receiver_tls_cert is None) != (args.receiver_tls_key is None):
         parser.error("--receiver-tls-cert and --receiver-tls-key go together")
-    return ReceiverOptions(host=host.strip("[]"), port=int(port), token_file=args.receiver_token_file,
+    return ReceiverOptions(host=host, port=port, token_file=args.receiver_token_file,
                            token_secret=secret, anonymous=args.receiver_no_auth, tls_cert=args.receiver_tls_cert,
                            tls_key=args.receiver_tls_key, alertmanager_url=args.alertmanager_url)
 

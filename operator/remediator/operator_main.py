@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import logging
 import pathlib
 from typing import TYPE_CHECKING
 
 import kopf
+from kubernetes.aio import client as aio_client
 
-from remediator import GROUP, config, kube, leadership, liveness
+from remediator import GROUP, config, health, kube, leader_label, leadership, watch_sentinel
 from remediator.actions import fences, retries
 from remediator.engine import guards, windows
 from remediator.handlers import incident_queue
+from remediator.handlers.incident_figures import IncidentFigures
+from remediator.metrics import OperatorMetrics
 
 if TYPE_CHECKING:
     from remediator.receiver.server import ReceiverOptions
@@ -30,6 +34,8 @@ class OperatorOptions:
     all_namespaces: bool = True
     kubeconfig: pathlib.Path | None = None
     liveness: str | None = None
+    metrics_address: health.Address | None = None
+    watch_down_grace: datetime.timedelta = datetime.timedelta(seconds=30)
     peering: str | None = None
     leader_election: leadership.Election | None = None
     config: config.OperatorConfig = dataclasses.field(default_factory=config.OperatorConfig)
@@ -75,9 +81,9 @@ STOP_GRACE_SECONDS = 5.0
 async def run(options: OperatorOptions) -> None:
     """Run the operator until cancelled; with leader election, act only while this replica holds the Lease.
 
-    Every replica serves the receiver. A follower serves its liveness endpoint and waits for the
-    Lease; the leader runs Kopf (every handler that acts on Incidents, RollbackRequests and
-    KeyRotations) and renews the Lease; on losing it, it cancels Kopf and ends the process
+    Every replica serves the receiver and the health server (/metrics, /readyz, /healthz). A follower
+    waits for the Lease; the leader runs Kopf (every handler that acts on Incidents, RollbackRequests
+    and KeyRotations) and renews the Lease; on losing it, it cancels Kopf and ends the process
     non-zero. On shutdown the leader releases the Lease.
     """
     # Importing registers the handlers with Kopf's default registry.
@@ -100,7 +106,14 @@ async def run(options: OperatorOptions) -> None:
     if election is not None:
         # What blocks the event loop at startup is done before taking the Lease: a leader must renew on time.
         kube.load_api_classes()
+    metrics = OperatorMetrics()
+    liveness = None if options.liveness is None else health.liveness_address(options.liveness)
+    addresses = [address for address in (options.metrics_address, liveness) if address is not None]
     async with contextlib.AsyncExitStack() as stack:
+        api = await stack.enter_async_context(await kube.async_client(options.kubeconfig))
+        probes = health.Health(metrics, health.Readiness(
+            lambda: aio_client.VersionApi(api).get_code(_request_timeout=health.READY_TIMEOUT_SECONDS)))
+        await stack.enter_async_context(health.serving(probes, addresses))
         if options.receiver is not None:
             # Imported only when asked for: the asynchronous client's modules take seconds to load.
             from remediator.receiver import loop_guards, server
@@ -112,45 +125,80 @@ async def run(options: OperatorOptions) -> None:
                 () if options.all_namespaces else options.namespaces,
                 loop_guards.LoopGuard(operator_config.max_remediations, operator_config.remediation_window,
                                       operator_config.max_consecutive_failures),
-                windows.compile_windows(operator_config.maintenance_windows, field="--maintenance-window")))
+                windows.compile_windows(operator_config.maintenance_windows, field="--maintenance-window"),
+                counters=metrics.receiver))
+        running = Running(options, operator_config, api, probes)
         if election is None:
-            await _operate(options, operator_config)
+            metrics.leader.set(1)  # the only replica; its pod is labelled only under leader election
+            await _operate(running)
         else:
-            await _lead(options, operator_config, election)
+            await _lead(running, election)
 
 
-async def _lead(options: OperatorOptions, operator_config: config.OperatorConfig,
-                election: leadership.Election) -> None:
+@dataclasses.dataclass(frozen=True)
+class Running:
+    """What one operator process shares between its parts."""
+
+    options: OperatorOptions
+    config: config.OperatorConfig
+    api: aio_client.ApiClient
+    health: health.Health
+
+
+async def _lead(running: Running, election: leadership.Election) -> None:
     """Take the Lease, then operate while holding it; end the process when it is lost."""
-    async with await kube.async_client(options.kubeconfig) as api:
-        candidate = leadership.Leadership(api, election)
-        async with liveness.serving(options.liveness):
-            await candidate.acquire()
-        fences.install(leadership.fence_of(candidate))
-        operating = asyncio.create_task(_operate(options, operator_config))
-        keeping = asyncio.create_task(candidate.keep())
-        try:
-            await asyncio.wait({operating, keeping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not operating.done():
-                operating.cancel()
-                await asyncio.wait({operating}, timeout=LOST_GRACE_SECONDS if keeping.done() else STOP_GRACE_SECONDS)
-            if keeping.done() and not keeping.cancelled():
-                error = keeping.exception()
-                candidate.abandon(keeping.result() if error is None else f"renewing failed ({type(error).__name__})")
-            keeping.cancel()
-            if operating.done():
-                await candidate.release()
-        operating.result()  # the operator's own failure, if it failed
+    api, metrics = running.api, running.health.metrics
+    await leader_label.show(api, election.namespace, metrics, leading=False)
+    running.health.started = True  # a follower is alive while it waits its turn
+    candidate = leadership.Leadership(api, election)
+    await candidate.acquire()
+    fences.install(leadership.fence_of(candidate))
+    labelled = asyncio.create_task(leader_label.show(api, election.namespace, metrics, leading=True))
+    operating = asyncio.create_task(_operate(running))
+    keeping = asyncio.create_task(candidate.keep())
+    try:
+        await asyncio.wait({operating, keeping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not operating.done():
+            operating.cancel()
+            await asyncio.wait({operating}, timeout=LOST_GRACE_SECONDS if keeping.done() else STOP_GRACE_SECONDS)
+        if keeping.done() and not keeping.cancelled():
+            error = keeping.exception()
+            candidate.abandon(keeping.result() if error is None else f"renewing failed ({type(error).__name__})")
+        keeping.cancel()
+        if operating.done():
+            await candidate.release()
+        labelled.cancel()
+    operating.result()  # the operator's own failure, if it failed
 
 
-async def _operate(options: OperatorOptions, operator_config: config.OperatorConfig) -> None:
-    await kopf.operator(
-        settings=operator_settings(operator_config.api_timeout_seconds),
-        clusterwide=options.all_namespaces,
-        namespaces=options.namespaces,
-        standalone=options.peering is None,
-        peering_name=options.peering,
-        liveness_endpoint=options.liveness,
-        memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), incidents=incident_queue.IncidentQueue()),
-    )
+async def _operate(running: Running) -> None:
+    """Run Kopf with the handlers, the watch sentinel behind the liveness probe, and the Incident figures."""
+    options, operator_config, probes = running.options, running.config, running.health
+    sentinel = watch_sentinel.WatchSentinel(
+        running.api, None if options.all_namespaces or not options.namespaces else options.namespaces[0],
+        options.watch_down_grace.total_seconds(), probes.metrics)
+    watching = asyncio.create_task(sentinel.run())
+    probes.liveness_problem = sentinel.problem
+    ready = asyncio.Event()
+    started = asyncio.create_task(_note_started(ready, probes))
+    figures = IncidentFigures(probes.metrics, datetime.datetime.now(datetime.UTC))
+    try:
+        await kopf.operator(
+            settings=operator_settings(operator_config.api_timeout_seconds),
+            clusterwide=options.all_namespaces,
+            namespaces=options.namespaces,
+            standalone=options.peering is None,
+            peering_name=options.peering,
+            ready_flag=ready,
+            memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(),
+                           incidents=incident_queue.IncidentQueue(), figures=figures),
+        )
+    finally:
+        watching.cancel()
+        started.cancel()
+
+
+async def _note_started(ready: asyncio.Event, probes: health.Health) -> None:
+    await ready.wait()
+    probes.started = True

@@ -71,8 +71,8 @@ def operator_args(chart: list[dict[str, Any]], ports: dict[str, int], token_file
     args: list[str] = pod["containers"][0]["args"]
     moved = []
     for arg in args:
-        if arg.startswith("--liveness="):
-            arg = f"--liveness=http://127.0.0.1:{ports['health']}/healthz"
+        if arg.startswith("--metrics-address="):
+            arg = f"--metrics-address=127.0.0.1:{ports['metrics']}"
         elif arg.startswith("--receiver-address="):
             arg = f"--receiver-address=127.0.0.1:{ports['receiver']}"
         elif arg.startswith("--receiver-token-file="):
@@ -93,7 +93,7 @@ async def operator(sandbox: runner.RunningSandbox, admin: manifests.Client, char
     kubeconfig = sandbox.write_kubeconfig(tmp_path / "kubeconfig", token=response.json()["status"]["token"])
     token_file = tmp_path / "receiver-token"
     token_file.write_text(RECEIVER_TOKEN)
-    ports = {"health": runner.free_port(), "receiver": runner.free_port()}
+    ports = {"metrics": runner.free_port(), "receiver": runner.free_port()}
     log_path = tmp_path / "operator.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -105,7 +105,7 @@ async def operator(sandbox: runner.RunningSandbox, admin: manifests.Client, char
             async def live() -> bool:
                 assert process.returncode is None, log_path.read_text()
                 with contextlib.suppress(httpx.HTTPError):
-                    return (await probe.get(f"http://127.0.0.1:{ports['health']}/healthz")).status_code == 200
+                    return (await probe.get(f"http://127.0.0.1:{ports['metrics']}/healthz")).status_code == 200
                 return False
             await wait_for(live, timeout=30)
         yield ports
@@ -198,8 +198,16 @@ async def test_the_operator_works_with_exactly_the_rights_the_chart_grants(
         await admin.apply(consumer(f"other-{kind.lower()}", reads="none", kind=kind))
     await admin.apply(runbook_manifest())
     await admin.apply(key_rotation(trigger="t1"))
+    # The operator's own pod ($POD_NAME), which it labels when it leads.
+    await admin.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "remediator-0",
+                       "namespace": RELEASE_NAMESPACE},
+                       "spec": {"containers": [{"name": "operator", "image": "postgres:16"}]}})
 
     async with operator(sandbox, admin, chart, tmp_path) as ports:
+        async def labelled_leader() -> bool:
+            pod = await admin.get("v1", "Pod", RELEASE_NAMESPACE, "remediator-0") or {}
+            return bool((pod["metadata"].get("labels") or {}).get("remediator.dev/leader") == "true")
+        await wait_for(labelled_leader, timeout=15)
         await admin.apply(incident("scale", {"name": "out", "scale": {"target": target("web"), "by": 1}},
                                    {"name": "db", "scale": {"target": {"kind": "StatefulSet",
                                                                        "name": "other-statefulset"}, "by": 1}}))
@@ -222,8 +230,9 @@ async def test_the_operator_works_with_exactly_the_rights_the_chart_grants(
                                      json=notification(alert(deployment="crashing")),
                                      headers={"Authorization": f"Bearer {RECEIVER_TOKEN}"})
             assert answer.status_code == 200, answer.text
-            scraped = await http.get(f"http://127.0.0.1:{ports['receiver']}/metrics")  # the ServiceMonitor's
+            scraped = await http.get(f"http://127.0.0.1:{ports['metrics']}/metrics")  # the ServiceMonitor's
             assert "remediator_alerts_received_total 1.0" in scraped.text
+            assert "remediator_leader 1.0" in scraped.text
 
         async def states() -> dict[str, str]:
             found = {name: await phase(admin, "Incident", name) for name in INCIDENTS}

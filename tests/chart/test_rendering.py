@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import helm_python
 import pytest
 
-from .rendering import lint, manifests, notes, values
+from .rendering import lint, manifests, notes, render, values
 
 
 def test_helm_lint_strict_finds_nothing_with_the_default_values() -> None:
@@ -59,7 +60,8 @@ def test_the_pod_runs_non_root_read_only_without_capabilities_and_only_its_own_a
 def test_the_service_serves_the_receiver_of_every_replica_with_its_token_mounted_not_granted() -> None:
     chart = manifests("remediator", "ops", values())
     (service,) = kinds(chart, "Service")
-    assert {(port["name"], port["port"]) for port in service["spec"]["ports"]} == {("receiver", 9095), ("health", 8080)}
+    assert {(port["name"], port["port"]) for port in service["spec"]["ports"]} == {("receiver", 9095),
+                                                                                   ("metrics", 8080)}
     (deployment,) = kinds(chart, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert "--receiver-token-file=/var/run/secrets/remediator/receiver/token" in pod["containers"][0]["args"]
@@ -109,7 +111,9 @@ def test_the_prometheus_rule_is_rendered_only_when_asked_for_with_the_labels_pro
     (rule,) = kinds(chart, "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kps"
     alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
-    assert set(alerts) == {"RemediatorDown", "RemediatorRestarting", "RemediatorAlertsRejected",
+    # The list: escalated or failed incidents, remediation loops, rejected alerts, the leader lost.
+    assert set(alerts) == {"RemediatorDown", "RemediatorRestarting", "RemediatorNoLeader", "RemediatorWatchDown",
+                           "RemediatorIncidentsEscalated", "RemediatorRemediationLoop", "RemediatorAlertsRejected",
                            "RemediatorWebhookRefused"}
     assert 'deployment="remediator"' in alerts["RemediatorDown"] and 'namespace="ops"' in alerts["RemediatorDown"]
 
@@ -120,14 +124,14 @@ def test_helm_lint_strict_finds_nothing_in_either_rbac_scope_with_every_option_o
     assert lint(values(namespaces=["shop"], rbac={"create": True, "scope": "namespaces"})) == []
 
 
-def test_the_service_monitor_scrapes_the_receivers_metrics_port_of_every_replica() -> None:
+def test_the_service_monitor_scrapes_the_metrics_port_of_every_replica() -> None:
     assert kinds(manifests("remediator", "ops", values()), "ServiceMonitor") == []
     chart = manifests("remediator", "ops", values(serviceMonitor={"enabled": True, "interval": "15s",
                                                                   "labels": {"release": "kps"}}))
     (monitor,) = kinds(chart, "ServiceMonitor")
     (service,) = kinds(chart, "Service")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    assert monitor["spec"]["endpoints"] == [{"port": "receiver", "path": "/metrics", "interval": "15s"}]
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
     assert monitor["metadata"]["labels"]["release"] == "kps"
 
 
@@ -138,3 +142,23 @@ def test_the_install_notes_give_the_alertmanager_receiver_and_its_token_secret_a
     assert "credentials_file: /etc/alertmanager/secrets/remediator-receiver-token/token" in printed
     assert "kubectl remediator -n NAMESPACE approve INCIDENT --step STEP" in printed
     assert "alertmanager" not in notes("remediator", "ops", values(receiver={"enabled": False, "port": 9095}))
+
+
+def test_the_grafana_dashboard_is_a_configmap_the_sidecar_loads_only_when_asked_for() -> None:
+    assert render("dashboard.yaml", "remediator", "ops", values()) == []
+    (config_map,) = render("dashboard.yaml", "remediator", "ops", values(
+        dashboard={"enabled": True, "namespace": "monitoring", "labels": {"team": "sre"}}))
+    assert config_map["metadata"]["namespace"] == "monitoring"
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["labels"]["team"] == "sre"
+    dashboard = json.loads(config_map["data"]["remediator.json"])
+    assert dashboard["uid"] == "remediator" and dashboard["panels"]
+
+
+def test_the_probes_ask_readiness_of_the_api_and_liveness_of_the_process_on_the_metrics_port() -> None:
+    (deployment,) = kinds(manifests("remediator", "ops", values()), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--metrics-address=0.0.0.0:8080" in container["args"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert {"name": "metrics", "containerPort": 8080} in container["ports"]

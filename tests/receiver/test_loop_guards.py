@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from remediator.api.runbooks import RunbookDefaults
 from remediator.receiver import loop_guards
 
@@ -81,3 +83,10 @@ async def test_the_alert_that_keeps_coming_back_escalates_instead_of_remediating
     assert (hold["reason"], hold["escalate"]) == ("RemediationLoop", True)
     others = [i for i in incidents if i is not third]
     assert all(s["requiresApproval"] is False for i in others for s in i["spec"]["steps"])
+    # What Prometheus sees: one hold, and the target at its limit (for the guard's window).
+    text = (await receiver.http.get(f"{receiver.url}/metrics")).text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("remediator_loop_guard_holds_total", (("reason", "RemediationLoop"),))] == 1
+    assert samples[("remediator_loop_guard_holds_total", (("reason", "ConsecutiveFailures"),))] == 0
+    assert samples[("remediator_loop_guard_targets_at_limit", ())] == 1

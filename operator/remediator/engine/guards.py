@@ -183,3 +183,9 @@ class ActionLog:
 
     def verdict(self, limit: RateLimit | None, now: datetime.datetime) -> Verdict:
         return rate_limit(limit, self._times, now)
+
+    def remaining(self, limit: RateLimit | None, now: datetime.datetime) -> float:
+        """How many more actions the limit allows now (infinity without a limit)."""
+        if limit is None:
+            return float("inf")
+        return float(max(limit.actions - sum(1 for t in self._times if now - t < limit.per), 0))

@@ -23,6 +23,7 @@ from remediator.actions import (
 from remediator.config import OperatorConfig
 from remediator.engine import guards, incidents, intents
 from remediator.handlers import intent_table
+from remediator.handlers.incident_figures import IncidentFigures
 from remediator.handlers.incident_queue import IncidentQueue, Run
 from remediator.typedefs import Logger
 
@@ -58,7 +59,7 @@ def view_of(body: Mapping[str, Any]) -> incidents.Incident:
 
 
 async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, action_log: guards.ActionLog,
-                    logger: Logger) -> None:
+                    logger: Logger, figures: IncidentFigures | None = None) -> None:
     """Advance the Incident as far as it can go now; schedule a wakeup when it waits for time to pass.
 
     Works on the queue's newest copy of the Incident (a fresh read only after a conflict). Status
@@ -76,7 +77,7 @@ async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, acti
         body = queue.body(uid) or await _read(api, queue, namespace, name, uid)
         for _ in range(MAX_CONFLICTS):
             try:
-                requeue_after = await _advance(api, queue, body, config, action_log, logger)
+                requeue_after = await _advance(api, queue, body, config, action_log, logger, figures)
                 break
             except _Conflict:
                 body = await _read(api, queue, namespace, name, uid)
@@ -106,7 +107,7 @@ async def _read(api: kubernetes.client.ApiClient, queue: IncidentQueue, namespac
 
 
 async def _write_status(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: Mapping[str, Any],
-                        status: dict[str, Any]) -> dict[str, Any]:
+                        status: dict[str, Any], figures: IncidentFigures | None) -> dict[str, Any]:
     meta = body["metadata"]
     fences.admit(body.get("status"))
     try:
@@ -119,11 +120,14 @@ async def _write_status(api: kubernetes.client.ApiClient, queue: IncidentQueue, 
             raise _Gone() from e
         raise
     queue.wrote(written)
+    if figures is not None:
+        figures.wrote(body, written)
     return written
 
 
 async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body: dict[str, Any],
-                   config: OperatorConfig, action_log: guards.ActionLog, logger: Logger) -> datetime.timedelta | None:
+                   config: OperatorConfig, action_log: guards.ActionLog, logger: Logger,
+                   figures: IncidentFigures | None = None) -> datetime.timedelta | None:
     fences.admit(body.get("status"))  # never decide on an incident that a newer leader has taken over
     incident = view_of(body)
     policy = config.policy()
@@ -149,11 +153,13 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
             continue
         if dirty and (intent is None or intents.needs_intent_on_record(intent)):
             faults.crash_point("before-status-write")
-            body = await _write_status(api, queue, body, status)
+            body = await _write_status(api, queue, body, status, figures)
             faults.crash_point("after-status-write")
             await events.post(api, body, unsaved, logger)
             unsaved, dirty = [], False
         if intent is None:
+            if figures is not None:
+                figures.rate_limited(incident.uid, _held_by_rate_limit(world, status))
             if decision.requeue_after is None:
                 return None
             return max(decision.requeue_after, MIN_REQUEUE)
@@ -171,6 +177,13 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
                 continue
         results[intent] = result
     raise RuntimeError(f"no conclusion after {MAX_MOVES} moves")
+
+
+def _held_by_rate_limit(world: incidents.World, status: Mapping[str, Any]) -> bool:
+    """Whether a step waits with the rate limit's verdict as its message (engine/incidents.py `_hold`)."""
+    verdict = world.rate_limit
+    return not verdict.proceeds and any(step.get("message") == verdict.message and step.get("state") not in
+                                        ("Succeeded", "Failed", "Skipped") for step in status.get("steps") or [])
 
 
 async def release(body: Mapping[str, Any], logger: Logger) -> None:

@@ -26,12 +26,14 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
         return  # another shard's: nothing is kept or written for it here
     uid = body["metadata"]["uid"]
     if event["type"] == "DELETED":
+        memo.figures.gone(uid)
         await memo.incidents.idle(uid)
         memo.incidents.forget(uid)
         await handle_incident.release(body, logger)
         return
     if body["metadata"].get("deletionTimestamp"):
         return  # another controller's finalizer holds it; the DELETED event releases the locks
+    memo.figures.seen(body)
     if memo.incidents.seen(body):
         memo.incidents.kick(uid, memo.reconcile)
 
@@ -42,7 +44,11 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
 async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     kube.load_api_classes()
     memo.reconcile = functools.partial(handle_incident.reconcile, queue=memo.incidents, config=memo.config,
-                                       action_log=memo.action_log, logger=logging.getLogger("remediator.incidents"))
+                                       action_log=memo.action_log, logger=logging.getLogger("remediator.incidents"),
+                                       figures=memo.figures)
+    # Computed when scraped: the actions the rate limit still allows now.
+    memo.figures.metrics.rate_limit_tokens.set_function(
+        lambda: memo.action_log.remaining(memo.config.rate_limit(), handle_incident.now()))
     memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.incidents, memo.reconcile))
 
 

@@ -56,6 +56,8 @@ class Stored:
     """The created Incident's severity."""
     refused: str | None = None
     """Why the API server refused the Incident (its validation), when it did: no retry would help."""
+    held_for: str | None = None
+    """Why the loop guard held the created Incident (its reason), if it did."""
 
 
 @asynccontextmanager
@@ -155,7 +157,8 @@ class IncidentWrites:
             faults.crash_point("receiver-after-create")
         await self._merge(incident, episode, now)
         severity = placement.create["spec"]["severity"] if created and placement.create else None
-        return Stored(incident["metadata"]["name"], created, severity)
+        hold = ((placement.create or {})["spec"].get("source") or {}).get("hold") if created else None
+        return Stored(incident["metadata"]["name"], created, severity, held_for=(hold or {}).get("reason"))
 
     async def _create(self, namespace: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         requester = await self.identity()

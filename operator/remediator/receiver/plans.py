@@ -256,6 +256,10 @@ def incident_manifest(namespace: str, name: str, runbook: Runbook, key_hash: str
     }
 
 
+# Every reason a Rejection gives (the metrics export each from the start, at 0).
+REJECTION_REASONS = ("NamespaceNotAllowed", "InvalidMaintenanceWindow", "InvalidIncident", "RefusedByApiServer")
+
+
 def _rejection(runbook: Runbook, alert: Alert, reason: str, message: str) -> Rejection:
     return Rejection(f"{runbook.namespace}/{runbook.name}", alert.labels.get("alertname", ""), alert.fingerprint,
                      reason, message)

@@ -59,7 +59,8 @@ class Receiver:
     def __init__(self, writes: incident_writes.IncidentWrites, token: tokens.TokenSource | None,
                  allowed_namespaces: Collection[str] | None, served_namespaces: Sequence[str] = (),
                  loop_guard: loop_guards.LoopGuard | None = None, alertmanager_url: str | None = None,
-                 maintenance_windows: Sequence[windows.Window] = ()) -> None:
+                 maintenance_windows: Sequence[windows.Window] = (),
+                 counters: metrics.ReceiverMetrics | None = None) -> None:
         self.writes = writes
         self.maintenance_windows = maintenance_windows
         self.alertmanager_url = alertmanager_url
@@ -67,7 +68,7 @@ class Receiver:
         self.token = token
         self.allowed_namespaces = allowed_namespaces
         self.served_namespaces = served_namespaces
-        self.metrics = metrics.ReceiverMetrics()
+        self.metrics = counters or metrics.ReceiverMetrics()
 
     async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         """Answer one webhook POST (see the module docstring), timing it by answer code."""
@@ -124,6 +125,9 @@ class Receiver:
                 counted.alerts_deduplicated.inc(len(episode.alerts))
             if stored.created:
                 counted.incidents_created.labels(episode.runbook.name, stored.severity or "").inc()
+            if stored.held_for is not None:
+                window = self.loop_guard.for_runbook(episode.runbook.spec.defaults).window
+                counted.held(f"{episode.namespace}/{episode.key_hash}", stored.held_for, window)
             if stored.refused is not None:
                 plan.rejections.append(plans.refused(episode, stored.refused))
             if stored.name is not None:
@@ -163,8 +167,11 @@ def _tls(options: ReceiverOptions) -> ssl.SSLContext | None:
 async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] | None,
                   api_timeout: float, served_namespaces: Sequence[str] = (),
                   loop_guard: loop_guards.LoopGuard | None = None,
-                  maintenance_windows: Sequence[windows.Window] = ()) -> AsyncIterator[None]:
-    """Serve the receiver while the block runs (the Kubernetes credentials must be loaded already)."""
+                  maintenance_windows: Sequence[windows.Window] = (),
+                  counters: metrics.ReceiverMetrics | None = None) -> AsyncIterator[None]:
+    """Serve the receiver while the block runs (the Kubernetes credentials must be loaded already).
+
+    `counters`: the operator-wide registry's receiver metrics (else a registry of the receiver's own)."""
     async with incident_writes.api_client() as api:
         token: tokens.TokenSource | None = None
         if options.token_file is not None:
@@ -173,7 +180,7 @@ async def serving(options: ReceiverOptions, allowed_namespaces: Collection[str] 
             token = tokens.SecretToken(api, *options.token_secret)
         receiver = Receiver(incident_writes.IncidentWrites(api, timeout=min(api_timeout, 10.0)), token,
                             allowed_namespaces, served_namespaces, loop_guard, options.alertmanager_url,
-                            maintenance_windows)
+                            maintenance_windows, counters)
         runner = aiohttp.web.AppRunner(build_app(receiver), access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, options.host, options.port, ssl_context=_tls(options))
