@@ -10,6 +10,7 @@ TIME_SCALE. https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import pathlib
 from collections.abc import Awaitable, Callable
@@ -517,3 +518,40 @@ async def test_a_restarted_container_pulls_its_image_again_only_under_pull_polic
         assert pulling >= 3 and present == 0
     else:
         assert pulling == 1 and present >= 2
+
+
+async def test_a_private_image_is_pulled_only_with_an_existing_pull_secret_for_its_registry(
+        api: httpx.AsyncClient) -> None:
+    """vault.example.com's images are private. Without imagePullSecrets the registry answers 401
+    (ErrImagePull with containerd's message); a pull secret that does not exist adds kubelet's
+    FailedToRetrieveImagePullSecret warning; a dockerconfigjson Secret with the registry's credentials
+    lets the image pull and run. https://kubernetes.io/docs/concepts/containers/images/#using-a-private-registry"""
+    config = {"auths": {"https://vault.example.com": {"auth": base64.b64encode(b"ci:hunter2").decode()}}}
+    await api.post("/api/v1/namespaces/default/secrets", json={
+        "metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}})
+    image = "vault.example.com/payments:2.1"
+    await api.post(PODS, json=pod("anonymous", image))
+    await api.post(PODS, json={**pod("misnamed", image), "spec": {
+        **pod("misnamed", image)["spec"], "imagePullSecrets": [{"name": "regcerd"}]}})
+
+    refused = ('rpc error: code = Unknown desc = failed to pull and unpack image "vault.example.com/payments:2.1": '
+               'failed to resolve reference "vault.example.com/payments:2.1": unexpected status from HEAD request '
+               "to https://vault.example.com/v2/payments/manifests/2.1: 401 Unauthorized")
+    for name in ("anonymous", "misnamed"):
+        await until(lambda name=name: _pull_failed(api, name))
+        assert waiting(await status_of(api, name)) in ({"reason": "ErrImagePull", "message": refused}, {
+            "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}": ErrImagePull: {refused}'})
+        assert ("Warning", "Failed", f'Failed to pull image "{image}": {refused}') in [
+            e[:3] for e in await events_of(api, name)]
+    warning = ("Warning", "FailedToRetrieveImagePullSecret",
+               "Unable to retrieve some image pull secrets (regcerd); attempting to pull the image may not succeed.")
+    assert warning in [e[:3] for e in await events_of(api, "misnamed")]
+    assert warning[1] not in [e[1] for e in await events_of(api, "anonymous")]
+    # Last: once on the node, an IfNotPresent pod would run the image without credentials (as on a kubelet
+    # without the alpha KubeletEnsureSecretPulledImages feature).
+    await api.post(PODS, json={**pod("entitled", image), "spec": {
+        **pod("entitled", image)["spec"], "imagePullSecrets": [{"name": "regcred"}]}})
+    await until(lambda: _running(api, "entitled"), within=2 * TIME_SCALE + 5)
+    for name in ("anonymous", "misnamed", "entitled"):
+        assert all("hunter2" not in e[2] and "Y2k6aHVudGVyMg" not in e[2] for e in await events_of(api, name))

@@ -18,6 +18,7 @@ or a user can change the registry of a running sandbox with kubectl.
       message: "panic: nil map"
       pullSeconds: 3          # default 0: the image is already on the node
       stopSeconds: 2          # stops this long after SIGTERM (default: only when the grace period ends)
+      private: true           # pulled only by pods whose imagePullSecrets hold credentials for its registry
     - image: "*:doesnotexist"
       exists: false
 """
@@ -38,7 +39,8 @@ CONFIGMAP_NAME = "sandbox-images"
 CONFIGMAP_KEY = "images.yaml"
 # Exit codes when an entry names none: a crash exits 1, an OOM kill is SIGKILL (128 + 9).
 DEFAULT_EXIT_CODES = {"crash": 1, "exitImmediately": 0, "oom": 137}
-_FIELDS = {"image", "exists", "pullSeconds", "behaviour", "exitCode", "afterSeconds", "message", "stopSeconds"}
+_FIELDS = {"image", "exists", "pullSeconds", "behaviour", "exitCode", "afterSeconds", "message", "stopSeconds",
+           "private"}
 
 
 class RegistryError(ValueError):
@@ -57,6 +59,7 @@ class Image:
     after_seconds: float = 0.0
     message: str = ""
     stop_seconds: float | None = None  # None: ignores SIGTERM, killed when the grace period ends
+    private: bool = False  # pulled only with credentials for its registry (a pod's imagePullSecrets)
 
     def matches(self, image: str) -> bool:
         return fnmatch.fnmatchcase(image, self.pattern)
@@ -106,15 +109,16 @@ def parse_entry(entry: object, where: str) -> Image:
     exit_code = entry.get("exitCode", DEFAULT_EXIT_CODES.get(str(behaviour), 0))
     if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 0 <= exit_code <= 255:
         raise RegistryError(f"{where}.exitCode: must be an integer 0-255, not {exit_code!r}")
-    exists = entry.get("exists", True)
-    if not isinstance(exists, bool):
-        raise RegistryError(f"{where}.exists: must be true or false")
+    exists, private = entry.get("exists", True), entry.get("private", False)
+    for field, flag in (("exists", exists), ("private", private)):
+        if not isinstance(flag, bool):
+            raise RegistryError(f"{where}.{field}: must be true or false")
     message = entry.get("message", "")
     if not isinstance(message, str):
         raise RegistryError(f"{where}.message: must be a string")
     stop = _number(entry, "stopSeconds", where, 0.0) if "stopSeconds" in entry else None
     return Image(pattern, exists, _number(entry, "pullSeconds", where, 0.0), str(behaviour), exit_code,
-                 _number(entry, "afterSeconds", where, 0.0), message, stop)
+                 _number(entry, "afterSeconds", where, 0.0), message, stop, private)
 
 
 def parse(document: object, source: str) -> Registry:

@@ -58,6 +58,7 @@ class Cluster:
         # Job uid -> its failures in a row, for the back-off before a replacement pod (the job controller's memory).
         self.job_backoffs: dict[str, job_backoff.BackoffRecord] = {}
         self.configmaps = object_store.resource_type("", "v1", "configmaps")
+        self.secrets = object_store.resource_type("", "v1", "secrets")
         self.pods = object_store.resource_type("", "v1", "pods")
         self.deployments = object_store.resource_type("apps", "v1", "deployments")
         self.replicasets = object_store.resource_type("apps", "v1", "replicasets")

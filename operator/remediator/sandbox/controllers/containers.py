@@ -54,11 +54,31 @@ def normalized(image: str) -> str:
     return image
 
 
+def registry_of(image: str) -> str:
+    """The registry host an image is pulled from (docker.io for short names)."""
+    return normalized(image).split("/", 1)[0]
+
+
 def pull_error(image: str) -> str:
     """What containerd answers for an image the registry does not have."""
     ref = normalized(image)
     return (f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
             f'failed to resolve reference "{ref}": {ref}: not found')
+
+
+def auth_error(image: str) -> str:
+    """What containerd answers when the registry refuses to serve an image without credentials."""
+    ref = normalized(image)
+    host, _, path = ref.partition("/")
+    if host == "docker.io":
+        refused = ("pull access denied, repository does not exist or may require authorization: "
+                   "server message: insufficient_scope: authorization failed")
+    else:
+        repository, _, tag = path.rpartition(":")
+        refused = (f"unexpected status from HEAD request to https://{host}/v2/{repository}/manifests/{tag}: "
+                   "401 Unauthorized")
+    return (f'rpc error: code = Unknown desc = failed to pull and unpack image "{ref}": '
+            f'failed to resolve reference "{ref}": {refused}')
 
 
 def _seconds_text(seconds: float) -> str:
@@ -212,6 +232,12 @@ class Context:
     stamp: Callable[[float], str]  # the timestamp of a monotonic moment
     present: MutableSet[str]  # images already on the node
     init: bool = False  # an init container: it runs to its exit (restarts_on says whether it runs again)
+    credentials: frozenset[str] = frozenset()  # registry hosts the pod's imagePullSecrets cover
+    missing_secrets: tuple[str, ...] = ()  # imagePullSecrets the pod names that do not exist
+
+    def may_pull(self) -> bool:
+        """Whether the registry serves the image to this pod: public, or private with credentials for it."""
+        return self.entry is not None and (not self.entry.private or registry_of(self.image) in self.credentials)
 
     @property
     def image(self) -> str:
@@ -235,6 +261,7 @@ class ContainerRun:
     events_done: int = 0
     last_terminated: dict[str, Any] | None = None
     announced: bool = False  # the Pulling event of the current pull was recorded
+    pull_message: str = ""  # why the last pull failed
 
 
 def advance(run: ContainerRun, ctx: Context, now: float) -> list[Event]:
@@ -285,7 +312,9 @@ def _pull(run: ContainerRun, ctx: Context, now: float, events: list[Event]) -> b
     even then; IfNotPresent (and an image with no pull time) pulls only what is not there.
     """
     policy = _pull_policy(ctx)
-    on_node = ctx.entry is not None and (ctx.image in ctx.present or ctx.entry.pull_seconds <= 0)
+    # An image with no pull time is on the node from the start, unless it is private (it needs a pull).
+    on_node = ctx.entry is not None and (ctx.image in ctx.present
+                                         or (ctx.entry.pull_seconds <= 0 and not ctx.entry.private))
     if policy == "Never" and not on_node:
         if run.state != "neverPull":
             message = f'Container image "{ctx.image}" is not present with pull policy of Never'
@@ -293,8 +322,12 @@ def _pull(run: ContainerRun, ctx: Context, now: float, events: list[Event]) -> b
             events.append(("Warning", "Failed", "Error: ErrImageNeverPull"))
         run.state, run.until = "neverPull", None
         return False
-    if ctx.entry is None:
-        error = pull_error(ctx.image)
+    if ctx.missing_secrets and not on_node:
+        events.append(("Warning", "FailedToRetrieveImagePullSecret",
+                       f"Unable to retrieve some image pull secrets ({', '.join(ctx.missing_secrets)}); "
+                       "attempting to pull the image may not succeed."))
+    if ctx.entry is None or (not on_node and not ctx.may_pull()):
+        error = run.pull_message = pull_error(ctx.image) if ctx.entry is None else auth_error(ctx.image)
         events.append(("Normal", "Pulling", f'Pulling image "{ctx.image}"'))
         events.append(("Warning", "Failed", f'Failed to pull image "{ctx.image}": {error}'))
         events.append(("Warning", "Failed", "Error: ErrImagePull"))
@@ -403,13 +436,14 @@ def state_of(run: ContainerRun, ctx: Context, now: float) -> dict[str, Any]:
     if run.state == "pulling":
         return {"waiting": {"reason": "ContainerCreating"}}
     if run.state == "pullError":
-        return {"waiting": {"reason": "ErrImagePull", "message": pull_error(ctx.image)}}
+        return {"waiting": {"reason": "ErrImagePull", "message": run.pull_message or pull_error(ctx.image)}}
     if run.state == "neverPull":
         return {"waiting": {"reason": "ErrImageNeverPull",
                             "message": f'Container image "{ctx.image}" is not present with pull policy of Never'}}
     if run.state == "pullBackOff":
-        return {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{ctx.image}": '
-                                                                     f"ErrImagePull: {pull_error(ctx.image)}"}}
+        error = run.pull_message or pull_error(ctx.image)
+        return {"waiting": {"reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{ctx.image}": ErrImagePull: {error}'}}
     if run.state == "crashBackOff":
         wait = _seconds_text(crash_backoff(run.exits))
         return {"waiting": {"reason": "CrashLoopBackOff",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from remediator.sandbox import images
-from remediator.sandbox.controllers import cluster, conditions, containers, ownership, pods, timestamps
+from remediator.sandbox.controllers import cluster, conditions, containers, ownership, pods, pull_secrets, timestamps
 
 Object = dict[str, Any]
 COMPONENT = "kubelet"
@@ -279,6 +279,8 @@ def _run(world: cluster.Cluster, pod: Object) -> float | None:
 
     pod_label = f"{key[1]}_{key[0]}({uid})"
     completes = job is not None
+    credentials, missing_secrets = pull_secrets.pod_credentials(
+        pod, lambda secret: world.find(world.secrets, key[0], secret))
     recorded: list[tuple[str, containers.Event]] = []  # (the container's fieldPath, event)
 
     def advanced(container: Mapping[str, Any], init: bool) -> tuple[containers.ContainerRun, containers.Context]:
@@ -287,7 +289,8 @@ def _run(world: cluster.Cluster, pod: Object) -> float | None:
         ctx = containers.Context(_entry(registry, container, outcome), container, pod_label, pod_ip,
                                  world.time_scale, completes and not init,
                                  _init_restarts_on(pod) if init else _restarts_on(pod), stamp,
-                                 world.present_images, init=init)
+                                 world.present_images, init=init, credentials=credentials,
+                                 missing_secrets=missing_secrets)
         field_path = f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
         recorded.extend((field_path, event) for event in containers.advance(run, ctx, now))
         return run, ctx
