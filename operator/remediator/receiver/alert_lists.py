@@ -37,6 +37,8 @@ class Merged:
 def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int,
           now: datetime.datetime) -> Merged | None:
     """The Incident's status with `alerts` merged in; None when that changes nothing."""
+    if _holds_already(status, alerts, truncated_alerts):
+        return None  # a resend or an HA duplicate, the usual case in a storm: no need to read the whole status
     current = IncidentStatus.model_validate(dict(status))
     draft: drafts.Draft[IncidentStatus] = drafts.Draft(
         current, current.observed_generation or 0, now, phases.incident_phase)
@@ -74,6 +76,15 @@ def merge(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_al
     return Merged(decision.status.model_dump(by_alias=True, mode="json", exclude_none=True), decision.entries)
 
 
+def _holds_already(status: Mapping[str, Any], alerts: Sequence[AlertRecord], truncated_alerts: int) -> bool:
+    """Whether the status records every alert exactly as given, and at least as many truncated alerts."""
+    if truncated_alerts > int(status.get("truncatedAlerts") or 0):
+        return False
+    recorded = {(a.fingerprint, a.starts_at): a for a in (AlertRecord.model_validate(dict(r))
+                                                          for r in status.get("alerts") or [])}
+    return all(recorded.get((a.fingerprint, a.starts_at)) == a for a in alerts)
+
+
 def _named(alert: AlertRecord) -> str:
     return f"alert {alert.fingerprint or '(no fingerprint)'}"
 
@@ -100,4 +111,6 @@ def _bounded(alerts: list[AlertRecord], folded: int) -> tuple[list[AlertRecord],
 
 def is_open(incident: Mapping[str, Any]) -> bool:
     """Whether an Incident (as stored) is still under way: new alerts of its key join it."""
-    return not incidents.finished(IncidentStatus.model_validate(dict(incident.get("status") or {})))
+    # Only the conditions say whether it is finished: the rest of the status (alerts, timeline) is not read.
+    conditions = (incident.get("status") or {}).get("conditions") or []
+    return not incidents.finished(IncidentStatus.model_validate({"conditions": conditions}))

@@ -87,6 +87,8 @@ def plan(notification: Notification, runbooks: Sequence[Runbook],
     result = Plan()
     grouped: dict[tuple[str, str, str], list[Alert]] = {}
     runbook_of: dict[tuple[str, str, str], Runbook] = {}
+    # Read from the Runbook's templates once per notification, not once per alert (a storm's 100).
+    key_labels = {(runbook.namespace, runbook.name): runbook.spec.key_labels() for runbook in runbooks}
     for alert in notification.alerts:
         matched = False
         for runbook in runbooks:
@@ -99,7 +101,8 @@ def plan(notification: Notification, runbooks: Sequence[Runbook],
                                                     f"namespace {namespace} is not on the operator's namespace "
                                                     f"allow-list"))
                 continue
-            key_hash = keys.incident_key(runbook.namespace, runbook.name, runbook.spec.key_labels(), alert.labels)
+            key_hash = keys.incident_key(runbook.namespace, runbook.name, key_labels[(runbook.namespace, runbook.name)],
+                                         alert.labels)
             group = (namespace, runbook.name, key_hash)
             grouped.setdefault(group, []).append(alert)
             runbook_of[group] = runbook
