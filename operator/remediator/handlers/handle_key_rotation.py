@@ -1,4 +1,5 @@
-"""One reconciliation of a KeyRotation: ask the engine, record the status, carry out the intent, repeat.
+"""One reconciliation of a KeyRotation: ask the engine, record the status, carry out the intent, repeat
+(the loop is controller_loop's; this module says how a KeyRotation is decided, observed and acted on).
 
 The status is the rotation's write-ahead log: it is written (on condition that the object is still at
 the version decided on) before every action, so the intent is on record before anything changes.
@@ -14,11 +15,12 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION, faults, kube
-from remediator.actions import events, fences, http, key_rotation_roles, retries, secrets, statuses, workloads
+from remediator import GROUP, VERSION, kube
+from remediator.actions import fences, http, key_rotation_roles, retries, secrets, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import guards, intents
 from remediator.engine.key_rotations import moves, stages, views
+from remediator.handlers import controller_loop
 from remediator.typedefs import Logger
 
 PLURAL = "keyrotations"
@@ -94,43 +96,43 @@ async def _reconcile(namespace: str, name: str, config: OperatorConfig, action_l
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
     fences.admit(body.get("status"))  # never decide on a rotation that a newer leader has taken over
-    rotation = view_of(body)
-    policy = config.key_rotation_policy()
+    controller = _Controller(api, namespace, config, action_log, config.key_rotation_policy())
     world = views.World(rate_limit=action_log.verdict(config.rate_limit(), now()))
-    unsaved: list[Any] = []
-    dirty = False
-    version = str(body["metadata"]["resourceVersion"])
-    for _ in range(MAX_MOVES):
-        decision = stages.decide(rotation, world, now(), policy)
-        status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
-        rotation = dataclasses.replace(rotation, status=status)
-        unsaved.extend(decision.entries)
-        dirty = dirty or decision.changed
-        intent = decision.intent
-        if intent is not None and moves.is_observation(intent):
-            answer = await CARRIERS[type(intent)](api, namespace, intent, config)
-            world = dataclasses.replace(world, results={**world.results, intent: answer})
-            continue
-        if dirty:
-            faults.crash_point("keyrotation-before-status-write")
-            try:
-                written = await statuses.write_status(api, PLURAL, namespace, name, fences.stamped(status),
-                                                      resource_version=version)
-            except ApiException as e:
-                if e.status in (404, 409):  # changed meanwhile (or gone): decide again on a fresh copy
-                    return CONFLICT_SECONDS if e.status == 409 else None
-                raise
-            faults.crash_point("keyrotation-after-status-write")
-            version = str(written["metadata"]["resourceVersion"])
-            await events.post(api, body, unsaved, logger)
-            unsaved, dirty = [], False
-        if intent is None:
+    where = controller_loop.Where(api, PLURAL, "keyrotation", body)
+    outcome = await controller_loop.run(where, controller, view_of(body), world, MAX_MOVES, logger)
+    match outcome:
+        case controller_loop.Settled(decision):
             return None if decision.requeue_after is None else decision.requeue_after.total_seconds()
-        faults.crash_point("keyrotation-before-action")
+        case controller_loop.WriteRefused(error):  # changed meanwhile (or gone): decide again on a fresh copy
+            return CONFLICT_SECONDS if error.status == 409 else None
+        case controller_loop.Exhausted():
+            return RETRY_SECONDS
+
+
+@dataclasses.dataclass(frozen=True)
+class _Controller:
+    """How a KeyRotation is decided, observed and acted on, for controller_loop."""
+
+    api: kubernetes.client.ApiClient
+    namespace: str
+    config: OperatorConfig
+    action_log: guards.ActionLog
+    policy: views.Policy
+
+    def decide(self, view: views.KeyRotation, world: views.World) -> stages.Decision:
+        return stages.decide(view, world, now(), self.policy)
+
+    def is_observation(self, intent: moves.Intent) -> bool:
+        return moves.is_observation(intent)
+
+    async def observe(self, intent: moves.Intent, world: views.World) -> views.World:
+        answer = await CARRIERS[type(intent)](self.api, self.namespace, intent, self.config)
+        return dataclasses.replace(world, results={**world.results, intent: answer})
+
+    async def act(self, intent: moves.Intent, world: views.World) -> views.World:
         if isinstance(intent, intents.RolloutRestart):
-            action_log.record(now())  # now, before any await: the next verdict already counts it
-        outcome = await CARRIERS[type(intent)](api, namespace, intent, config)
-        faults.crash_point("keyrotation-after-action")
+            self.action_log.record(now())  # now, before any await: the next verdict already counts it
+        outcome = await CARRIERS[type(intent)](self.api, self.namespace, intent, self.config)
         # What was read before an action is stale after it: the engine reads again when it needs to.
-        world = views.World(results={intent: outcome}, rate_limit=action_log.verdict(config.rate_limit(), now()))
-    return RETRY_SECONDS
+        return views.World(results={intent: outcome},
+                           rate_limit=self.action_log.verdict(self.config.rate_limit(), now()))

@@ -1,19 +1,19 @@
-"""One reconciliation of a RollbackRequest: ask the engine, record the status, carry out the intent, repeat."""
+"""One reconciliation of a RollbackRequest: ask the engine, record the status, carry out the intent, repeat
+(the loop is controller_loop's; this module says how a RollbackRequest is decided, observed and acted on)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any
 
 import kopf
 import kubernetes.client
-from kubernetes.client.exceptions import ApiException
 
-from remediator import faults, kube
-from remediator.actions import events, fences, jobs, rollouts, statuses, workloads
+from remediator import kube
+from remediator.actions import fences, jobs, rollouts, workloads
 from remediator.config import OperatorConfig
 from remediator.engine import intents, rollbacks
+from remediator.handlers import controller_loop
 from remediator.typedefs import Logger
 
 PLURAL = "rollbackrequests"
@@ -49,65 +49,58 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> 
 
 async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> None:
     fences.admit(body.get("status"))  # never decide on a request that a newer leader has taken over
-    api = kube.api_client()
     request = view_of(body)
-    policy = config.rollback_policy()
-    world = rollbacks.World()
-    unsaved: list[Any] = []
-    dirty = False
-    version = str(body["metadata"]["resourceVersion"])
-    for _ in range(MAX_MOVES):
-        decision = rollbacks.decide(request, world, now(), policy)
-        status = decision.status.model_dump(by_alias=True, mode="json", exclude_none=True)
-        request = dataclasses.replace(request, status=status)
-        unsaved.extend(decision.entries)
-        dirty = dirty or decision.changed
-        intent = decision.intent
-        if isinstance(intent, rollbacks.ReadDeployment):
-            found = await rollouts.read_deployment(api, request.namespace, intent.name)
-            world = dataclasses.replace(world, deployment=found)
-            continue
-        if isinstance(intent, intents.ObserveJob):
-            world = dataclasses.replace(world, job=await jobs.read_job(api, request.namespace, intent.name))
-            continue
-        if dirty:
-            version = await _write_status(api, request, status, version)
-            await events.post(api, body, unsaved, logger)
-            unsaved, dirty = [], False
-        if intent is None:
-            if decision.requeue_after is not None:
-                ready = next((c for c in decision.status.conditions if c.type == rollbacks.READY), None)
-                raise kopf.TemporaryError(ready.message if ready else "waiting",
-                                          delay=decision.requeue_after.total_seconds())
-            return
-        faults.crash_point("rollback-before-action")
-        outcome = await _act(api, request.namespace, intent)
-        faults.crash_point("rollback-after-action")
-        # What was read before an action is stale after it: the engine reads again when it needs to.
-        world = rollbacks.World(outcomes={**world.outcomes, intent.step: outcome})
-    raise kopf.PermanentError(f"no conclusion after {MAX_MOVES} moves")
-
-
-async def _write_status(api: kubernetes.client.ApiClient, request: rollbacks.RollbackRequest, status: dict[str, Any],
-                        version: str) -> str:
-    """Write the status on condition that the request is still at `version`; returns the new one.
-
-    A change meanwhile (or a copy older than the last write) makes Kopf call again with a fresh body.
-    """
-    try:
-        written = await statuses.write_status(api, PLURAL, request.namespace, request.name, fences.stamped(status),
-                                              resource_version=version)
-    except ApiException as e:
-        if e.status == 409:
+    controller = _Controller(kube.api_client(), request.namespace, config.rollback_policy())
+    where = controller_loop.Where(controller.api, PLURAL, "rollback", body)
+    outcome = await controller_loop.run(where, controller, request, rollbacks.World(), MAX_MOVES, logger)
+    match outcome:
+        case controller_loop.Settled(decision) if decision.requeue_after is not None:
+            ready = next((c for c in decision.status.conditions if c.type == rollbacks.READY), None)
+            raise kopf.TemporaryError(ready.message if ready else "waiting",
+                                      delay=decision.requeue_after.total_seconds())
+        case controller_loop.WriteRefused(error) if error.status == 409:
+            # A change meanwhile (or a copy older than the last write): Kopf calls again with a fresh body.
             raise kopf.TemporaryError("the RollbackRequest changed meanwhile; deciding again",
-                                      delay=CONFLICT_DELAY) from e
-        raise
-    return str(written["metadata"]["resourceVersion"])
+                                      delay=CONFLICT_DELAY) from error
+        case controller_loop.WriteRefused(error):
+            raise error
+        case controller_loop.Exhausted(moves):
+            raise kopf.PermanentError(f"no conclusion after {moves} moves")
 
 
-async def _act(api: kubernetes.client.ApiClient, namespace: str, intent: rollbacks.Action) -> intents.Result:
-    if isinstance(intent, intents.ScaleTo):
-        return await workloads.scale_to(api, namespace, intent, on_error=rollouts.failure)
-    if isinstance(intent, rollbacks.SetTemplate):
-        return await rollouts.set_template(api, namespace, intent)
-    return await jobs.run_job(api, namespace, intent.name, intent.template, intent.owner, container="migration")
+@dataclasses.dataclass(frozen=True)
+class _Controller:
+    """How a RollbackRequest is decided, observed and acted on, for controller_loop."""
+
+    api: kubernetes.client.ApiClient
+    namespace: str
+    policy: rollbacks.Policy
+
+    def decide(self, view: rollbacks.RollbackRequest, world: rollbacks.World) -> rollbacks.Decision:
+        return rollbacks.decide(view, world, now(), self.policy)
+
+    def is_observation(self, intent: rollbacks.Intent) -> bool:
+        return isinstance(intent, rollbacks.ReadDeployment | intents.ObserveJob)
+
+    async def observe(self, intent: rollbacks.Intent, world: rollbacks.World) -> rollbacks.World:
+        match intent:
+            case rollbacks.ReadDeployment():
+                found = await rollouts.read_deployment(self.api, self.namespace, intent.name)
+                return dataclasses.replace(world, deployment=found)
+            case intents.ObserveJob():
+                return dataclasses.replace(world, job=await jobs.read_job(self.api, self.namespace, intent.name))
+        raise TypeError(f"not a read: {intent!r}")
+
+    async def act(self, intent: rollbacks.Intent, world: rollbacks.World) -> rollbacks.World:
+        match intent:
+            case intents.ScaleTo():
+                outcome = await workloads.scale_to(self.api, self.namespace, intent, on_error=rollouts.failure)
+            case rollbacks.SetTemplate():
+                outcome = await rollouts.set_template(self.api, self.namespace, intent)
+            case rollbacks.RunJob():
+                outcome = await jobs.run_job(self.api, self.namespace, intent.name, intent.template, intent.owner,
+                                             container="migration")
+            case _:
+                raise TypeError(f"not an action: {intent!r}")
+        # What was read before an action is stale after it: the engine reads again when it needs to.
+        return rollbacks.World(outcomes={**world.outcomes, intent.step: outcome})
