@@ -89,7 +89,7 @@ async def test_a_crash_at_any_step_boundary_neither_repeats_nor_loses_a_step(
     assert succeeded == ["scale-out", "restart"], timeline
 
 
-@pytest.mark.parametrize("point", ["rollback-before-action", "rollback-after-action"])
+@pytest.mark.parametrize("point", ["rollback-after-status-write", "rollback-before-action", "rollback-after-action"])
 async def test_a_crash_around_the_rollback_rolls_back_once(
         client: manifests.Client, start_operator: Any, tmp_path: pathlib.Path, point: str) -> None:
     """Rolling back from 3 to 2 makes revision 2 current as revision 4; a second rollback would make 5."""
