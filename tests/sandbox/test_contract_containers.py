@@ -555,3 +555,23 @@ async def test_a_private_image_is_pulled_only_with_an_existing_pull_secret_for_i
     await until(lambda: _running(api, "entitled"), within=2 * TIME_SCALE + 5)
     for name in ("anonymous", "misnamed", "entitled"):
         assert all("hunter2" not in e[2] and "Y2k6aHVudGVyMg" not in e[2] for e in await events_of(api, name))
+
+
+async def test_repeated_events_fold_per_container_as_the_event_recorder_does(api: httpx.AsyncClient) -> None:
+    """Two containers of one image crash-loop: each container's repeated Pulled ("already present")
+    event is one Event with a growing count and a later lastTimestamp, kept apart per container (the
+    correlator's key includes the involved object's fieldPath)."""
+    body = pod("twins", "shop:crash")
+    body["spec"]["containers"].append({"name": "twin", "image": "shop:crash"})
+    await api.post(PODS, json=body)
+
+    async def restarted_twice() -> bool:
+        statuses = (await status_of(api, "twins")).get("containerStatuses") or ()
+        return len(statuses) == 2 and all(s.get("restartCount", 0) >= 2 for s in statuses)
+    await until(restarted_twice, within=60 * TIME_SCALE + 10)
+
+    response = await api.get(EVENTS, params={"fieldSelector": "involvedObject.name=twins"})
+    pulled = [e for e in response.json()["items"] if e["reason"] == "Pulled"]
+    assert sorted(e["involvedObject"]["fieldPath"] for e in pulled) == ["spec.containers{app}", "spec.containers{twin}"]
+    assert all(e["count"] >= 3 and e["lastTimestamp"] >= e["firstTimestamp"] for e in pulled)
+    assert len({e["metadata"]["name"] for e in pulled}) == 2

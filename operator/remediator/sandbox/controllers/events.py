@@ -14,8 +14,9 @@ from typing import Any
 
 from remediator.sandbox import errors, store
 
-# (namespace, involved uid, component, type, reason, message) → the Event's name.
-EventKey = tuple[str, str, str, str, str, str]
+# (namespace, involved uid, its fieldPath, component, type, reason, message) → the Event's name: the
+# correlator's key (getEventKey), so one container's events are not folded into another's.
+EventKey = tuple[str, str, str, str, str, str, str]
 # client-go's correlator remembers this many recent events (an LRU cache).
 REMEMBERED_EVENTS = 4096
 
@@ -92,7 +93,7 @@ class EventRecorder:
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
         stamp = store.format_time(self.store.clock())
-        key = (namespace, meta.get("uid", ""), component, event_type, reason, message)
+        key = (namespace, meta.get("uid", ""), field_path or "", component, event_type, reason, message)
         try:
             if self._bump(key, namespace, stamp):
                 return
