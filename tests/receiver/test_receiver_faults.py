@@ -8,7 +8,10 @@ from typing import Any
 
 import kmock
 import pytest
+from kubernetes.aio import client as aio
+from tests.local_servers import serving
 
+from remediator.receiver import incident_writes, server, tokens
 from remediator.sandbox import runner
 
 from .alerts import alert, notification, runbook_manifest
@@ -93,3 +96,26 @@ async def test_an_incident_the_api_server_refuses_is_a_rejection_not_a_retry(
     assert [r["reason"] for r in response.json()["rejected"]] == ["RefusedByApiServer"]
     assert len(refusal) == 1
     assert await receiver.incidents() == []
+
+
+async def test_a_token_secret_the_api_cannot_serve_now_is_a_503_not_a_401(
+        receiver: RunningReceiver, receiver_sandbox: runner.RunningSandbox) -> None:
+    """Alertmanager does not retry a 401: an API blip while the token is read must not lose the notification."""
+    mock: Any = receiver_sandbox.handler  # type: ignore[attr-defined]
+    secret = {"metadata": {"name": "alertmanager-webhook", "namespace": "default"}, "stringData": {"token": "s3cret"}}
+    assert (await receiver.sandbox.post("/api/v1/namespaces/default/secrets", json=secret)).status_code == 201
+    await receiver.apply_runbook(runbook_manifest())
+    request = "get /api/v1/namespaces/default/secrets/alertmanager-webhook"
+    reaction = mock[request][len(mock[request]):len(mock[request]) + 1] << 500 << api_status(500, "InternalError")
+    async with aio.ApiClient(aio.Configuration(host=str(receiver.sandbox.base_url).rstrip("/"))) as api:
+        handler = server.Receiver(incident_writes.IncidentWrites(api),
+                                  tokens.SecretToken(api, "default", "alertmanager-webhook"), None)
+        async with serving(server.build_app(handler)) as url:
+            other = RunningReceiver(url, receiver.http, receiver.sandbox)
+            first = await other.post(notification(alert()), token="s3cret")
+            assert first.status_code == 503, first.text
+            assert len(reaction) == 1, "the fault was injected"
+            assert await receiver.incidents() == []
+            assert (await other.post(notification(alert()), token="s3cret")).status_code == 200
+            assert (await other.post(notification(alert()), token="wrong")).status_code == 401
+    assert len(await receiver.incidents()) == 1

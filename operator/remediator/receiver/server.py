@@ -1,6 +1,7 @@
 """The Alertmanager webhook: `POST /alertmanager` on --receiver-address.
 
-Answers, in the order they are checked: 401 without the right bearer token; 413 over 1 MiB; 400 with
+Answers, in the order they are checked: 401 without the right bearer token (503 when the token's Secret
+cannot be read now: a 401 would not be retried and the notification would be lost); 413 over 1 MiB; 400 with
 the reason for invalid JSON or an invalid payload (nothing is created on any of these, and Alertmanager
 does not retry them); 503 when the Kubernetes API cannot be reached (Alertmanager retries); 200 only
 after every Incident the payload needs is stored or found to exist already, with what was done.
@@ -82,9 +83,14 @@ class Receiver:
                                     headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
     async def _answer(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        if self.token is not None and not tokens.authorised(request.headers.get("Authorization"),
-                                                           await self.token.read()):
-            return _answer(401, error="missing or wrong bearer token")
+        if self.token is not None:
+            try:
+                token = await self.token.read()
+            except tokens.TokenUnavailable as e:
+                logger.warning(f"the receiver's bearer token cannot be read now ({e}); answering 503")
+                return _answer(503, error="the bearer token cannot be read now; retry")
+            if not tokens.authorised(request.headers.get("Authorization"), token):
+                return _answer(401, error="missing or wrong bearer token")
         if (request.content_length or 0) > MAX_BODY:
             return _answer(413, error=f"the body is larger than {MAX_BODY} bytes")
         try:
