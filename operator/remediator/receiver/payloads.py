@@ -46,15 +46,17 @@ class Notification(_Payload):
 
 def with_missing_alerts(notification: Notification, listed: list[dict[str, Any]]) -> Notification:
     """The notification with the group's alerts Alertmanager left out (truncatedAlerts) added, from its
-    /api/v2/alerts answer (active alerts, by fingerprint); an entry that does not parse is ignored."""
+    /api/v2/alerts answer (active alerts, by fingerprint); an entry that does not parse, or that does not
+    carry the group's labels (not of this group, whatever the answer), is ignored."""
     known = {alert.fingerprint for alert in notification.alerts}
+    group = notification.group_labels.items()
     added = []
     for entry in listed:
         try:
             alert = Alert.model_validate({**entry, "status": AlertState.FIRING.value})
         except ValueError:
             continue
-        if alert.fingerprint not in known:
+        if alert.fingerprint not in known and group <= alert.labels.items():
             known.add(alert.fingerprint)
             added.append(alert)
     return notification.model_copy(update={"alerts": [*notification.alerts, *added]})

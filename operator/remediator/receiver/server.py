@@ -116,7 +116,8 @@ class Receiver:
     async def _process(self, notification: Notification) -> aiohttp.web.Response:
         now = datetime.datetime.now(datetime.UTC)
         if notification.truncated_alerts and self.alertmanager_url:
-            listed = await alertmanager_api.group_alerts(self.alertmanager_url, notification.group_labels)
+            listed = await alertmanager_api.group_alerts(self.alertmanager_url, notification.group_labels,
+                                                         notification.receiver)
             notification = payloads.with_missing_alerts(notification, listed)
         plan = plans.plan(notification, await self.writes.runbooks(self.served_namespaces),
                           self.allowed_namespaces)
