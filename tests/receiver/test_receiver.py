@@ -80,8 +80,14 @@ async def test_no_matching_runbook_answers_200_and_says_so(receiver: RunningRece
     assert await receiver.incidents() == []
 
 
-async def test_a_hostile_label_is_rejected_with_its_reason_and_nothing_is_created(receiver: RunningReceiver) -> None:
-    await receiver.apply_runbook(runbook_manifest())
+# A name at the limit (253) whose cut for the Event's name ends in '-': the Event must still be valid.
+LONGEST = "r" * 199 + "-" + "x" * 53
+
+
+@pytest.mark.parametrize("runbook", ["crash-loop", LONGEST], ids=["short", "253 characters"])
+async def test_a_hostile_label_is_rejected_with_its_reason_and_nothing_is_created(
+        receiver: RunningReceiver, runbook: str) -> None:
+    await receiver.apply_runbook(runbook_manifest(name=runbook))
     response = await receiver.post(notification(alert(deployment="../../kube-system")))
     assert response.status_code == 200
     [rejected] = response.json()["rejected"]
@@ -89,7 +95,7 @@ async def test_a_hostile_label_is_rejected_with_its_reason_and_nothing_is_create
     assert "labels.deployment" in rejected["message"]
     assert await receiver.incidents() == []
     events = (await receiver.sandbox.get("/api/v1/namespaces/default/events")).json()["items"]
-    assert [e["reason"] for e in events if e["involvedObject"]["name"] == "crash-loop"] == ["AlertRejected"]
+    assert [e["reason"] for e in events if e["involvedObject"]["name"] == runbook] == ["AlertRejected"]
 
 
 BAD_REQUESTS: dict[str, tuple[Any, dict[str, Any], int]] = {

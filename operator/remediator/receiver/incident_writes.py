@@ -217,7 +217,8 @@ class IncidentWrites:
         identity = f"{rejection.runbook}/{rejection.fingerprint}/{rejection.alertname}/{rejection.reason}"
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{name[:200]}.{hashlib.sha256(identity.encode()).hexdigest()[:16]}",
+            # Cut where the name may end in '-' or '.', which no part of a DNS subdomain may.
+            "metadata": {"name": f"{name[:200].rstrip('-.')}.{hashlib.sha256(identity.encode()).hexdigest()[:16]}",
                          "namespace": namespace},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Runbook", "name": name,
                                "namespace": namespace},
