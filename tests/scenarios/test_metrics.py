@@ -3,6 +3,7 @@ Resolved, and the probes a Deployment asks: every name the chart's dashboard and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import pathlib
@@ -16,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.chart.rendering import CHART, render, values
 from tests.local_servers import free_port
 
-from remediator import manifests
+from remediator import manifests, processes
 from remediator.sandbox import controllers, runner
 
 from .support import deploy_three_revisions, wait_for
@@ -192,3 +193,42 @@ async def test_readiness_and_the_leaders_liveness_fail_when_the_api_server_goes_
         answer = (await http.get(f"{base}/healthz")).json()
     assert answer["alive"] is False and "watch of the Kubernetes API has been down" in answer["reason"]
     assert value(await scrape(f"{base}/metrics"), "remediator_watch_up") == 0
+
+
+async def leader_label(client: manifests.Client, pod: str) -> str:
+    found = await client.get("v1", "Pod", "default", pod) or {}
+    return str((found.get("metadata", {}).get("labels") or {}).get("remediator.dev/leader", ""))
+
+
+async def test_the_leader_and_its_follower_say_who_leads_in_their_metrics_and_their_pods_labels(
+        client: manifests.Client, start_operator: Any) -> None:
+    ports: dict[str, int] = {}
+    # The production timings: on a loaded machine a 2 s renew deadline can end a leader mid-test.
+    elected = ("--leader-elect", "--leader-elect-namespace", "default")
+
+    async def start(pod: str) -> Any:
+        await client.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": "default"},
+                            "spec": {"containers": [{"name": "operator", "image": "shop:1.0"}]}})
+        ports[pod] = free_port()  # picked just before it is bound: no other process can have taken it meanwhile
+        return await start_operator(*elected, "--metrics-address", f"127.0.0.1:{ports[pod]}", env={"POD_NAME": pod})
+    first = await start("replica-a")
+    await wait_for(lambda: asyncio.sleep(0, "leading: took the lease" in first.log))
+    await start("replica-b")
+
+    async def labelled() -> bool:
+        return {pod: await leader_label(client, pod) for pod in ports} == {"replica-a": "true", "replica-b": "false"}
+    await wait_for(labelled)
+    leading = {pod: value(await scrape(f"http://127.0.0.1:{port}/metrics"), "remediator_leader")
+               for pod, port in ports.items()}
+    assert leading == {"replica-a": 1, "replica-b": 0}
+    # Readiness is not leadership: the follower is ready (it serves the receiver) and alive while it waits.
+    assert await probe(f"http://127.0.0.1:{ports['replica-b']}/readyz") == 200
+    assert await probe(f"http://127.0.0.1:{ports['replica-b']}/healthz") == 200
+
+    await processes.stop(first.process)  # a rolling update: the leader releases the Lease, the follower takes it
+
+    async def follower_leads() -> bool:
+        return (await leader_label(client, "replica-b") == "true"
+                and value(await scrape(f"http://127.0.0.1:{ports['replica-b']}/metrics"), "remediator_leader") == 1)
+    await wait_for(follower_leads, timeout=15)
+
