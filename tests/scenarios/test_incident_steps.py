@@ -105,7 +105,7 @@ async def test_a_step_that_requires_approval_waits_until_the_incident_is_annotat
 
 
 async def test_a_second_incident_on_the_same_deployment_waits_for_the_first_to_finish(
-        client: manifests.Client, start_operator: Any, service: FakeService) -> None:
+        client: manifests.Client, start_operator: Any, service: FakeService, scenario_namespace: str) -> None:
     """examples/two-incidents/: cart-latency scales cart out and verifies; cart-memory-leak's restart waits."""
     cart = example_object("two-incidents/deployment.yaml", "Deployment")
     await apply_example(client, "two-incidents/deployment.yaml")
@@ -120,7 +120,8 @@ async def test_a_second_incident_on_the_same_deployment_waits_for_the_first_to_f
 
     async def second_waits_for_the_lock() -> bool:
         timeline = (await status_of(client, "cart-memory-leak")).get("timeline") or []
-        return any(e["reason"] == "TargetLocked" and "default/cart-latency" in e["message"] for e in timeline)
+        lock = f"{scenario_namespace}/cart-latency"
+        return any(e["reason"] == "TargetLocked" and lock in e["message"] for e in timeline)
 
     await wait_for(second_waits_for_the_lock)
     locked = await current(client, cart)
@@ -145,7 +146,7 @@ async def _step_state(client: manifests.Client, incident_name: str, step: str, s
 
 
 async def test_a_notification_is_posted_to_the_webhook_held_in_a_secret(
-        client: manifests.Client, start_operator: Any, service: FakeService) -> None:
+        client: manifests.Client, start_operator: Any, service: FakeService, scenario_namespace: str) -> None:
     url = f"{service.url}/hooks/incidents"
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat", "namespace": "default"},
                         "data": {"url": base64.b64encode(url.encode()).decode()}})
@@ -153,7 +154,7 @@ async def test_a_notification_is_posted_to_the_webhook_held_in_a_secret(
     await client.apply(incident("page", {"name": "tell", "notify": {
         "webhookSecretRef": {"name": "chat", "key": "url"}, "message": "rolling back checkout"}}))
     await wait_for(lambda: phase_is(client, "page", "Resolved"))
-    assert service.messages == [{"text": "[P2] default/page: page needs help\nrolling back checkout"}]
+    assert service.messages == [{"text": f"[P2] {scenario_namespace}/page: page needs help\nrolling back checkout"}]
     status = await status_of(client, "page")
     assert url not in str(status), "the webhook URL is a secret and never reaches the status"
     # The timeline's entries reach the log as they are posted as Events, just after the status write.
@@ -179,7 +180,8 @@ async def test_a_failed_notification_is_recorded_but_does_not_fail_the_incident(
      "namespace default is not on the operator's namespace allow-list"),
 ])
 async def test_bad_input_fails_the_step_with_a_clear_reason_and_changes_nothing_else(
-        client: manifests.Client, start_operator: Any, path: str, flags: tuple[str, ...], message: str) -> None:
+        client: manifests.Client, start_operator: Any, path: str, flags: tuple[str, ...], message: str,
+        scenario_namespace: str) -> None:
     """examples/bad-input/: a missing Deployment, a kind or a namespace outside the operator's allow-lists."""
     workloads = [d for d in example("bad-input/inventory.yaml") if d["kind"] in ("Deployment", "StatefulSet")]
     await apply_example(client, "bad-input/inventory.yaml")
@@ -191,7 +193,8 @@ async def test_bad_input_fails_the_step_with_a_clear_reason_and_changes_nothing_
     await wait_for(lambda: phase_is(client, name, "Failed"))
 
     [step] = (await status_of(client, name))["steps"]
-    assert (step["state"], step["message"]) == ("Failed", message)
+    expected = message.replace("namespace default", f"namespace {scenario_namespace}")  # a real cluster's own
+    assert (step["state"], step["message"]) == ("Failed", expected)
     for workload, was in zip(workloads, before, strict=True):
         now = await current(client, workload)
         assert (now["metadata"]["generation"], now["spec"]) == (was["metadata"]["generation"], was["spec"])

@@ -31,7 +31,7 @@ async def acknowledged(client: manifests.Client, name: str) -> bool:
 @pytest.mark.parametrize("flags", [(), ("--log-format", "text"), ("--log-format", "json")],
                          ids=["default", "text", "json"])
 async def test_a_summary_with_a_forged_log_line_stays_inside_its_own_record(
-        client: manifests.Client, start_operator: Any, flags: tuple[str, ...]) -> None:
+        client: manifests.Client, start_operator: Any, flags: tuple[str, ...], scenario_namespace: str) -> None:
     operator = await start_operator(*flags)
     await client.apply({"apiVersion": API, "kind": "Incident", "metadata": {"name": "forged", "namespace": "default"},
                         "spec": {"severity": "P3", "summary": HOSTILE_SUMMARY, "steps": [TELL]}})
@@ -39,7 +39,7 @@ async def test_a_summary_with_a_forged_log_line_stays_inside_its_own_record(
     await wait_for(lambda: acknowledged(client, "forged"))
 
     async def logged() -> bool:  # the log line follows the status write
-        return "incident default/forged: " in operator.log
+        return f"incident {scenario_namespace}/forged: " in operator.log
 
     await wait_for(logged, timeout=5)
 

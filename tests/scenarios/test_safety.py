@@ -115,7 +115,7 @@ async def test_a_job_and_a_database_kill_wait_for_approval_under_the_default_pol
 
 
 async def test_the_namespace_allow_list_holds_for_every_step_kind(
-        client: manifests.Client, start_operator: Any, service: FakeService) -> None:
+        client: manifests.Client, start_operator: Any, service: FakeService, scenario_namespace: str) -> None:
     """With --allow-namespace other, an Incident in default created a Job and sent notify and httpCheck requests."""
     await client.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat", "namespace": "default"},
                         "data": {"url": base64.b64encode(f"{service.url}/hooks/incidents".encode()).decode()}})
@@ -133,7 +133,7 @@ async def test_the_namespace_allow_list_holds_for_every_step_kind(
     for step in ("backup", "tell", "verify", "idle"):
         state = await step_of(client, "elsewhere", step)
         assert (state["state"], state["message"]) == (
-            "Failed", "namespace default is not on the operator's namespace allow-list"), step
+            "Failed", f"namespace {scenario_namespace} is not on the operator's namespace allow-list"), step
     assert await client.get("batch/v1", "Job", "default", "elsewhere-backup") is None
     assert service.requests == [], "no request left the operator"
 
