@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import kopf
 from kubernetes.aio import client as aio_client
 
-from remediator import GROUP, config, health, kube, leader_label, leadership, watch_sentinel
+from remediator import GROUP, config, health, kube, leader_label, leadership, namespace_selection, watch_sentinel
 from remediator.actions import fences, retries
 from remediator.engine import guards, windows
 from remediator.handlers import incident_queue
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from remediator.receiver.server import ReceiverOptions
 
 FINALIZER = f"{GROUP}/finalizer"
+# A --namespace-selector the API server refuses ends the process as a usage error would.
+EXIT_USAGE = 2
+# After the namespace watch failed (the API unreachable): wait this long before listing them again.
+RELIST_DELAY = 1.0
+logger = logging.getLogger("remediator.operator")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +178,47 @@ async def _lead(running: Running, election: leadership.Election) -> None:
 
 
 async def _operate(running: Running) -> None:
+    """Run Kopf; with --namespace-selector, once per set of selected namespaces (a change starts it again)."""
+    selector = running.options.namespace_selector
+    if selector is None:
+        await _run_kopf(running, running.config)
+        return
+    timeout = running.config.api_timeout_seconds
+    while True:
+        try:
+            selection = await namespace_selection.select(running.api, selector, timeout)
+        except namespace_selection.SelectorRefused as e:
+            logger.critical(f"--namespace-selector {selector!r}: the API server refused it: {e}")
+            raise SystemExit(EXIT_USAGE) from None
+        logger.info(f"acting in the {len(selection.names)} namespaces matching {selector!r}")
+        scope = dataclasses.replace(running.config.scope, selected=selection.names)
+        stop = asyncio.Event()
+        kopf_run = asyncio.create_task(_run_kopf(running, dataclasses.replace(running.config, scope=scope), stop))
+        watching = asyncio.create_task(namespace_selection.changed(running.api, selector, selection, timeout))
+        try:
+            done, _ = await asyncio.wait({kopf_run, watching}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            watching.cancel()
+            kopf_run.cancel()
+            raise
+        watching.cancel()
+        if watching not in done:
+            kopf_run.result()  # Kopf ended on its own: its failure, if it failed
+            return
+        stop.set()  # Kopf stops its handlers and returns; the next run lists every object again
+        await kopf_run
+        if watching.exception() is None:
+            logger.info(f"{watching.result()}: starting over with the new set of namespaces")
+        else:
+            logger.warning(f"watching namespaces failed ({type(watching.exception()).__name__}); "
+                           "listing them again")
+            await asyncio.sleep(RELIST_DELAY)
+
+
+async def _run_kopf(running: Running, operator_config: config.OperatorConfig,
+                    stop: asyncio.Event | None = None) -> None:
     """Run Kopf with the handlers, the watch sentinel behind the liveness probe, and the Incident figures."""
-    options, operator_config, probes = running.options, running.config, running.health
+    options, probes = running.options, running.health
     sentinel = watch_sentinel.WatchSentinel(
         running.api, None if options.all_namespaces or not options.namespaces else options.namespaces[0],
         options.watch_down_grace.total_seconds(), probes.metrics)
@@ -185,6 +229,7 @@ async def _operate(running: Running) -> None:
     figures = IncidentFigures(probes.metrics, datetime.datetime.now(datetime.UTC))
     try:
         await kopf.operator(
+            stop_flag=stop,
             settings=operator_settings(operator_config.api_timeout_seconds),
             clusterwide=options.all_namespaces,
             namespaces=options.namespaces,

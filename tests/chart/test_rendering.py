@@ -98,6 +98,8 @@ def test_namespaces_scope_grants_a_role_per_namespace_and_only_discovery_cluster
      "at '/serviceMonitor/interval': 'half a minute' does not match pattern"),
     ({"namespaces": ["Not_A_Namespace"]}, "at '/namespaces/0'"),
     ({"replica": 2}, "additional properties 'replica' not allowed"),
+    ({"shards": 0}, "at '/shards': minimum: got 0, want 1"),
+    ({"shards": "three"}, "at '/shards'"),
 ])
 def test_bad_values_are_refused_with_the_reason_before_anything_renders(overrides: dict[str, Any], message: str
                                                                          ) -> None:
@@ -162,3 +164,58 @@ def test_the_probes_ask_readiness_of_the_api_and_liveness_of_the_process_on_the_
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert {"name": "metrics", "containerPort": 8080} in container["ports"]
+
+
+def test_shards_render_one_deployment_per_shard_with_its_own_lease_and_pods_that_never_overlap() -> None:
+    chart = manifests("remediator", "ops", values(shards=3))
+    deployments = {d["metadata"]["name"]: d for d in kinds(chart, "Deployment")}
+    assert set(deployments) == {"remediator-shard-0", "remediator-shard-1", "remediator-shard-2"}
+    selectors = []
+    for index in range(3):
+        deployment = deployments[f"remediator-shard-{index}"]
+        pod = deployment["spec"]["template"]
+        args = pod["spec"]["containers"][0]["args"]
+        assert {f"--shard={index}/3", f"--leader-elect-name=remediator-shard-{index}", "--leader-elect"} <= set(args)
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["remediator.dev/shard"] == str(index)
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        (spread,) = pod["spec"]["topologySpreadConstraints"]
+        assert spread["labelSelector"]["matchLabels"] == selector, "a shard's replicas spread among themselves"
+        selectors.append(selector)
+    # No pod of one shard matches another's selector; the Service (the receiver) selects them all.
+    assert all(a == b or a["remediator.dev/shard"] != b["remediator.dev/shard"] for a in selectors for b in selectors)
+    (service,) = kinds(chart, "Service")
+    assert all(service["spec"]["selector"].items() <= s.items() for s in selectors)
+    (election,) = [r for r in kinds(chart, "Role") if r["metadata"]["name"] == "remediator-leader-election"]
+    (named,) = [rule for rule in election["rules"] if rule.get("resourceNames")]
+    assert named["resourceNames"] == ["remediator-shard-0", "remediator-shard-1", "remediator-shard-2"]
+    (rule,) = kinds(manifests("remediator", "ops", values(shards=3, prometheusRule={"enabled": True, "labels": {}})),
+                    "PrometheusRule")
+    down = next(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"] if r["alert"] == "RemediatorDown")
+    assert 'deployment=~"remediator-shard-[0-9]+"' in down, "any shard with no replica available"
+
+
+def test_one_shard_is_the_one_deployment_with_no_shard_flag() -> None:
+    (deployment,) = kinds(manifests("remediator", "ops", values(shards=1)), "Deployment")
+    assert deployment["metadata"]["name"] == "remediator"
+    assert "remediator.dev/shard" not in deployment["spec"]["selector"]["matchLabels"]
+    assert not [arg for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                if arg.startswith(("--shard", "--namespace-selector"))]
+
+
+def namespace_rights(chart: list[dict[str, Any]]) -> list[list[str]]:
+    return [rule["verbs"] for role in kinds(chart, "ClusterRole") for rule in role["rules"]
+            if rule["resources"] == ["namespaces"]]
+
+
+def test_a_namespace_selector_is_passed_on_and_only_then_grants_list_and_watch_on_namespaces() -> None:
+    assert namespace_rights(manifests("remediator", "ops", values())) == []
+    chart = manifests("remediator", "ops", values(shards=2, namespaceSelector="remediator.dev/team=payments"))
+    assert namespace_rights(chart) == [["list", "watch"]]
+    for deployment in kinds(chart, "Deployment"):
+        assert "--namespace-selector=remediator.dev/team=payments" in deployment["spec"]["template"]["spec"][
+            "containers"][0]["args"]
+
+
+def test_helm_lint_strict_finds_nothing_with_shards_and_a_namespace_selector() -> None:
+    assert lint(values(shards=4, namespaceSelector="team in (a,b)", replicas=1)) == []

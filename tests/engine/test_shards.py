@@ -36,3 +36,13 @@ def test_shard_text_is_index_slash_count() -> None:
 def test_a_shard_outside_0_to_m_minus_1_is_refused_with_what_is_expected(text: str) -> None:
     with pytest.raises(ValueError, match=r"expected N/M"):
         shards.parse_shard(text)
+
+
+def test_with_a_shard_and_a_selection_a_namespace_is_owned_only_when_both_hold() -> None:
+    payments_shard = shards.Shard(shards.shard_of("payments", 3), 3)
+    other_shard = shards.Shard((payments_shard.index + 1) % 3, 3)
+    assert shards.Scope().owns("payments"), "no shard and no selector: every namespace"
+    assert shards.Scope(shard=payments_shard, selected=frozenset({"payments"})).owns("payments")
+    assert not shards.Scope(shard=other_shard, selected=frozenset({"payments"})).owns("payments")
+    assert not shards.Scope(shard=payments_shard, selected=frozenset({"shop"})).owns("payments")
+    assert not shards.Scope(selected=frozenset()).owns("payments"), "a selector matching nothing: none"
