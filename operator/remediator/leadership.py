@@ -184,4 +184,5 @@ class Leadership:
 
 def fence_of(leadership: Leadership) -> fences.Fence:
     """The fence a leader installs: its check, its epoch, and how it stops."""
-    return fences.Fence(check=leadership.check, epoch=leadership.epoch, abandon=leadership.abandon)
+    return fences.Fence(check=leadership.check, epoch=leadership.epoch, lease=leadership.election.name,
+                        abandon=leadership.abandon)

@@ -314,6 +314,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline_folded=7,
             observed_generation=2,
             lease_epoch=3,
+            lease_name="remediator-shard-1",
             detected_at=AT,
             acknowledged_at=AT,
             mitigated_at=AT,
@@ -344,6 +345,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline_folded=1,
             observed_generation=1,
             lease_epoch=3,
+            lease_name="remediator-shard-1",
         ),
     ),
     (
@@ -373,6 +375,7 @@ FULL_STATUSES: list[tuple[str, pydantic.BaseModel]] = [
             timeline_folded=0,
             observed_generation=3,
             lease_epoch=3,
+            lease_name="remediator-shard-1",
         ),
     ),
 ]

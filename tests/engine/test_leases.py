@@ -101,3 +101,20 @@ def test_each_written_status_carries_the_writers_epoch_and_the_models_keep_it() 
     for model in (IncidentStatus, RollbackRequestStatus, KeyRotationStatus):
         dumped = model.model_validate(status).model_dump(by_alias=True, mode="json", exclude_none=True)
         assert fencing.recorded_epoch(dumped) == 7, model.__name__
+
+
+def test_an_epoch_of_another_shards_lease_is_not_compared_but_one_of_the_same_lease_is() -> None:
+    """After a re-shard the namespace's new owner holds another Lease, whose epochs count from 0."""
+    moved = {"phase": "Mitigating", "leaseEpoch": 5, "leaseName": "remediator-shard-0"}
+    assert fencing.verdict(moved, held=0, lease="remediator-shard-2").proceeds
+    assert not fencing.verdict(moved, held=4, lease="remediator-shard-0").proceeds
+    # Written before Lease names were recorded: under the one Lease there was, so compared.
+    assert not fencing.verdict({"leaseEpoch": 5}, held=0, lease="remediator-shard-2").proceeds
+
+
+def test_a_sharded_leaders_status_carries_its_lease_name_with_its_epoch_and_the_models_keep_both() -> None:
+    status = fencing.stamped({"phase": "Mitigating"}, held=2, lease="remediator-shard-1")
+    assert status == {"phase": "Mitigating", "leaseEpoch": 2, "leaseName": "remediator-shard-1"}
+    for model in (IncidentStatus, RollbackRequestStatus, KeyRotationStatus):
+        dumped = model.model_validate(status).model_dump(by_alias=True, mode="json", exclude_none=True)
+        assert dumped["leaseName"] == "remediator-shard-1", model.__name__

@@ -29,6 +29,8 @@ class Fence:
 
     check: Callable[[], None] = lambda: None
     epoch: int | None = None
+    # The Lease the epoch counts takeovers of (each shard has its own).
+    lease: str | None = None
     abandon: Callable[[str], NoReturn] = _refuse
 
 
@@ -59,11 +61,11 @@ def abandon(message: str) -> NoReturn:
 def admit(status: Mapping[str, Any] | None) -> None:
     """Return when this replica may record intents on (and act for) an object with this status; stop it
     when the status was written under a newer lease epoch than it holds (another replica leads)."""
-    verdict = fencing.verdict(status, epoch())
+    verdict = fencing.verdict(status, epoch(), _current.lease)
     if not verdict.proceeds:
         abandon(verdict.message)
 
 
 def stamped(status: Mapping[str, Any]) -> dict[str, Any]:
     """The status to write, carrying this replica's lease epoch (unchanged without leader election)."""
-    return fencing.stamped(status, epoch())
+    return fencing.stamped(status, epoch(), _current.lease)

@@ -174,6 +174,9 @@ class IncidentStatus(StatusModel):
     lease_epoch: int | None = Field(default=None, ge=0)
     """With --leader-elect: the Lease's leaseTransitions when the replica that last wrote this status took it;
     a replica holding an older epoch never records or carries out an intent here."""
+    lease_name: str | None = None
+    """With --leader-elect: the Lease whose leaseTransitions leaseEpoch counts (each shard has its own Lease);
+    epochs of different Leases are never compared."""
     detected_at: AwareDatetime | None = None
     """When the incident was detected (the alert started, or the object was created)."""
     acknowledged_at: AwareDatetime | None = None
