@@ -102,6 +102,8 @@ BAD_REQUESTS: dict[str, tuple[Any, dict[str, Any], int]] = {
     "no token": (notification(alert()), {"token": None}, 401),
     "a wrong token": (notification(alert()), {"token": "s3cret-webhook-tokem"}, 401),
     "a basic auth header": (notification(alert()), {"token": None, "headers": {"Authorization": "Basic eDp5"}}, 401),
+    "a token that is not UTF-8": (notification(alert()), {"token": None,
+                                                          "headers": {"Authorization": b"Bearer \xff\xfe"}}, 401),
     "invalid JSON": (b"{not json", {}, 400),
     "a JSON array": ([], {}, 400),
     "version 3": ({**notification(alert()), "version": "3"}, {}, 400),

@@ -93,4 +93,6 @@ def authorised(header: str | None, token: bytes | None) -> bool:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(hashlib.sha256(presented.strip().encode()).digest(), hashlib.sha256(token).digest())
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: encoded back as they came, never an error (a 500).
+    presented_bytes = presented.strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(hashlib.sha256(presented_bytes).digest(), hashlib.sha256(token).digest())
