@@ -100,6 +100,10 @@ class IncidentFigures:
             self._rate_limited.discard(uid)
         self.metrics.rate_limit_queued.set(len(self._rate_limited))
 
+    def holding(self) -> set[str]:
+        """The uids of the Incidents the figures keep anything for: none once deleted."""
+        return set(self._phases) | self._known | self._rate_limited
+
     def _move(self, uid: str, phase: str | None) -> None:
         previous = self._phases.pop(uid, None)
         if previous == phase:

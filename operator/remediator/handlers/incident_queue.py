@@ -121,6 +121,12 @@ class IncidentQueue:
             table.pop(uid, None)
         self._again.discard(uid)
 
+    def holding(self) -> set[str]:
+        """The uids the queue keeps anything for (a copy, versions, a wakeup, a running reconciliation):
+        once an Incident is deleted, nothing of it may stay (thousands go through a storm)."""
+        tables = (self._names, self._bodies, self._watched, self._pending, self._due, self._running, self._again)
+        return set().union(*tables)
+
     def cancel_all(self) -> None:
         for task in self._running.values():
             task.cancel()

@@ -26,8 +26,8 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
         return  # another shard's: nothing is kept or written for it here
     uid = body["metadata"]["uid"]
     if event["type"] == "DELETED":
+        await memo.incidents.idle(uid)  # a running reconciliation may still note it as rate-limited
         memo.figures.gone(uid)
-        await memo.incidents.idle(uid)
         memo.incidents.forget(uid)
         await handle_incident.release(body, logger)
         return
