@@ -36,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -214,6 +215,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process now, in MB (Linux /proc)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclasses.dataclass
+class MemoryPeaks:
+    """The highest RSS of the operator and of this process (the sandbox and the client) while sampling."""
+
+    operator_pid: int
+    operator_mb: float = 0.0
+    sandbox_mb: float = 0.0
+
+    def sample(self) -> None:
+        self.operator_mb = max(self.operator_mb, rss_mb(self.operator_pid))
+        self.sandbox_mb = max(self.sandbox_mb, rss_mb(os.getpid()))
+
+    async def run(self, period: float = 0.2) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(period)
+
+
 async def loop_lag(samples: list[float], period: float = 0.01) -> None:
     """How late this process's event loop (the sandbox's) wakes up from a short sleep."""
     while True:
@@ -227,6 +254,9 @@ async def measure(url: str, recorder: Recorder, count: int, rate: float, steps: 
     created: dict[str, float] = {}
     lags: list[float] = []
     lag_task = asyncio.create_task(loop_lag(lags))
+    memory = {"operator_start_mb": rss_mb(operator_pid), "sandbox_start_mb": rss_mb(os.getpid())}
+    peaks = MemoryPeaks(operator_pid)
+    peaks_task = asyncio.create_task(peaks.run())
     operator_cpu, sandbox_cpu = cpu_seconds(operator_pid), time.process_time()
     async with aiohttp.ClientSession(url, headers={"User-Agent": BENCH_AGENT}) as session:
 
@@ -248,13 +278,16 @@ async def measure(url: str, recorder: Recorder, count: int, rate: float, steps: 
             await asyncio.gather(*tasks)
         else:
             await asyncio.gather(*(create(i) for i in range(count)))
-        deadline = time.perf_counter() + 120
+        deadline = time.perf_counter() + 120 + count * 0.1
         await recorder.wait_resolved(count + 1, deadline)  # + the warm-up incident
         # Trailing writes (events, Kopf's annotations after the handler) belong to the run too.
         await asyncio.sleep(SETTLE_SECONDS)
         window_end = time.perf_counter()
     operator_cpu, sandbox_cpu = cpu_seconds(operator_pid) - operator_cpu, time.process_time() - sandbox_cpu
     lag_task.cancel()
+    peaks_task.cancel()
+    peaks.sample()
+    memory.update(operator_peak_mb=peaks.operator_mb, sandbox_peak_mb=peaks.sandbox_mb)
     requests = recorder.requests[first_request:]
     results = analyse(requests, created, recorder.resolved, count, window_end - window_start)
     results["steps"] = steps
@@ -263,6 +296,7 @@ async def measure(url: str, recorder: Recorder, count: int, rate: float, steps: 
                       "sandbox_loop_lag_p50_ms": percentile(lags, 0.5) * 1000,
                       "sandbox_loop_lag_p95_ms": percentile(lags, 0.95) * 1000,
                       "sandbox_loop_lag_max_ms": max(lags) * 1000}
+    results["memory"] = memory
     return results
 
 
@@ -307,7 +341,19 @@ def analyse(requests: list[Request], created: dict[str, float], resolved: dict[s
     }
 
 
-async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[str, Any]:
+@dataclasses.dataclass
+class Setup:
+    """The sandbox (in this process) with `count` + 1 Deployments, and the operator process, warmed up."""
+
+    url: str
+    recorder: Recorder
+    process: asyncio.subprocess.Process
+    log: pathlib.Path
+    cold: dict[str, float]
+
+
+@contextlib.asynccontextmanager
+async def operator_and_sandbox(count: int) -> AsyncIterator[Setup]:
     sandbox = server.Sandbox(store.ObjectStore())
     recorder = Recorder(sandbox)
     async with runner.running(sandbox=sandbox, handler=recorder, crd_paths=CRDS) as running:
@@ -323,13 +369,18 @@ async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[s
                 await wait_until_ready(process, port, recorder, log)
                 cold = await warm_up(running.url, recorder, count)
                 await asyncio.sleep(0.5)  # let Kopf's start-up requests drain before the window opens
-                results = await measure(running.url, recorder, count, rate, steps, process.pid)
-                results["cold"] = cold
-                if results["unresolved"]:
-                    print(log_tail(log), file=sys.stderr)
-                return results
+                yield Setup(running.url, recorder, process, log, cold)
             finally:
                 await processes.stop(process)
+
+
+async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[str, Any]:
+    async with operator_and_sandbox(count) as setup:
+        results = await measure(setup.url, setup.recorder, count, rate, steps, setup.process.pid)
+        results["cold"] = setup.cold
+        if results["unresolved"]:
+            print(log_tail(setup.log), file=sys.stderr)
+        return results
 
 
 def report(results: dict[str, Any], rate: float = RATE) -> str:
@@ -359,6 +410,11 @@ def report(results: dict[str, Any], rate: float = RATE) -> str:
     lines.append(f"  CPU in the window: operator {cpu['operator_s']:.1f} s, sandbox (+ this client) "
                  f"{cpu['sandbox_s']:.1f} s; sandbox loop lag p50 {cpu['sandbox_loop_lag_p50_ms']:.1f} ms "
                  f"p95 {cpu['sandbox_loop_lag_p95_ms']:.1f} ms max {cpu['sandbox_loop_lag_max_ms']:.1f} ms")
+    memory = results["memory"]
+    lines.append(f"  RSS: operator {memory['operator_start_mb']:.0f} MB at the start, "
+                 f"{memory['operator_peak_mb']:.0f} MB at most; "
+                 f"sandbox (+ this client) {memory['sandbox_start_mb']:.0f} MB, "
+                 f"{memory['sandbox_peak_mb']:.0f} MB at most")
     if results["unresolved"]:
         lines.append(f"  NOT RESOLVED: {len(results['unresolved'])}: {', '.join(results['unresolved'][:10])}")
     lines.append("  (target: first action p50 < 100 ms, at most 4 API writes per step)")

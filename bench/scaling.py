@@ -1,0 +1,83 @@
+"""The scaling curve of issue 13: bursts of 100, 1,000 and 5,000 one-step Incidents created at once.
+
+Each burst runs `bench.incidents` afresh (its own sandbox with one Deployment per Incident, its own
+operator process) and reports how long the burst takes to be resolved and the CPU each Incident costs
+the operator and the sandbox. The cost per Incident must not grow with the size of the burst. With
+matplotlib installed (`pip install -e '.[bench]'`) the curve is also drawn to docs/storm-scaling.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+from typing import Any
+
+from bench import incidents
+
+COUNTS = (100, 1000, 5000)
+PLOT = incidents.REPO / "docs" / "storm-scaling.png"
+
+
+def row(results: dict[str, Any]) -> dict[str, float]:
+    """What the curve shows of one burst."""
+    count, resolved, cpu, memory = results["count"], results["resolved"], results["cpu"], results["memory"]
+    return {"count": count, "unresolved": len(results["unresolved"]),
+            "resolved_p50_s": resolved["p50_ms"] / 1000, "resolved_max_s": resolved["max_ms"] / 1000,
+            "operator_ms": cpu["operator_s"] / count * 1000, "sandbox_ms": cpu["sandbox_s"] / count * 1000,
+            "operator_peak_mb": memory["operator_peak_mb"], "sandbox_peak_mb": memory["sandbox_peak_mb"]}
+
+
+async def main(counts: tuple[int, ...] = COUNTS) -> list[dict[str, float]]:
+    return [row(await incidents.main(count, rate=0)) for count in counts]
+
+
+def report(rows: list[dict[str, float]]) -> str:
+    lines = ["Scaling curve, one-step Incidents created all at once (CPU per Incident, RSS at most):",
+             f"  {'burst':>6}  {'resolved p50':>12}  {'all resolved':>12}  {'operator CPU':>12}  "
+             f"{'sandbox CPU':>11}  {'operator RSS':>12}  {'sandbox RSS':>11}"]
+    for r in rows:
+        lines.append(f"  {r['count']:>6}  {r['resolved_p50_s']:>10.1f} s  {r['resolved_max_s']:>10.1f} s  "
+                     f"{r['operator_ms']:>9.1f} ms  {r['sandbox_ms']:>8.1f} ms  "
+                     f"{r['operator_peak_mb']:>9.0f} MB  {r['sandbox_peak_mb']:>8.0f} MB"
+                     + (f"  NOT RESOLVED: {r['unresolved']:.0f}" if r["unresolved"] else ""))
+    lines.append("  (target: the CPU per Incident does not grow with the burst; "
+                 "sandbox ≤ 10 ms, operator ≤ 8 ms per Incident at 1,000)")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, float]], path: pathlib.Path = PLOT) -> bool:
+    """Draw the curve to `path`; False when matplotlib (the `bench` extra) is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        return False
+    counts = [r["count"] for r in rows]
+    figure, (times, costs) = pyplot.subplots(1, 2, figsize=(10, 4))
+    times.plot(counts, [r["resolved_p50_s"] for r in rows], "o-", label="resolved p50")
+    times.plot(counts, [r["resolved_max_s"] for r in rows], "s-", label="all resolved")
+    times.set(xscale="log", xlabel="Incidents created at once", ylabel="seconds", title="Time to resolve")
+    costs.plot(counts, [r["operator_ms"] for r in rows], "o-", label="operator")
+    costs.plot(counts, [r["sandbox_ms"] for r in rows], "s-", label="sandbox")
+    costs.set(xscale="log", xlabel="Incidents created at once", ylabel="CPU ms per Incident",
+              title="CPU per Incident", ylim=(0, None))
+    for axes in (times, costs):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    pyplot.close(figure)
+    return True
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="burst sizes, comma-separated")
+    parser.add_argument("--plot", type=pathlib.Path, default=PLOT)
+    args = parser.parse_args()
+    curve = asyncio.run(main(tuple(int(c) for c in args.counts.split(","))))
+    print(report(curve))
+    print(f"plot written to {args.plot}" if plot(curve, args.plot) else "matplotlib not installed: no plot")
