@@ -104,6 +104,26 @@ async def test_a_watch_from_a_version_too_old_gets_an_error_event_with_410(
     assert status["message"].startswith(f"too old resource version: {first['metadata']['resourceVersion']} (")
 
 
+async def test_the_history_keeps_the_last_seconds_of_events_not_every_write(
+        api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kube-apiserver's watch cache keeps about 75 s of events (at least 100), not every write ever made:
+    a watch from a version that aged out gets 410 Expired, one from a recent version resumes."""
+    monkeypatch.setattr(store, "HISTORY_FRESH_SECONDS", 0.5)
+    monkeypatch.setattr(store, "HISTORY_MIN", 2)
+    first = await created(api, CONFIGMAPS, {"metadata": {"name": "cm-0"}})
+    await created(api, CONFIGMAPS, {"metadata": {"name": "cm-1"}})
+    await asyncio.sleep(0.6)
+    recent = [await created(api, CONFIGMAPS, {"metadata": {"name": f"cm-{index}"}}) for index in range(2, 5)]
+    async with api.stream("GET", CONFIGMAPS, params={
+            "watch": "true", "resourceVersion": first["metadata"]["resourceVersion"]}) as stream:
+        expired = await events(stream.aiter_lines(), 1)
+    async with api.stream("GET", CONFIGMAPS, params={
+            "watch": "true", "resourceVersion": recent[0]["metadata"]["resourceVersion"]}) as stream:
+        resumed = await events(stream.aiter_lines(), 2)
+    assert (expired[0]["type"], expired[0]["object"]["code"]) == ("ERROR", 410)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in resumed] == [("ADDED", "cm-3"), ("ADDED", "cm-4")]
+
+
 async def test_timeout_seconds_ends_the_stream(api: httpx.AsyncClient) -> None:
     """https://kubernetes.io/docs/reference/kubernetes-api/common-parameters/common-parameters/#timeoutseconds"""
     async with asyncio.timeout(3):

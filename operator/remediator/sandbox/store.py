@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import functools
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -46,6 +47,10 @@ ResourceKey = tuple[str, str]
 ObjectKey = tuple[str, str]  # (namespace or "", name)
 
 HISTORY_PER_RESOURCE = 20_000
+# Like kube-apiserver's watch cache, the history keeps the events of the last 75 s (eventFreshDuration),
+# at least 100 of them: a storm's thousands of writes are not held for ever (hundreds of MB).
+HISTORY_FRESH_SECONDS = 75.0
+HISTORY_MIN = 100
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_GENERATE_NAME_PREFIX = 63 - 5
@@ -86,6 +91,7 @@ class WatchEvent:
     object: Mapping[str, Any]
     old: Mapping[str, Any] | None
     resource_version: int
+    published: float = dataclasses.field(default_factory=time.monotonic, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -702,6 +708,9 @@ class ObjectStore:
         if len(history) == history.maxlen:
             self._compacted[resource.key] = history[0].resource_version
         history.append(event)
+        stale = event.published - HISTORY_FRESH_SECONDS
+        while len(history) > HISTORY_MIN and history[0].published < stale:
+            self._compacted[resource.key] = history.popleft().resource_version
         for watch in list(self._watches[resource.key]):
             seen = watch.translate(event)
             if seen is not None:
