@@ -98,7 +98,12 @@ async def in_parallel(calls: list[Callable[[], Any]]) -> list[httpx.Response]:
 
     async def one(call: Callable[[], Any]) -> httpx.Response:
         async with gate:
-            response: httpx.Response = await call()
+            try:
+                response: httpx.Response = await call()
+            except httpx.TransportError:
+                # Seen twice on a heavily loaded machine: a connection dropped mid-request (the sandbox
+                # serves this process's operator too). Once more; a repeated create answers 409.
+                response = await call()
             return response
 
     return list(await asyncio.gather(*(one(call) for call in calls)))
@@ -124,8 +129,10 @@ async def test_two_thousand_deleted_incidents_leave_nothing_in_the_operators_sta
             fates = {n: FATES[i % len(FATES)] for i, n in enumerate(names)}
             bodies = [incident(n, i, fates[n] == "AwaitingApproval") for i, n in enumerate(names)]
             created = await in_parallel([lambda body=body: api.post(INCIDENTS, json=body) for body in bodies])
-            assert all(r.status_code == 201 for r in created), created[0].text
-            uids.update(r.json()["metadata"]["uid"] for r in created)
+            assert all(r.status_code in (201, 409) for r in created), [r.text for r in created if r.status_code >= 400]
+            listed = (await api.get(INCIDENTS)).json()["items"]
+            assert sorted(item["metadata"]["name"] for item in listed) == sorted(names)
+            uids.update(item["metadata"]["uid"] for item in listed)
             await in_parallel([lambda n=n: api.delete(f"{INCIDENTS}/{n}") for n in names if fates[n] is None])
             kept = {n: fate for n, fate in fates.items() if fate is not None}
             seen: dict[str, str | None] = {}
