@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import socket
 from collections.abc import Iterable, Mapping
@@ -67,23 +68,77 @@ def event_for(obj: Mapping[str, Any], entry: TimelineEntry) -> dict[str, Any]:
 
 async def post(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], entries: Iterable[TimelineEntry],
                logger: Logger) -> None:
-    """Post each entry as an Event. A failure to post is logged, never raised: the timeline
-    in the status is the record, events are its mirror."""
-    core = kubernetes.client.CoreV1Api(api)
+    """Log each entry and post it as an Event, returning once all are posted. A failure to post is
+    logged, never raised: the timeline in the status is the record, events are its mirror."""
+    bodies = _logged(obj, entries, logger)
+    await _send(api, obj, bodies, logger)
+
+
+# Events still being posted, by the uid of their object: the last batch, which the next one waits for.
+_posting: dict[str, asyncio.Task[None]] = {}
+
+
+def post_later(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], entries: Iterable[TimelineEntry],
+               logger: Logger) -> None:
+    """Log each entry now and post it as an Event in the background: the caller's next write does not
+    wait for the Events. One object's Events are posted in the order they were handed over.
+
+    An Event not yet posted when the process dies is lost; its timeline entry, already in the status,
+    is the record (docs/benchmarks.md). `flush` waits for the ones still in flight.
+    """
+    bodies = _logged(obj, entries, logger)
+    if not bodies:
+        return
+    uid = str(obj["metadata"]["uid"])
+    task = asyncio.get_running_loop().create_task(_send_after(_posting.get(uid), api, obj, bodies, logger))
+    _posting[uid] = task
+    task.add_done_callback(lambda done: _posting.pop(uid) if _posting.get(uid) is done else None)
+
+
+async def flush(timeout: float) -> None:
+    """Wait (at most `timeout` seconds) until the Events handed to `post_later` are posted."""
+    if _posting:
+        await asyncio.wait(list(_posting.values()), timeout=timeout)
+
+
+def pending() -> int:
+    """How many objects have Events still being posted in the background."""
+    return len(_posting)
+
+
+async def _send_after(previous: asyncio.Task[None] | None, api: kubernetes.client.ApiClient,
+                      obj: Mapping[str, Any], bodies: list[dict[str, Any]], logger: Logger) -> None:
+    if previous is not None:
+        await asyncio.wait({previous})
+    try:
+        await _send(api, obj, bodies, logger)
+    except Exception as e:  # no one awaits this task: say what stopped it (e.g. leadership lost), then drop it
+        logger.warning(f"could not post {len(bodies)} event(s): {type(e).__name__}")
+
+
+def _logged(obj: Mapping[str, Any], entries: Iterable[TimelineEntry], logger: Logger) -> list[dict[str, Any]]:
     meta = obj["metadata"]
-    for entry in entries:
-        body: Any = event_for(obj, entry)
+    bodies = [event_for(obj, entry) for entry in entries]
+    for body in bodies:
         # The operator's log tells the same story (timeline texts never hold secrets).
         logger.info(f"{obj['kind'].lower()} {meta['namespace']}/{meta['name']}: {body['message']}")
+    return bodies
+
+
+async def _send(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], bodies: list[dict[str, Any]],
+                logger: Logger) -> None:
+    core = kubernetes.client.CoreV1Api(api)
+    meta = obj["metadata"]
+    for body in bodies:
         key = (str(meta["uid"]), body["type"], body["reason"], body["message"])
         try:
             if not await _repeat(core, meta["namespace"], key, body["lastTimestamp"]):
                 created: Any = await retries.call_json(core.create_namespaced_event, meta["namespace"], body)
                 _recent.put(key, created["metadata"]["name"], 1)
         except ApiException as e:
-            logger.warning(f"could not post event {entry.reason}: API error {e.status}")
+            logger.warning(f"could not post event {body['reason']}: API error {e.status}")
         except retries.API_ERRORS as e:
-            logger.warning(f"could not post event {entry.reason}: {type(e).__name__}")
+            logger.warning(f"could not post event {body['reason']}: {type(e).__name__}")
 
 
 async def _repeat(core: kubernetes.client.CoreV1Api, namespace: str, key: tuple[str, str, str, str],

@@ -65,7 +65,8 @@ async def reconcile(uid: str, queue: IncidentQueue, config: OperatorConfig, acti
     Works on the queue's newest copy of the Incident (a fresh read only after a conflict). Status
     changes are written just before an action that needs its intent on record, and at the end,
     each conditional on the version decided on; timeline entries are posted as Events once their
-    status is written. Any failure is retried by the queue, as after a crash.
+    status is written, in the background (the next write does not wait for them). Any failure is
+    retried by the queue, as after a crash.
     """
     names = queue.names(uid)
     if names is None:
@@ -155,7 +156,7 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
             faults.crash_point("before-status-write")
             body = await _write_status(api, queue, body, status, figures)
             faults.crash_point("after-status-write")
-            await events.post(api, body, unsaved, logger)
+            events.post_later(api, body, unsaved, logger)  # the next write does not wait for the Events
             unsaved, dirty = [], False
         if intent is None:
             if figures is not None:

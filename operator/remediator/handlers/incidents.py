@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from remediator import GROUP, VERSION, kube
+from remediator.actions import events
 from remediator.handlers import handle_incident
 from remediator.typedefs import Logger
 
@@ -52,9 +53,14 @@ async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     memo.wakeup_task = asyncio.create_task(handle_incident.run_wakeups(memo.incidents, memo.reconcile))
 
 
+# On a graceful stop, how long the Events still being posted in the background may take.
+EVENTS_FLUSH_SECONDS = 2.0
+
+
 @kopf.on.cleanup(id="incident-wakeups-stop")
 async def stop_wakeups(memo: kopf.Memo, **_: Any) -> None:
     task = getattr(memo, "wakeup_task", None)
     if task is not None:
         task.cancel()
     memo.incidents.cancel_all()
+    await events.flush(EVENTS_FLUSH_SECONDS)
