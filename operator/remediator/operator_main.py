@@ -61,28 +61,35 @@ class ChangeHandledDiffBase(kopf.AnnotationsDiffBaseStorage):
     Incidents that was a sixth of the operator's event-loop CPU (docs/benchmarks.md).
     """
 
+    def __init__(self, kinds: frozenset[str], *, prefix: str, key: str) -> None:
+        super().__init__(prefix=prefix, key=key)
+        self.kinds = kinds
+
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
-        if body.get("kind") not in CHANGE_HANDLED_KINDS:
+        if body.get("kind") not in self.kinds:
             return kopf.BodyEssence()
         return super().build(body=body, extra_fields=extra_fields)
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        if body.get("kind") not in CHANGE_HANDLED_KINDS:
+        if body.get("kind") not in self.kinds:
             return None
         return super().fetch(body=body)
 
 
-def operator_settings(api_timeout_seconds: float = 30.0) -> kopf.OperatorSettings:
+def operator_settings(api_timeout_seconds: float = 30.0, *,
+                      diff_base_kinds: frozenset[str] = CHANGE_HANDLED_KINDS) -> kopf.OperatorSettings:
     """Kopf settings: all bookkeeping under the remediator.dev/ prefix, in annotations.
 
     Kopf's progress and diff-base live in annotations (not in an undeclared status field,
-    which the API server would prune); Kopf's own per-handler events are off because the
-    operator posts its timeline as events itself.
+    which the API server would prune), and the diff-base only for `diff_base_kinds` (the kinds with
+    change handlers); Kopf's own per-handler events are off because the operator posts its timeline
+    as events itself.
     """
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = ChangeHandledDiffBase(prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = ChangeHandledDiffBase(diff_base_kinds, prefix=GROUP,
+                                                                  key="last-handled-configuration")
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
