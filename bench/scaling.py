@@ -64,6 +64,10 @@ def plot(rows: list[dict[str, float]], path: pathlib.Path = PLOT) -> bool:
     costs.plot(counts, [r["sandbox_ms"] for r in rows], "s-", label="sandbox")
     costs.set(xscale="log", xlabel="Incidents created at once", ylabel="CPU ms per Incident",
               title="CPU per Incident", ylim=(0, None))
+    for r in rows:
+        if r["unresolved"]:  # the deadline passed first: the point is the last of those that were resolved
+            times.annotate(f"{r['unresolved']:.0f} not resolved", (r["count"], r["resolved_max_s"]),
+                           textcoords="offset points", xytext=(-100, 0), va="center")
     for axes in (times, costs):
         axes.legend()
         axes.grid(alpha=0.3)
