@@ -12,8 +12,10 @@ state a healthy cluster would reach, through the same store writes a real contro
 - The scheduler and kubelet bind every new pod to the node `sandbox-node` and run it as the
   sandbox's image registry says (`remediator.sandbox.images`): a missing image fails to pull
   (ErrImagePull, ImagePullBackOff), an existing one is pulled in its time and its containers run,
-  crash (CrashLoopBackOff, restartCount, lastState), are OOM-killed, or fail their probes. Job pods
-  then terminate: Succeeded with exit code 0, or Failed.
+  crash (CrashLoopBackOff, restartCount, lastState), are OOM-killed, or fail their probes
+  (readiness, liveness, startup). Init containers run first, one at a time, each to a successful
+  exit; a private image pulls only with the pod's imagePullSecrets. Job pods then terminate:
+  Succeeded with exit code 0, or Failed.
 - Jobs run one pod at a time (up to `parallelism`) until `completions` succeed or more than
   `backoffLimit` pods fail (a failed pod is replaced after the Job controller's back-off, 10 s
   doubling to 10 minutes, scaled), and then get Complete or Failed conditions.
