@@ -211,3 +211,27 @@ def test_an_alert_that_started_before_the_close_but_arrived_late_joins_the_close
     closed = stored(episode, name="crash-loop-first", closed_at="2026-11-29T10:30:00Z",
                     alerts=[recorded(STARTS_AT)])
     assert plans.place(episode, [closed]) == plans.Placement(existing=closed)
+
+
+HEALTH_URL = "http://{{ labels.service }}.{{ labels.namespace }}.svc:8080/healthz/{{ labels.version }}"
+
+
+def health_check_plan(**labels: str) -> plans.Plan:
+    return plan_of(alert(**labels), incident={"steps": [
+        {"name": "probe", "httpCheck": {"url": HEALTH_URL}}]})
+
+
+def test_a_label_in_a_urls_host_fills_one_dns_label_so_the_host_keeps_the_runbooks_shape() -> None:
+    [episode] = health_check_plan(service="web", version="v1.2").episodes
+    assert episode.manifest is not None
+    [step] = episode.manifest["spec"]["steps"]
+    assert step["httpCheck"]["url"] == "http://web.default.svc:8080/healthz/v1.2"
+
+
+@pytest.mark.parametrize("service", ["db.other-ns", "169.254.169.254", "metadata.google.internal", "web:99"])
+def test_a_dotted_label_cannot_move_a_urls_host_elsewhere(service: str) -> None:
+    result = health_check_plan(service=service, version="v1")
+    assert result.episodes == []
+    [rejection] = result.rejections
+    assert rejection.reason == "InvalidIncident"
+    assert rejection.message.startswith("step probe: labels.service: "), rejection.message

@@ -1,6 +1,7 @@
 """The Runbook kind: reusable steps, the alerts that trigger them, and defaults for the Incidents."""
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -13,7 +14,7 @@ from remediator.api.conditions import Condition
 from remediator.api.durations import Duration, PositiveDuration
 from remediator.api.errors import FieldRuleError, validation_messages
 from remediator.api.incidents import OnResolve
-from remediator.api.patterns import DNS_SUBDOMAIN, Matches
+from remediator.api.patterns import DNS_LABEL, DNS_SUBDOMAIN, Matches
 from remediator.api.schedules import TimeZone
 from remediator.api.severities import SeverityField
 from remediator.api.steps import Step, check_unique_step_names
@@ -126,17 +127,27 @@ def render_step(template: dict[str, Any], labels: dict[str, str], annotations: d
     """The step a template becomes for one alert: each placeholder filled in, then validated as a Step.
 
     Every value put into a step must be a Kubernetes name (DNS-1123 subdomain): a label cannot smuggle
-    a path, a URL or anything else into what the operator acts on. Raises ValueError saying why not.
+    a path, a URL or anything else into what the operator acts on. In a URL's host a value must be one
+    DNS label, so the host keeps the shape the Runbook gave it: `http://{{ labels.service }}.shop.svc`
+    cannot become `http://metadata.internal.shop.svc` or point at another namespace's `db.other.svc`
+    through a dotted label. Raises ValueError saying why not.
     """
-    def name_only(reference: alert_templates.Reference, value: str) -> None:
-        try:
-            KUBERNETES_NAME.check(value)
-        except ValueError as error:
-            raise ValueError(f"{reference.source}.{reference.name}: {error}") from None
+    def checked(rule: Matches) -> Callable[[alert_templates.Reference, str], None]:
+        def check(reference: alert_templates.Reference, value: str) -> None:
+            try:
+                rule.check(value)
+            except ValueError as error:
+                raise ValueError(f"{reference.source}.{reference.name}: {error}") from None
+        return check
+
+    def fill_text(text: str) -> str:
+        host_end = _url_host_end(text)
+        return (alert_templates.render(text[:host_end], labels, annotations, check=checked(HOST_PART))
+                + alert_templates.render(text[host_end:], labels, annotations, check=checked(KUBERNETES_NAME)))
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):
-            return alert_templates.render(value, labels, annotations, check=name_only)
+            return fill_text(value)
         if isinstance(value, list):
             return [fill(item) for item in value]
         if isinstance(value, dict):
@@ -152,6 +163,17 @@ def render_step(template: dict[str, Any], labels: dict[str, str], annotations: d
 
 KUBERNETES_NAME = Matches(
     DNS_SUBDOMAIN, "a Kubernetes name (lowercase letters, digits, '-' and '.')", max_length=253)
+HOST_PART = Matches(DNS_LABEL, "one DNS label in a URL's host (lowercase letters, digits and '-')", max_length=63)
+
+
+def _url_host_end(text: str) -> int:
+    """Where the scheme and host of a URL template end (0 when the text is not a URL): the first '/',
+    '?' or '#' after '://'. A placeholder holds none of these, so it is wholly on one side."""
+    scheme_end = text.find("://")
+    if scheme_end < 0:
+        return 0
+    ends = [found for found in (text.find(mark, scheme_end + 3) for mark in "/?#") if found >= 0]
+    return min(ends, default=len(text))
 
 
 class IncidentTemplate(SpecModel):
@@ -163,7 +185,8 @@ class IncidentTemplate(SpecModel):
     """The Incident's severity by the alert's `severity` label, e.g. {critical: P1, warning: P3}."""
     steps: list[StepTemplate] = Field(default_factory=list, max_length=50)
     """Steps whose values may use placeholders, e.g. target name {{ labels.deployment }}; each value
-    filled in must be a Kubernetes name. When set, alerts run these instead of spec.steps."""
+    filled in must be a Kubernetes name (in a URL's host, one DNS label). When set, alerts run these
+    instead of spec.steps."""
     on_resolve: OnResolve = OnResolve.KEEP_RUNNING
     """What the Incident does when its alerts resolve: keepRunning, cancelPending or runVerification."""
 
