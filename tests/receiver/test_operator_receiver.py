@@ -103,10 +103,15 @@ async def test_an_operator_killed_mid_post_loses_nothing_after_alertmanagers_ret
         "REMEDIATOR_CRASH_AT": point, "REMEDIATOR_CRASH_ONCE": str(tmp_path / "crashed")})
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": "Bearer t0ken"}) as http:
         try:
-            first = await http.post(crashing, json=notification(alert()))
-            assert point != "receiver-after-create", f"answered {first.status_code} though killed"
+            first: httpx.Response | None = await http.post(crashing, json=notification(alert()))
         except httpx.HTTPError:
-            assert point == "receiver-after-create"
+            first = None
+        if point == "receiver-after-create":
+            assert first is None, f"answered {first.status_code} though killed before answering"
+        else:
+            # Killed at the engine's first status write, which may come before or after the answer left:
+            # an answer that did leave says the Incident is stored.
+            assert first is None or first.status_code == 200, first.text
         await wait_for(lambda: _exists(tmp_path / "crashed"), timeout=10)
         url = await start_with_receiver(start_operator, tmp_path)
         assert (await http.post(url, json=notification(alert()))).status_code == 200
