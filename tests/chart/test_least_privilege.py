@@ -6,7 +6,8 @@ Deployment and the token of the chart's ServiceAccount, through an incident of e
 step (scale, restart, delete pods, job, rollback), a RollbackRequest, a KeyRotation, an Incident that
 rotates a key inline, and an alert through the receiver, all while holding the leader Lease. Then the
 sandbox's request log says: no request was forbidden, and every verb the chart grants on every
-resource was used.
+resource was used. In three settings: rbac.scope cluster, rbac.scope namespaces, and a namespaceSelector
+(the only setting that grants watching Namespaces' labels).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ DONE = {**dict.fromkeys(INCIDENTS, "Resolved"), "undo-cart": "Complete", "paymen
 SCOPES = {
     "cluster": {"namespaces": [], "rbac": {"create": True, "scope": "cluster"}},
     "namespaces": {"namespaces": ["default"], "rbac": {"create": True, "scope": "namespaces"}},
+    # --namespace-selector: the one scope whose rights include watching Namespaces' labels.
+    "selector": {"namespaces": [], "rbac": {"create": True, "scope": "cluster"},
+                 "namespaceSelector": "remediator.dev/team=shop"},
 }
 
 
@@ -181,6 +185,8 @@ async def test_the_operator_works_with_exactly_the_rights_the_chart_grants(
     chart = rendered(RELEASE, RELEASE_NAMESPACE, values(**SCOPES[scope]))
     for name in (RELEASE_NAMESPACE, "elsewhere"):
         await admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "default", "labels": {"remediator.dev/team": "shop"}}})
     await admin.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
         "name": f"{RELEASE}-receiver-token", "namespace": RELEASE_NAMESPACE}, "stringData": {"token": RECEIVER_TOKEN}})
     for document in chart:  # all of it, as helm install would: the API server validates each object
