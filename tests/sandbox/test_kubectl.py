@@ -19,6 +19,7 @@ import pytest
 import yaml
 from tests.conftest import TIME_SCALE
 from tests.kubectl import KUBECTL, MISSING
+from tests.scenarios.support import wait_for
 
 from remediator.sandbox import runner
 
@@ -538,3 +539,50 @@ async def test_a_failing_init_container_holds_the_app_container_back_as_get_pods
         "False", "ContainersNotInitialized", "containers with incomplete status: [init-0]")
     [row] = table((await kubectl("get", "pod", "blocked")).stdout)[1:]
     assert row[1:3] == ["0/1", last]
+
+
+WEB_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 8080, "targetPort": 80}]}}
+
+
+async def web_endpoint_conditions(kubectl: Kubectl) -> dict[str, dict[str, bool]]:
+    """`kubectl get endpointslices -l kubernetes.io/service-name=web -o yaml`: pod name → conditions."""
+    listed = yaml.safe_load((await kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web",
+                                           "-o", "yaml")).stdout)
+    return {e["targetRef"]["name"]: e["conditions"] for s in listed["items"] for e in s.get("endpoints") or ()}
+
+
+async def test_a_deleted_pod_is_a_terminating_endpoint_for_its_grace_period_then_gone_as_kubectl_shows(
+        kubectl: Kubectl, tmp_path: pathlib.Path) -> None:
+    """`kubectl get endpoints web` lists the ready pods' ip:port; after `kubectl delete pod --wait=false`
+    the pod's endpoint in the EndpointSlice is terminating, not ready, still serving, for its grace
+    period (300 s, scaled), and then it is gone while its replacement is ready.
+    https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#terminating"""
+    workload = yaml.safe_load((EXAMPLES / "01-workload.yaml").read_text())
+    workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 300
+    await kubectl("apply", "-f", str(manifest(tmp_path, "web.yaml", workload)),
+                  "-f", str(manifest(tmp_path, "svc.yaml", WEB_SERVICE)))
+    await kubectl("rollout", "status", "deploy/web", "--timeout=10s")
+    pods = json.loads((await kubectl("get", "pods", "-l", "app=web", "-o", "json")).stdout)["items"]
+    ips = sorted(f"{p['status']['podIP']}:80" for p in pods)
+
+    async def listed() -> list[str]:
+        [row] = table((await kubectl("get", "endpoints", "web")).stdout)[1:]
+        return row if sorted(row[1].split(",")) == ips[:3] else []
+    assert (await wait_for(listed, timeout=10))[0] == "web"  # type: ignore[index]
+
+    doomed = pods[0]["metadata"]["name"]
+    await kubectl("delete", "pod", doomed, "--wait=false")
+
+    async def terminating() -> dict[str, bool] | None:
+        return (await web_endpoint_conditions(kubectl)).get(doomed, {}).get("terminating") and \
+            (await web_endpoint_conditions(kubectl))[doomed]
+    conditions = await wait_for(terminating, timeout=10)
+    assert conditions == {"ready": False, "serving": True, "terminating": True}
+
+    async def gone() -> dict[str, dict[str, bool]] | None:
+        current = await web_endpoint_conditions(kubectl)
+        return current if doomed not in current and len(current) == len(pods) else None
+    after = await wait_for(gone, timeout=20)
+    assert all(c == {"ready": True, "serving": True, "terminating": False}
+               for c in after.values())  # type: ignore[attr-defined]

@@ -270,6 +270,38 @@ def _service_external_ip(service: Row) -> str:
     return ",".join(ips) or NONE
 
 
+def _at_most_three(items: list[str], count: int) -> str:
+    """kubectl's lists of endpoints and ports: three, then `+ N more...`."""
+    text = ",".join(items[:3])
+    return f"{text} + {count - 3} more..." if count > 3 else text
+
+
+def _endpoints_list(endpoints: Row) -> str:
+    """`ip:port` of every ready address and port (formatEndpoints); bare IPs for a headless Service's
+    portless subset."""
+    subsets = endpoints.get("subsets") or []
+    if not subsets:
+        return NONE
+    shown: list[str] = []
+    for subset in subsets:
+        addresses = [a.get("ip", "") for a in subset.get("addresses") or []]
+        ports = subset.get("ports") or []
+        shown += addresses if not ports else [f"{ip}:{p.get('port')}" for p in ports for ip in addresses]
+    return _at_most_three(shown, len(shown))
+
+
+def _slice_ports(endpoint_slice: Row) -> str:
+    ports = endpoint_slice.get("ports") or []
+    if not ports:
+        return "<unset>"
+    return _at_most_three([str(p.get("port", "<unset>")) for p in ports], len(ports))
+
+
+def _slice_endpoints(endpoint_slice: Row) -> str:
+    addresses = [a for e in endpoint_slice.get("endpoints") or [] for a in e.get("addresses") or []]
+    return _at_most_three(addresses, len(addresses)) if addresses else "<unset>"
+
+
 def _pdb_value(pdb: Row, field: str) -> str:
     value = _spec(pdb).get(field)
     return "N/A" if value is None else str(value)
@@ -368,6 +400,14 @@ BUILTIN_COLUMNS: dict[str, Sequence[Column]] = {
         AGE,
         Column("Selector", _mapped(lambda o: ",".join(
             f"{k}={v}" for k, v in sorted((_spec(o).get("selector") or {}).items())) or NONE), priority=1),
+    ),
+    "Endpoints": (NAME, Column("Endpoints", _mapped(_endpoints_list)), AGE),
+    "EndpointSlice": (
+        NAME,
+        Column("AddressType", _mapped(lambda o: o.get("addressType", ""))),
+        Column("Ports", _mapped(_slice_ports)),
+        Column("Endpoints", _mapped(_slice_endpoints)),
+        AGE,
     ),
     "Secret": (
         NAME,

@@ -103,6 +103,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "configmaps", "ConfigMap", short=("cm",), has_generation=False),
     _builtin("", "v1", "services", "Service", short=("svc",), subresources=("status",),
              categories=("all",), has_generation=False),
+    _builtin("", "v1", "endpoints", "Endpoints", short=("ep",), has_generation=False),
+    _builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",), subresources=("token",),
              has_generation=False),
     _builtin("apps", "v1", "deployments", "Deployment", short=("deploy",),

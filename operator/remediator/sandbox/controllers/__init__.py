@@ -19,6 +19,8 @@ state a healthy cluster would reach, through the same store writes a real contro
 - Jobs run one pod at a time (up to `parallelism`) until `completions` succeed or more than
   `backoffLimit` pods fail (a failed pod is replaced after the Job controller's back-off, 10 s
   doubling to 10 minutes, scaled), and then get Complete or Failed conditions.
+- Services with a selector get an EndpointSlice and an Endpoints object of the pods they select,
+  whose conditions follow the pods' readiness and termination (endpoint_slices, legacy_endpoints).
 - The controllers record the Events a real cluster shows (ScalingReplicaSet, SuccessfulCreate...).
 
 What fails, besides the registry's behaviours, by the sandbox's older switches:

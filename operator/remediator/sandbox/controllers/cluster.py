@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from remediator.sandbox import errors, images, nodes, resources, selectors, store
-from remediator.sandbox.controllers import containers, events, job_backoff, naming, ownership
+from remediator.sandbox.controllers import containers, events, job_backoff, naming, ownership, service_pods
 
 Object = dict[str, Any]
 NODE_NAME = nodes.NAME
@@ -68,6 +68,11 @@ class Cluster:
         self.namespaces = object_store.resource_type("", "v1", "namespaces")
         self.serviceaccounts = object_store.resource_type("", "v1", "serviceaccounts")
         self.pdbs = object_store.resource_type("policy", "v1", "poddisruptionbudgets")
+        self.services = object_store.resource_type("", "v1", "services")
+        self.endpoints = object_store.resource_type("", "v1", "endpoints")
+        self.endpointslices = object_store.resource_type("discovery.k8s.io", "v1", "endpointslices")
+        # Which pods each Service selects (the endpoint controllers' index, fed by pod events).
+        self.service_pods = service_pods.ServicePods()
         self._pods_started = 0
 
     # -- reading ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from remediator.sandbox.controllers import (
     kubelet,
     ownership,
     replicasets,
+    service_endpoints,
     serviceaccounts,
     statefulsets,
     workqueue,
@@ -50,6 +51,7 @@ NAMESPACES: ResourceKey = ("", "namespaces")
 SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
 CLUSTER_ROLES: ResourceKey = ("rbac.authorization.k8s.io", "clusterroles")
 PDBS: ResourceKey = ("policy", "poddisruptionbudgets")
+SERVICES: ResourceKey = ("", "services")
 # (owner group, owner kind) → the owner's resource, for ownerReferences of what controllers create.
 OWNER_KINDS: dict[tuple[str, str], ResourceKey] = {
     ("apps", "Deployment"): DEPLOYMENTS,
@@ -77,6 +79,7 @@ class Simulations:
     serviceaccounts: bool = True  # every namespace gets its `default` ServiceAccount
     clusterroles: bool = True  # aggregated ClusterRoles get the rules of those their selectors match
     disruption: bool = True  # PodDisruptionBudgets get their status from the pods they cover
+    endpoints: bool = True  # Services with a selector get EndpointSlices and Endpoints of their pods
 
     def reconcilers(self) -> dict[ResourceKey, Reconcile]:
         """The reconcile function of every switched-on controller, by the resource it watches."""
@@ -90,6 +93,7 @@ class Simulations:
             (self.serviceaccounts, NAMESPACES, serviceaccounts.reconcile),
             (self.clusterroles, CLUSTER_ROLES, clusterroles.reconcile),
             (self.disruption, PDBS, disruption.reconcile),
+            (self.endpoints, SERVICES, service_endpoints.reconcile),
         ]
         return {key: reconcile for enabled, key, reconcile in switched if enabled}
 
@@ -185,6 +189,10 @@ class Controllers:
             keys.append((resource, namespace, meta.get("name", "")))
         if resource == PODS and PDBS in self._reconcilers:
             keys.extend(self._budgets_in(namespace))
+        if resource == PODS and SERVICES in self._reconcilers:
+            services = self.cluster.service_pods.pod_changed(namespace, meta.get("name", ""), meta.get("labels") or {},
+                                                             gone=event.type == "DELETED")
+            keys.extend((SERVICES, namespace, service) for service in services)
         if resource == SERVICEACCOUNTS and event.type == "DELETED" and NAMESPACES in self._reconcilers:
             keys.append((NAMESPACES, "", namespace))  # a deleted `default` ServiceAccount comes back
         ref = ownership.controller_ref(obj)
