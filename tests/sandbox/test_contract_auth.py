@@ -247,6 +247,19 @@ async def test_an_aggregated_cluster_role_gets_the_rules_of_those_it_selects(
     assert any("apps" in rule["apiGroups"] and "deployments" in rule["resources"] for rule in view["rules"])
 
 
+async def test_the_view_role_reads_endpoints_and_endpointslices_and_writes_neither(
+        secured: runner.RunningSandbox, admin: httpx.AsyncClient) -> None:
+    """`view` reads discovery.k8s.io endpointslices and v1 endpoints, as in kube-apiserver's bootstrap
+    policy; creating Endpoints is refused to it."""
+    await apply(admin, binding("jane-views", "ClusterRole", "view", [user("jane")]))
+    await secured.controllers.settle()
+    async with as_user(secured, "jane") as jane:
+        assert (await jane.get("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")).status_code == 200
+        assert (await jane.get("/api/v1/namespaces/default/endpoints")).status_code == 200
+        response = await jane.post("/api/v1/namespaces/default/endpoints", json={"metadata": {"name": "x"}})
+        assert response.status_code == 403
+
+
 # -- impersonation ----------------------------------------------------------------------------------
 
 

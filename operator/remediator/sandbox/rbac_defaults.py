@@ -74,6 +74,7 @@ CLUSTER_ROLES: list[dict[str, Any]] = [
         labels={f"{AGGREGATE_TO}edit": "true"}),
     _cluster_role("system:aggregate-to-view", [
         _rule([""], _VIEWABLE_CORE, READ),
+        _rule(["discovery.k8s.io"], ["endpointslices"], READ),
         _rule(["apps"], ["controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
                          "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
                          "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"], READ),
