@@ -160,11 +160,16 @@ def _free_port() -> int:
     return runner.free_port()
 
 
+# The interpreter the operator runs in: this one, or an image-like environment's (`bench.memory
+# --operator-python`), which has the operator's dependencies only, not the `sandbox` extra.
+OPERATOR_PYTHON = sys.executable
+
+
 async def start_operator(kubeconfig: pathlib.Path, log: pathlib.Path
                          ) -> tuple[asyncio.subprocess.Process, int]:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
+        OPERATOR_PYTHON, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
         "--cooldown", "0s", "--liveness", f"http://127.0.0.1:{port}/healthz",
         stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
     return process, port

@@ -93,5 +93,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--total", type=int, default=TOTAL)
     parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--operator-python", default=incidents.OPERATOR_PYTHON,
+                        help="run the operator with this interpreter, e.g. a venv with `pip install .` only "
+                             "(as the image has), not the development environment's")
     args = parser.parse_args()
+    incidents.OPERATOR_PYTHON = args.operator_python
     print(report(asyncio.run(main(args.total, args.batch))))
