@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -252,3 +253,32 @@ async def test_a_pod_without_the_named_port_gets_no_address_for_it(
     else:
         assert endpoint_slice["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]
         assert [p["port"] for p in endpoints["subsets"][0]["ports"]] == [8080]
+
+
+async def test_after_any_pod_churn_the_slices_hold_exactly_the_pods_the_selector_matches(
+        api: httpx.AsyncClient, sandbox: runner.RunningSandbox) -> None:
+    """Pods created, relabelled in and out of the selector, deleted and re-created under the same
+    name, and a second Service over some of them: each Service's slices end with exactly the
+    running pods its selector matches (what a list with the selector gives)."""
+    rng = random.Random(12)
+    await created(api, SERVICES, service())
+    await created(api, SERVICES, {**service(selector={"app": "web", "shard": "a"}), "metadata": {"name": "web-a"}})
+    live: set[str] = set()
+    for _ in range(60):
+        name = f"p{rng.randrange(8)}"
+        labels = {"app": rng.choice(["web", "other"]), "shard": rng.choice(["a", "b"])}
+        if name not in live:
+            await created(api, PODS, {**pod(name, "web:1.0"), "metadata": {"name": name, "labels": labels}})
+            live.add(name)
+        elif rng.random() < 0.3:
+            assert (await api.delete(f"{PODS}/{name}", params={"gracePeriodSeconds": "0"})).status_code == 200
+            live.discard(name)
+        else:
+            patch = {"metadata": {"labels": labels}}
+            assert (await api.patch(f"{PODS}/{name}", content=json.dumps(patch), headers=MERGE)).status_code == 200
+    await sandbox.controllers.settle(timeout=20)
+    for name, selector in (("web", "app=web"), ("web-a", "app=web,shard=a")):
+        matching = {p["metadata"]["name"] for p in (await api.get(PODS, params={"labelSelector": selector})).json()[
+            "items"] if p.get("status", {}).get("podIP")}
+        slices = (await api.get(SLICES, params={"labelSelector": f"kubernetes.io/service-name={name}"})).json()
+        assert set(by_pod(slices["items"])) == matching, name
