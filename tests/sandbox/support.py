@@ -17,7 +17,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 # Only the API server: no controller writes between the test's own writes.
 NO_CONTROLLERS = controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,
                                          daemonsets=False, jobs=False, events=False, serviceaccounts=False,
-                                         disruption=False)
+                                         disruption=False, endpoints=False)
 
 
 async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -66,10 +66,12 @@ async def web_slices(api: httpx.AsyncClient) -> list[dict[str, Any]]:
     return list(response.json()["items"])
 
 
-async def ready_pods(api: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
+async def ready_pods(api: httpx.AsyncClient, count: int,
+                     besides: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Wait until exactly `count` pods are live (not terminating), all ready and none of `besides`."""
     async def ready() -> list[dict[str, Any]]:
         items = (await api.get(PODS)).json()["items"]
-        live = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+        live = [p for p in items if not p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] not in besides]
         ok = [p for p in live if any(c["type"] == "Ready" and c["status"] == "True"
                                      for c in p.get("status", {}).get("conditions") or ())]
         return ok if len(ok) == count == len(live) else []
@@ -84,7 +86,7 @@ async def slice_history(api: httpx.AsyncClient) -> AsyncIterator[dict[str, list[
     opened = asyncio.Event()
 
     async def watch() -> None:
-        async with api.stream("GET", SLICES, params={**WEB_SLICES, "watch": "true"}) as stream:
+        async with api.stream("GET", SLICES, params={**WEB_SLICES, "watch": "true"}, timeout=None) as stream:
             opened.set()
             async for line in stream.aiter_lines():
                 event = json.loads(line)
@@ -145,11 +147,14 @@ async def test_a_rollout_shows_new_pods_becoming_ready_and_old_ones_terminating_
     old = {p["metadata"]["name"] for p in await ready_pods(api, 2)}
     await wait_for(lambda: _has(api, old))
     async with slice_history(api) as seen:
-        patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:slow-start"}]}}}}
+        # Ready 200 s (scaled) after it starts at the earliest: the watch sees it not ready first however
+        # slow a loaded machine is.
+        slow = {"name": "web", "image": "web:slow-start", "readinessProbe": {**PROBE, "initialDelaySeconds": 200}}
+        patch = {"spec": {"template": {"spec": {"containers": [slow]}}}}
         response = await api.patch(f"{DEPLOYMENTS}/web", content=json.dumps(patch),
                                    headers={"Content-Type": "application/strategic-merge-patch+json"})
         assert response.status_code == 200, response.text
-        new = {p["metadata"]["name"] for p in await ready_pods(api, 2)}
+        new = {p["metadata"]["name"] for p in await ready_pods(api, 2, besides=old)}
 
         async def old_gone() -> bool:
             return set(by_pod(await web_slices(api))) == new
@@ -282,3 +287,17 @@ async def test_after_any_pod_churn_the_slices_hold_exactly_the_pods_the_selector
             "items"] if p.get("status", {}).get("podIP")}
         slices = (await api.get(SLICES, params={"labelSelector": f"kubernetes.io/service-name={name}"})).json()
         assert set(by_pod(slices["items"])) == matching, name
+
+
+async def test_pods_relabelled_while_the_controllers_were_stopped_are_seen_after_they_start(
+        api: httpx.AsyncClient, sandbox: runner.RunningSandbox) -> None:
+    """As a restarted kube-controller-manager relists: a pod that left the selector while the
+    controllers were down is not left in the slices."""
+    await created(api, PODS, pod("a", "web:1.0"))
+    await created(api, PODS, pod("b", "web:1.0"))
+    await created(api, SERVICES, service())
+    await wait_for(lambda: _has(api, {"a", "b"}))
+    await sandbox.controllers.stop()
+    await api.patch(f"{PODS}/b", content=json.dumps({"metadata": {"labels": {"app": "other"}}}), headers=MERGE)
+    sandbox.controllers.start()
+    await wait_for(lambda: _has(api, {"a"}))

@@ -29,6 +29,7 @@ from remediator.sandbox.controllers import (
     ownership,
     replicasets,
     service_endpoints,
+    service_pods,
     serviceaccounts,
     statefulsets,
     workqueue,
@@ -123,6 +124,8 @@ class Controllers:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._queue = workqueue.WorkQueue()
+        # Pod writes while stopped were not routed: the Services are indexed again as they are reconciled.
+        self.cluster.service_pods = service_pods.ServicePods()
         self.store.listeners.append(self._on_write)
         self.resync()
         self._worker = self._loop.create_task(self._work(), name="sandbox-controllers")
