@@ -570,6 +570,9 @@ async def test_a_deleted_pod_is_a_terminating_endpoint_for_its_grace_period_then
         [row] = table((await kubectl("get", "endpoints", "web")).stdout)[1:]
         return row if sorted(row[1].split(",")) == ips[:3] else []
     assert (await wait_for(listed, timeout=10))[0] == "web"  # type: ignore[index]
+    described = (await kubectl("describe", "service", "web")).stdout
+    [endpoints_line] = [line for line in described.splitlines() if line.startswith("Endpoints:")]
+    assert sorted(endpoints_line.split()[1].split(",")) == ips
 
     doomed = pods[0]["metadata"]["name"]
     await kubectl("delete", "pod", doomed, "--wait=false")
