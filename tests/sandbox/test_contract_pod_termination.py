@@ -42,14 +42,16 @@ def stamp(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
 
 
-async def gone(api: httpx.AsyncClient, path: str, within: float) -> float:
-    """Seconds until `path` answers 404, failing after `within` seconds."""
+async def gone(api: httpx.AsyncClient, path: str, within: float, since: float | None = None) -> float:
+    """Seconds until `path` answers 404 (counted from `since`, the loop time the deletion was asked at,
+    when given: a lower bound on the grace period then holds however slowly the answer came back),
+    failing after `within` seconds."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while (await api.get(path)).status_code != 404:
         assert loop.time() - start < within, f"{path} still there after {within}s"
         await asyncio.sleep(0.01)
-    return loop.time() - start
+    return loop.time() - (start if since is None else since)
 
 
 async def watched(lines: AsyncIterator[str], count: int) -> list[dict[str, Any]]:
@@ -75,6 +77,7 @@ async def test_a_deleted_running_pod_is_terminating_for_its_grace_period_and_wat
     async with api.stream("GET", PODS, params={"watch": "true", "resourceVersion": rv}) as stream:
         lines = stream.aiter_lines()
         before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        asked = asyncio.get_running_loop().time()
         response = await api.delete(f"{PODS}/web")
         assert response.status_code == 200
         marked = response.json()
@@ -82,7 +85,7 @@ async def test_a_deleted_running_pod_is_terminating_for_its_grace_period_and_wat
         deadline = stamp(marked["metadata"]["deletionTimestamp"]) - before
         assert datetime.timedelta(seconds=29) <= deadline <= datetime.timedelta(seconds=32)
         assert (await api.get(f"{PODS}/web")).json()["metadata"]["deletionTimestamp"]
-        took = await gone(api, f"{PODS}/web", within=30 * TIME_SCALE + 5)
+        took = await gone(api, f"{PODS}/web", within=30 * TIME_SCALE + 5, since=asked)
         received = await watched(lines, 2)
     assert [e["type"] for e in received] == ["MODIFIED", "DELETED"]
     assert received[0]["object"]["metadata"]["deletionTimestamp"] == marked["metadata"]["deletionTimestamp"]
@@ -206,13 +209,13 @@ async def test_foreground_deletion_holds_the_deployment_until_its_pods_have_term
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {**pod("x")["spec"], "terminationGracePeriodSeconds": 100}}}})
     await sandbox.controllers.settle()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     response = await api.delete(f"{deployments}/web", params={"propagationPolicy": "Foreground"})
     assert response.status_code == 200
     held = (await api.get(f"{deployments}/web")).json()["metadata"]
     assert held["finalizers"] == ["foregroundDeletion"] and held["deletionTimestamp"]
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     while True:
         # The Deployment first: if it is gone, the pods read after it must be gone too.
         deployment_found = (await api.get(f"{deployments}/web")).status_code == 200
@@ -237,9 +240,10 @@ async def test_a_container_that_stops_on_sigterm_ends_the_grace_period_early(
         "terminationGracePeriodSeconds": 3000, "containers": [{"name": "web", "image": "web:quick-stop"}]}})
     await sandbox.controllers.settle()
     assert (await api.get(f"{PODS}/polite")).json()["status"]["phase"] == "Running"
+    asked = asyncio.get_running_loop().time()
     assert (await api.delete(f"{PODS}/polite")).json()["metadata"]["deletionGracePeriodSeconds"] == 3000
 
-    took = await gone(api, f"{PODS}/polite", within=3000 * TIME_SCALE / 3)
+    took = await gone(api, f"{PODS}/polite", within=3000 * TIME_SCALE / 3, since=asked)
     assert took >= 2 * TIME_SCALE * 0.8
     events = (await api.get("/api/v1/namespaces/default/events",
                             params={"fieldSelector": f"involvedObject.uid={started['metadata']['uid']}"})).json()
