@@ -56,7 +56,8 @@ def admit(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> tuple[dict[str, 
     only meant to be stored when the list is empty. `metadata.name` is not checked here: the
     server runs `validate_object_name` first, as kube-apiserver reports metadata errors first.
     """
-    stored = apply_defaults(schema, prune(schema, obj))
+    stored = prune(schema, obj)  # already a copy, so defaulted in place rather than copied again
+    _default_in_place(schema, stored)
     return stored, validate(schema, stored)
 
 
@@ -84,9 +85,13 @@ def apply_defaults(schema: Mapping[str, Any], obj: Any) -> Any:
     defaulted object is then defaulted inside, so `default: {}` brings its properties' defaults.
     """
     defaulted = copy.deepcopy(obj)
-    _drop_disallowed_nulls(defaulted, schema)
-    _default(defaulted, schema)
+    _default_in_place(schema, defaulted)
     return defaulted
+
+
+def _default_in_place(schema: Mapping[str, Any], obj: Any) -> None:
+    _drop_disallowed_nulls(obj, schema)
+    _default(obj, schema)
 
 
 def validate(schema: Mapping[str, Any], obj: Any) -> list[FieldError]:

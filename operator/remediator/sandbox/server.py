@@ -11,7 +11,6 @@ import base64
 import binascii
 import collections
 import contextlib
-import copy
 import json
 import time
 from collections.abc import Mapping
@@ -399,10 +398,10 @@ class Sandbox:
                 "spec.replicas", "FieldValueInvalid",
                 f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0")],
                 kind="Scale", group="autoscaling")
-        updated = copy.deepcopy(current)
-        updated["spec"]["replicas"] = replicas
-        rv = (scale.get("metadata") or {}).get("resourceVersion")
-        updated["metadata"]["resourceVersion"] = rv or current["metadata"]["resourceVersion"]
+        rv = (scale.get("metadata") or {}).get("resourceVersion") or current["metadata"]["resourceVersion"]
+        # Only the two changed sections are copied, shallowly: the store deep-copies what it keeps.
+        updated = {**current, "spec": {**current["spec"], "replicas": replicas},
+                   "metadata": {**current["metadata"], "resourceVersion": rv}}
         return _scale_of(self.store.replace(resource, namespace, name, updated, subresource="scale", dry_run=dry_run,
                                             field_manager=field_manager, managed_fields=managed_fields))
 

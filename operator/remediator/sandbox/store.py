@@ -405,8 +405,11 @@ class ObjectStore:
                 f'the name of the object ({new_meta.get("name")}) does not match the name on the URL ({name})')
 
         if subresource == "status":
-            # Only the status is taken from the body (the controllers' most frequent write): nothing else is copied.
-            new = copy.deepcopy(old)
+            # Only the status is taken from the body (the controllers' most frequent write). The other
+            # sections are the stored object's own, shared rather than copied: stored objects are never
+            # mutated, the defaulters only fill in absent fields (all present in a stored object), and
+            # the write itself only sets keys of the metadata, which is therefore copied one level.
+            new = {**old, "metadata": dict(old["metadata"])}
             if "status" in given:
                 new["status"] = copy.deepcopy(given["status"])
             else:
