@@ -75,3 +75,20 @@ async def test_a_refused_rollback_request_scale_is_a_failed_result(
                                       on_error=rollouts.failure)
     assert result == intents.failed(reason, message)
     assert await web_replicas(client) == 2
+
+
+async def test_patches_whose_answer_is_not_needed_reuse_the_connection(
+        sandbox: runner.RunningSandbox, client: manifests.Client) -> None:
+    """A response left unread keeps its connection out of the pool: each later call would open a new
+    one (a TCP handshake for both sides, per request, through a storm)."""
+    await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as api:
+        rest: Any = api.rest_client
+        pool = rest.pool_manager.connection_from_url(sandbox.url)
+        for replicas in range(1, 11):
+            scale = intents.ScaleTo("s", "Deployment", "web", replicas)
+            assert await workloads.scale_to(api, "default", scale) == intents.done()
+            restart = intents.RolloutRestart("r", "Deployment", "web", f"2026-11-30T04:{replicas:02d}:00Z")
+            assert await workloads.rollout_restart(api, "default", restart) == intents.done()
+        assert pool.num_connections == 1
+    assert await web_replicas(client) == 10

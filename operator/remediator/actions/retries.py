@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
@@ -93,7 +94,12 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def fenced(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the client method once, in this thread, if the fence lets this process act (see actions/fences.py)."""
     fences.check()
-    return method(*args, **kwargs)
+    result = method(*args, **kwargs)
+    if isinstance(result, urllib3.BaseHTTPResponse):  # asked for with _preload_content=False
+        # Read the body here, not on the event loop: an unread response keeps its connection out of the
+        # pool, and the next call then opens (and the server accepts) a new one.
+        result.read(cache_content=True)
+    return result
 
 
 async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
