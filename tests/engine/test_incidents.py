@@ -213,7 +213,7 @@ def test_no_second_scale_inside_the_cooldown_of_another_incident() -> None:
     obj, decision = run(incident({"name": "up", "scale": {"target": WEB, "replicas": 4}}), cluster)
     assert "CoolingDown" in [e["reason"] for e in obj.status["timeline"]]
     assert decision.requeue_after == datetime.timedelta(minutes=10)
-    assert cluster.replicas == 2
+    assert cluster.replicas == 2 and decision.held_by == "CoolingDown"
 
 
 def test_the_rate_limit_holds_steps_back_in_an_alert_storm() -> None:
@@ -224,6 +224,7 @@ def test_the_rate_limit_holds_steps_back_in_an_alert_storm() -> None:
                         rate_limit=limited)
     assert "RateLimited" in [e["reason"] for e in obj.status["timeline"]]
     assert decision.requeue_after == datetime.timedelta(seconds=20) and cluster.replicas == 2
+    assert decision.held_by == guards.RATE_LIMITED  # what remediator_rate_limit_queued counts
 
 
 def test_targets_outside_the_allow_lists_fail_the_step_and_change_nothing() -> None:

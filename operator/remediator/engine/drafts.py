@@ -38,6 +38,7 @@ class Decision(Generic[StatusT, IntentT]):
 
     `entries` are the timeline entries this decision added: each is also posted as an Event.
     `requeue_after` asks to be called again after that long even if nothing changes.
+    `held_by` is the reason of the guard that holds the next step back (e.g. `guards.RATE_LIMITED`), "" if none.
     """
 
     status: StatusT
@@ -45,6 +46,7 @@ class Decision(Generic[StatusT, IntentT]):
     intent: IntentT | None = None
     entries: tuple[TimelineEntry, ...] = ()
     requeue_after: datetime.timedelta | None = None
+    held_by: str = ""
 
 
 class Draft(Generic[StatusT]):
@@ -80,12 +82,12 @@ class Draft(Generic[StatusT]):
     def bound(self) -> None:
         """Keep the status within its size budget (kinds whose status can grow override this)."""
 
-    def decision(self, intent: IntentT | None = None,
-                 requeue_after: datetime.timedelta | None = None) -> Decision[StatusT, IntentT]:
+    def decision(self, intent: IntentT | None = None, requeue_after: datetime.timedelta | None = None,
+                 held_by: str = "") -> Decision[StatusT, IntentT]:
         self.bound()
         self.status.timeline, self.status.timeline_folded = timelines.append(
             self.status.timeline, self.status.timeline_folded, self.entries)
         self.status.observed_generation = self.generation
         self.status.phase = self.phase_of(self.status.conditions)
         return Decision(status=self.status, changed=self.status != self.original, intent=intent,
-                        entries=tuple(self.entries), requeue_after=requeue_after)
+                        entries=tuple(self.entries), requeue_after=requeue_after, held_by=held_by)

@@ -28,6 +28,7 @@ LOCK_ANNOTATION = f"{GROUP}/lock"
 COOLDOWN_ANNOTATION_PREFIX = f"{GROUP}/cooldown."
 DEFAULT_COOLDOWN = datetime.timedelta(minutes=10)
 DEFAULT_MAX_COOLDOWN = datetime.timedelta(hours=1)
+RATE_LIMITED = "RateLimited"  # the reason of the operator-wide rate limit's wait (a metric counts the Incidents held)
 
 
 class Outcome(enum.Enum):
@@ -167,7 +168,7 @@ def rate_limit(limit: RateLimit | None, recent: Sequence[datetime.datetime], now
     if len(window) < limit.actions:
         return PROCEED
     retry_at = min(window) + limit.per
-    return Verdict(Outcome.WAIT, "RateLimited",
+    return Verdict(Outcome.WAIT, RATE_LIMITED,
                    f"operator-wide rate limit of {limit.actions} actions per {int(limit.per.total_seconds())}s "
                    "reached", retry_at=retry_at)
 

@@ -81,7 +81,7 @@ def _waiting(context: step_runs.Context, progress: intents.Intent | step_runs.Wa
         return context.draft.decision(progress)
     waits = [t for t in (progress.until, escalation_at) if t is not None]
     return context.draft.decision(
-        requeue_after=max(min(waits) - context.now, datetime.timedelta()) if waits else None)
+        requeue_after=max(min(waits) - context.now, datetime.timedelta()) if waits else None, held_by=progress.reason)
 
 
 def _frozen_steps(context: step_runs.Context) -> list[Step] | intents.Intent | step_runs.Wait:
@@ -570,7 +570,7 @@ def _hold(context: step_runs.Context, step: Step, verdict: guards.Verdict) -> st
     if status.message != verdict.message:
         context.draft.update_step(step.name, message=verdict.message)
         context.draft.add(EventType.NORMAL, verdict.reason, verdict.message, step.name)
-    return step_runs.Wait(verdict.retry_at or context.now + step_runs.POLL)
+    return step_runs.Wait(verdict.retry_at or context.now + step_runs.POLL, verdict.reason)
 
 
 def _start(context: step_runs.Context, step: Step, plan: plans.Plan) -> step_runs.Progress:

@@ -73,6 +73,7 @@ class World:
 @dataclasses.dataclass(frozen=True)
 class Wait:
     until: datetime.datetime | None  # None: until something changes (e.g. an approval annotation)
+    reason: str = ""  # the reason of the guard holding the step back (guards.RATE_LIMITED, ...); "" for other waits
 
 
 Progress = intents.Intent | Wait | None  # None: the step reached a terminal state

@@ -160,7 +160,7 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
             unsaved, dirty = [], False
         if intent is None:
             if figures is not None:
-                figures.rate_limited(incident.uid, _held_by_rate_limit(world, status))
+                figures.rate_limited(incident.uid, decision.held_by == guards.RATE_LIMITED)
             if decision.requeue_after is None:
                 return None
             return max(decision.requeue_after, MIN_REQUEUE)
@@ -178,13 +178,6 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
                 continue
         results[intent] = result
     raise RuntimeError(f"no conclusion after {MAX_MOVES} moves")
-
-
-def _held_by_rate_limit(world: incidents.World, status: Mapping[str, Any]) -> bool:
-    """Whether a step waits with the rate limit's verdict as its message (engine/incidents.py `_hold`)."""
-    verdict = world.rate_limit
-    return not verdict.proceeds and any(step.get("message") == verdict.message and step.get("state") not in
-                                        ("Succeeded", "Failed", "Skipped") for step in status.get("steps") or [])
 
 
 async def release(body: Mapping[str, Any], logger: Logger) -> None:
