@@ -8,20 +8,18 @@ timestamped where the sandbox receives it. The clock starts when the POST is sen
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import pathlib
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from bench.alert_storm import notification, runbook
+from bench import sandboxes
+from bench.alert_storm import RUNBOOKS, notification, runbook
 from bench.incidents import (
-    BENCH_AGENT,
     DEPLOYMENTS,
     WRITES,
     Recorder,
@@ -33,35 +31,27 @@ from bench.incidents import (
 from remediator import processes
 from remediator.sandbox import runner, server, store
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-CRDS = sorted((REPO / "crds").glob("*.yaml"))
 COUNT = 200
 RATE = 20.0
-RUNBOOKS = "/apis/remediator.dev/v1alpha1/namespaces/default/runbooks"
 
 
 async def main(count: int = COUNT, rate: float = RATE) -> dict[str, Any]:
     sandbox = server.Sandbox(store.ObjectStore())
     recorder = Recorder(sandbox)
-    async with runner.running(sandbox=sandbox, handler=recorder, crd_paths=CRDS) as running:
-        with tempfile.TemporaryDirectory() as workdir:
-            kubeconfig = running.write_kubeconfig(pathlib.Path(workdir) / "kubeconfig")
-            async with aiohttp.ClientSession(running.url, headers={"User-Agent": BENCH_AGENT}) as api:
-                async with api.post(RUNBOOKS, json=runbook()) as response:
-                    assert response.status == 201, await response.text()
-                for index in range(count + 1):  # the last one is the warm-up alert's
-                    async with api.post(DEPLOYMENTS, json=deployment(index)) as response:
-                        assert response.status == 201, await response.text()
-            port = runner.free_port()
-            log = pathlib.Path(workdir) / "operator.log"
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
-                "--cooldown", "0s", "--receiver-address", f"127.0.0.1:{port}", "--receiver-no-auth",
-                stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
-            try:
-                return await _measure(f"http://127.0.0.1:{port}/alertmanager", recorder, count, rate, process, log)
-            finally:
-                await processes.stop(process)
+    # The last Deployment is the warm-up alert's.
+    objects = [(RUNBOOKS, runbook()), *((DEPLOYMENTS, deployment(index)) for index in range(count + 1))]
+    async with sandboxes.prepared(objects, sandbox, recorder) as running:
+        port = runner.free_port()
+        log = running.workdir / "operator.log"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "remediator", "run", "--kubeconfig", str(running.kubeconfig), "--namespace",
+            "default", "--cooldown", "0s", "--receiver-address", f"127.0.0.1:{port}", "--receiver-no-auth",
+            stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
+        try:
+            results = await _measure(f"http://127.0.0.1:{port}/alertmanager", recorder, count, rate, process, log)
+            return {**results, "rate": rate}
+        finally:
+            await processes.stop(process)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, index: int, sent: dict[int, float]) -> None:
@@ -117,16 +107,13 @@ async def _measure(url: str, recorder: Recorder, count: int, rate: float, proces
             "operator CPU s": cpu_seconds(process.pid) - cpu_before}
 
 
-def report(results: dict[str, Any], rate: float = RATE) -> str:
-    return (f"alert to first action, {results['alerts']} alerts at {rate:g}/s, one one-step Incident each: "
+def report(results: dict[str, Any]) -> str:
+    return (f"alert to first action, {results['alerts']} alerts at {results['rate']:g}/s, one one-step Incident each: "
             f"first write on the target p50 {results['p50 ms']:.1f} ms, p95 {results['p95 ms']:.1f} ms, "
             f"max {results['max ms']:.1f} ms ({results['acted']} acted on); operator CPU "
             f"{results['operator CPU s']:.1f} s (target: p50 <= 50 ms)")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=COUNT)
-    parser.add_argument("--rate", type=float, default=RATE, help="alerts per second")
-    arguments = parser.parse_args()
-    print(report(asyncio.run(main(arguments.count, arguments.rate)), arguments.rate))
+    sandboxes.command_line(__doc__ or "", main, report,
+                           {"count": (int, COUNT, None), "rate": (float, RATE, "alerts per second")})

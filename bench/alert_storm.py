@@ -13,27 +13,27 @@ the sandbox in this process; 100 Deployments exist so the Incidents' restarts su
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import pathlib
 import sys
-import tempfile
 import time
 from typing import Any
 
 import aiohttp
 
-from bench.incidents import BENCH_AGENT, cpu_seconds, log_tail, percentile
+from bench import sandboxes
+from bench.incidents import cpu_seconds, log_tail, percentile
+from bench.sandboxes import BENCH_AGENT
 from remediator import processes
 from remediator.sandbox import runner
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-CRDS = sorted((REPO / "crds").glob("*.yaml"))
 GROUPS = 100
 ALERTS_PER_GROUP = 100
 CONCURRENCY = 16
 INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
+RUNBOOKS = "/apis/remediator.dev/v1alpha1/namespaces/default/runbooks"
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 STARTS_AT = "2026-11-29T10:00:00Z"
 
 
@@ -83,33 +83,27 @@ async def _ready(url: str, process: asyncio.subprocess.Process, log: pathlib.Pat
 
 
 async def main(groups: int = GROUPS, alerts: int = ALERTS_PER_GROUP) -> dict[str, Any]:
-    async with runner.running(crd_paths=CRDS) as sandbox:
-        with tempfile.TemporaryDirectory() as workdir:
-            kubeconfig = sandbox.write_kubeconfig(pathlib.Path(workdir) / "kubeconfig")
+    objects = [(RUNBOOKS, runbook()), *((DEPLOYMENTS, deployment(g)) for g in range(groups))]
+    async with sandboxes.prepared(objects) as sandbox:
+        port = runner.free_port()
+        log = sandbox.workdir / "operator.log"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "remediator", "run", "--kubeconfig", str(sandbox.kubeconfig), "--namespace",
+            "default", "--receiver-address", f"127.0.0.1:{port}", "--receiver-no-auth",
+            stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/alertmanager"
+            await _ready(url, process, log)
+            cpu_before, own_before = cpu_seconds(process.pid), time.process_time()
+            results = await _storm(url, groups, alerts)
+            results["operator CPU s"] = cpu_seconds(process.pid) - cpu_before
+            # This process: the sandbox API server, and the local client posting the storm.
+            results["sandbox and client CPU s"] = time.process_time() - own_before
             async with aiohttp.ClientSession(sandbox.url, headers={"User-Agent": BENCH_AGENT}) as api:
-                for body in [runbook(), *(deployment(g) for g in range(groups))]:
-                    path = ("/apis/remediator.dev/v1alpha1/namespaces/default/runbooks" if body["kind"] == "Runbook"
-                            else "/apis/apps/v1/namespaces/default/deployments")
-                    async with api.post(path, json=body) as response:
-                        assert response.status == 201, await response.text()
-                port = runner.free_port()
-                log = pathlib.Path(workdir) / "operator.log"
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace",
-                    "default", "--receiver-address", f"127.0.0.1:{port}", "--receiver-no-auth",
-                    stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
-                try:
-                    url = f"http://127.0.0.1:{port}/alertmanager"
-                    await _ready(url, process, log)
-                    cpu_before, own_before = cpu_seconds(process.pid), time.process_time()
-                    results = await _storm(url, groups, alerts)
-                    results["operator CPU s"] = cpu_seconds(process.pid) - cpu_before
-                    # This process: the sandbox API server, and the local client posting the storm.
-                    results["sandbox and client CPU s"] = time.process_time() - own_before
-                    results.update(await _end_state(api, groups))
-                    return results
-                finally:
-                    await processes.stop(process)
+                results.update(await _end_state(api, groups))
+            return {**results, "groups": groups, "alerts per group": alerts}
+        finally:
+            await processes.stop(process)
 
 
 async def _storm(url: str, groups: int, alerts: int) -> dict[str, Any]:
@@ -148,7 +142,8 @@ async def _end_state(api: aiohttp.ClientSession, groups: int) -> dict[str, Any]:
     return {"incidents": len(items), "alerts held per incident (min, max)": (held[0], held[-1]) if held else (0, 0)}
 
 
-def report(results: dict[str, Any], groups: int = GROUPS, alerts: int = ALERTS_PER_GROUP) -> str:
+def report(results: dict[str, Any]) -> str:
+    groups, alerts = results["groups"], results["alerts per group"]
     return (f"alert storm, {groups * alerts} alerts in {groups} groups, each body sent 3 times "
             f"({results['posts']} POSTs, answers {results['statuses']}): {results['seconds']:.1f} s, "
             f"{results['unique alerts/s']:.0f} unique alerts/s ({results['deliveries/s']:.0f} deliveries/s), "
@@ -159,8 +154,5 @@ def report(results: dict[str, Any], groups: int = GROUPS, alerts: int = ALERTS_P
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--groups", type=int, default=GROUPS)
-    parser.add_argument("--alerts", type=int, default=ALERTS_PER_GROUP, help="alerts per group")
-    arguments = parser.parse_args()
-    print(report(asyncio.run(main(arguments.groups, arguments.alerts)), arguments.groups, arguments.alerts))
+    sandboxes.command_line(__doc__ or "", main, report,
+                           {"groups": (int, GROUPS, None), "alerts": (int, ALERTS_PER_GROUP, "alerts per group")})

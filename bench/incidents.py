@@ -34,7 +34,6 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,20 +41,17 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
+from bench import sandboxes
+from bench.sandboxes import BENCH_AGENT
 from remediator import processes
 from remediator.sandbox import runner, server, store
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-CRDS = sorted((REPO / "crds").glob("*.yaml"))
 COUNT = 200
 RATE = 20.0
 SETTLE_SECONDS = 3.0
 # The benchmark gives up waiting when no Incident has been resolved for this long: a stalled operator, not a slow
 # one (a fixed deadline cut the 5,000 burst short on a loaded machine while Incidents were still being resolved).
 STALL_SECONDS = 60.0
-# Deployments created at once while the sandbox is set up (its own client; not part of any measurement).
-CREATE_CONCURRENCY = 16
-BENCH_AGENT = "remediator-bench"
 INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -366,17 +362,6 @@ class Setup:
     seconds: float  # to create the Deployments and let the sandbox make them available
 
 
-async def create_all(session: aiohttp.ClientSession, path: str, bodies: list[dict[str, Any]]) -> None:
-    """POST every body to `path`, a few at a time (the set-up of a large burst took minutes one by one)."""
-    gate = asyncio.Semaphore(CREATE_CONCURRENCY)
-
-    async def create(body: dict[str, Any]) -> None:
-        async with gate, session.post(path, json=body) as response:
-            assert response.status == 201, await response.text()
-
-    await asyncio.gather(*(create(body) for body in bodies))
-
-
 async def available(sandbox: server.Sandbox, count: int, timeout: float = 600.0) -> None:
     """Until the sandbox's controllers have made `count` Deployments available, so that their ReplicaSets,
     pods and Events are made before the window opens and none of that set-up work is counted in it."""
@@ -396,23 +381,20 @@ async def operator_and_sandbox(count: int) -> AsyncIterator[Setup]:
     sandbox = server.Sandbox(store.ObjectStore())
     recorder = Recorder(sandbox)
     started = time.perf_counter()
-    async with runner.running(sandbox=sandbox, handler=recorder, crd_paths=CRDS) as running:
-        with tempfile.TemporaryDirectory() as workdir:
-            kubeconfig = running.write_kubeconfig(pathlib.Path(workdir) / "kubeconfig")
-            async with aiohttp.ClientSession(running.url, headers={"User-Agent": BENCH_AGENT}) as session:
-                # The last one is the warm-up incident's.
-                await create_all(session, DEPLOYMENTS, [deployment(i) for i in range(count + 1)])
-            await available(sandbox, count + 1)
-            seconds = time.perf_counter() - started
-            log = pathlib.Path(workdir) / "operator.log"
-            process, port = await start_operator(kubeconfig, log)
-            try:
-                await wait_until_ready(process, port, recorder, log)
-                cold = await warm_up(running.url, recorder, count)
-                await asyncio.sleep(0.5)  # let Kopf's start-up requests drain before the window opens
-                yield Setup(running.url, recorder, process, log, cold, seconds)
-            finally:
-                await processes.stop(process)
+    # The last Deployment is the warm-up incident's.
+    async with sandboxes.prepared([(DEPLOYMENTS, deployment(i)) for i in range(count + 1)], sandbox,
+                                  recorder) as running:
+        await available(sandbox, count + 1)
+        seconds = time.perf_counter() - started
+        log = running.workdir / "operator.log"
+        process, port = await start_operator(running.kubeconfig, log)
+        try:
+            await wait_until_ready(process, port, recorder, log)
+            cold = await warm_up(running.url, recorder, count)
+            await asyncio.sleep(0.5)  # let Kopf's start-up requests drain before the window opens
+            yield Setup(running.url, recorder, process, log, cold, seconds)
+        finally:
+            await processes.stop(process)
 
 
 async def main(count: int = COUNT, rate: float = RATE, steps: int = 1) -> dict[str, Any]:

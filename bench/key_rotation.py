@@ -26,12 +26,11 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 
-from bench.incidents import BENCH_AGENT, WRITES, cpu_seconds, log_tail
+from bench.incidents import WRITES, cpu_seconds, log_tail
+from bench.sandboxes import BENCH_AGENT, CRDS
 from remediator import processes
 from remediator.sandbox import runner, server, store
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-CRDS = sorted((REPO / "crds").glob("*.yaml"))
 CONSUMERS = 20
 ROTATIONS = "/apis/remediator.dev/v1alpha1/namespaces/default/keyrotations"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import incidents
+from bench import incidents, sandboxes
 
 BATCH = 1000
 TOTAL = 10_000
@@ -39,7 +39,7 @@ async def churn(setup: incidents.Setup, batch: int, rounds: int) -> dict[str, An
     cpu = incidents.cpu_seconds(pid)
     started = time.perf_counter()
     names = [f"inc-{i:03d}" for i in range(batch)]
-    async with aiohttp.ClientSession(setup.url, headers={"User-Agent": incidents.BENCH_AGENT}) as session:
+    async with aiohttp.ClientSession(setup.url, headers={"User-Agent": sandboxes.BENCH_AGENT}) as session:
 
         async def create(index: int) -> None:
             async with session.post(incidents.INCIDENTS, json=incidents.incident(index)) as response:

@@ -16,10 +16,10 @@ import asyncio
 import pathlib
 from typing import Any
 
-from bench import incidents
+from bench import incidents, sandboxes
 
 COUNTS = (100, 1000, 5000)
-PLOT = incidents.REPO / "docs" / "storm-scaling.png"
+PLOT = sandboxes.REPO / "docs" / "storm-scaling.png"
 
 
 def row(results: dict[str, Any]) -> dict[str, float]:
