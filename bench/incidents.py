@@ -168,6 +168,8 @@ def _free_port() -> int:
 # The interpreter the operator runs in: this one, or an image-like environment's (`bench.memory
 # --operator-python`), which has the operator's dependencies only, not the `sandbox` extra.
 OPERATOR_PYTHON = sys.executable
+# More `remediator run` flags for the operator (--operator-arg), e.g. --max-concurrent-reconciles 16.
+OPERATOR_ARGS: list[str] = []
 
 
 async def start_operator(kubeconfig: pathlib.Path, log: pathlib.Path
@@ -175,9 +177,15 @@ async def start_operator(kubeconfig: pathlib.Path, log: pathlib.Path
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
         OPERATOR_PYTHON, "-m", "remediator", "run", "--kubeconfig", str(kubeconfig), "--namespace", "default",
-        "--cooldown", "0s", "--liveness", f"http://127.0.0.1:{port}/healthz",
+        "--cooldown", "0s", "--liveness", f"http://127.0.0.1:{port}/healthz", *OPERATOR_ARGS,
         stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT)
     return process, port
+
+
+def add_operator_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
+                        help="one more `remediator run` argument (repeatable), e.g. "
+                             "--operator-arg=--max-concurrent-reconciles=16")
 
 
 def log_tail(log: pathlib.Path) -> str:
@@ -360,6 +368,7 @@ class Setup:
     log: pathlib.Path
     cold: dict[str, float]
     seconds: float  # to create the Deployments and let the sandbox make them available
+    ready_mb: float = 0.0  # the operator's RSS once ready, before the warm-up incident
 
 
 async def available(sandbox: server.Sandbox, count: int, timeout: float = 600.0) -> None:
@@ -390,9 +399,10 @@ async def operator_and_sandbox(count: int) -> AsyncIterator[Setup]:
         process, port = await start_operator(running.kubeconfig, log)
         try:
             await wait_until_ready(process, port, recorder, log)
+            ready_mb = rss_mb(process.pid)
             cold = await warm_up(running.url, recorder, count)
             await asyncio.sleep(0.5)  # let Kopf's start-up requests drain before the window opens
-            yield Setup(running.url, recorder, process, log, cold, seconds)
+            yield Setup(running.url, recorder, process, log, cold, seconds, ready_mb)
         finally:
             await processes.stop(process)
 
@@ -450,5 +460,7 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=COUNT)
     parser.add_argument("--rate", type=float, default=RATE, help="incidents per second; 0: all at once")
     parser.add_argument("--steps", type=int, default=1, help="scale steps per incident")
+    add_operator_args(parser)
     args = parser.parse_args()
+    OPERATOR_ARGS[:] = args.operator_arg
     print(report(asyncio.run(main(args.count, args.rate, args.steps)), args.rate))

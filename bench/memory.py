@@ -7,7 +7,9 @@ is deleted and Kopf has let go of them; and the sandbox's RSS holding the 1,000 
 their ReplicaSets, pods and events (this process: the sandbox and the client).
 
 Targets: operator ≤ 120 MB with 1,000 open Incidents, back within 10 MB of its starting level after
-10,000; the sandbox ≤ 250 MB.
+10,000; the sandbox ≤ 250 MB. The starting level is the RSS after the warm-up incident, not at
+readiness: the first Incident makes the operator import the client's API classes (tens of MB it then
+keeps whatever follows), which is start-up, not a storm's residue. Both are printed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ SETTLE_SECONDS = 10.0
 async def churn(setup: incidents.Setup, batch: int, rounds: int) -> dict[str, Any]:
     pid = setup.process.pid
     gc.collect()
-    figures: dict[str, Any] = {"operator_start_mb": incidents.rss_mb(pid),
+    figures: dict[str, Any] = {"operator_ready_mb": setup.ready_mb, "operator_start_mb": incidents.rss_mb(pid),
                                "sandbox_start_mb": incidents.rss_mb(os.getpid()), "after_round_mb": []}
     peaks = incidents.MemoryPeaks(pid)
     sampling = asyncio.create_task(peaks.run())
@@ -74,19 +76,45 @@ async def main(total: int = TOTAL, batch: int = BATCH) -> dict[str, Any]:
         return await churn(setup, batch, total // batch)
 
 
+# The issue's targets (MB).
+OPEN_TARGET_MB = 120.0
+BACK_WITHIN_MB = 10.0
+SANDBOX_TARGET_MB = 250.0
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def targets(figures: dict[str, Any]) -> list[str]:
+    """Each target, the figure it is judged on, and whether it is met."""
+    start, peak, end = figures["operator_start_mb"], figures["operator_peak_mb"], figures["operator_end_mb"]
+    grown = end - start
+    return [
+        f"  target: operator ≤ {OPEN_TARGET_MB:.0f} MB with {figures['incidents'] // len(figures['after_round_mb']):,} "
+        f"open: {peak:.0f} MB at most: {_verdict(peak <= OPEN_TARGET_MB)} "
+        f"({peak - start:+.0f} MB over its start, {start:.0f} MB)",
+        f"  target: back within {BACK_WITHIN_MB:.0f} MB of the start after {figures['incidents']:,}: "
+        f"{end:.0f} MB against {start:.0f} MB, {grown:+.0f} MB: {_verdict(grown <= BACK_WITHIN_MB)}",
+        f"  target: sandbox ≤ {SANDBOX_TARGET_MB:.0f} MB: {figures['sandbox_peak_mb']:.0f} MB at most: "
+        f"{_verdict(figures['sandbox_peak_mb'] <= SANDBOX_TARGET_MB)}"]
+
+
 def report(figures: dict[str, Any]) -> str:
     rounds = ", ".join(f"{mb:.0f}" for mb in figures["after_round_mb"])
     return "\n".join([
         f"Operator memory through {figures['incidents']:,} one-step Incidents, created, resolved and deleted "
         f"{figures['incidents'] // len(figures['after_round_mb']):,} at a time, in {figures['seconds']:.0f} s "
         f"(operator CPU {figures['operator_cpu_s']:.1f} s):",
-        f"  operator RSS: {figures['operator_start_mb']:.0f} MB at the start, {figures['operator_peak_mb']:.0f} MB "
+        f"  operator RSS: {figures['operator_ready_mb']:.0f} MB once ready, "
+        f"{figures['operator_start_mb']:.0f} MB at the start (after the warm-up incident), "
+        f"{figures['operator_peak_mb']:.0f} MB "
         f"at most (a batch open), {figures['operator_end_mb']:.0f} MB at the end "
         f"({figures['operator_end_mb'] - figures['operator_start_mb']:+.0f} MB)",
         f"  operator RSS after each batch was deleted: {rounds} MB",
         f"  sandbox (+ this client) RSS: {figures['sandbox_start_mb']:.0f} MB holding the Deployments, "
         f"{figures['sandbox_peak_mb']:.0f} MB at most, {figures['sandbox_end_mb']:.0f} MB at the end",
-        "  (targets: operator ≤ 120 MB with 1,000 open, back within 10 MB after 10,000; sandbox ≤ 250 MB)"])
+        *targets(figures)])
 
 
 if __name__ == "__main__":
@@ -96,6 +124,8 @@ if __name__ == "__main__":
     parser.add_argument("--operator-python", default=incidents.OPERATOR_PYTHON,
                         help="run the operator with this interpreter, e.g. a venv with `pip install .` only "
                              "(as the image has), not the development environment's")
+    incidents.add_operator_args(parser)
     args = parser.parse_args()
     incidents.OPERATOR_PYTHON = args.operator_python
+    incidents.OPERATOR_ARGS[:] = args.operator_arg
     print(report(asyncio.run(main(args.total, args.batch))))

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-timeout", type=float, default=30.0, metavar="SECONDS",
                      help="read timeout of every Kubernetes API call; watches end server-side before it "
                           "(default: 30)")
+    run.add_argument("--max-concurrent-reconciles", type=_concurrency, default=None, metavar="N",
+                     help="reconcile at most N Incidents at once, the others wait their turn: bounds the "
+                          "operator's memory in a storm; 0: no limit (default: 64)")
     run.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N[/DURATION]",
                      help="at most N workload actions per minute (or per DURATION: 10/30s) across all incidents "
                           "(default: unlimited)")
@@ -223,7 +226,11 @@ def _operator_config(args: argparse.Namespace) -> OperatorConfig:
     from remediator.engine import allow_lists, shards
 
     severities = args.approval_severities.strip()
+    # Given on the command line, or the OperatorConfig's default; 0 means no limit.
+    concurrency = {} if args.max_concurrent_reconciles is None else {
+        "max_concurrent_reconciles": args.max_concurrent_reconciles or None}
     return OperatorConfig(
+        **concurrency,
         dry_run=args.dry_run,
         allowed_namespaces=frozenset(args.allow_namespace) if args.allow_namespace else None,
         allowed_kinds=frozenset(args.allow_kind) if args.allow_kind else None,
@@ -360,6 +367,17 @@ def _postmortem(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(postmortems.render(incident, args.format))
     return 0
+
+
+def _concurrency(text: str) -> int:
+    """A count of at least 0 (0: no limit)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number such as 64 (0: no limit), got {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or more, got {text!r}")
+    return count
 
 
 def _maintenance_window(text: str) -> MaintenanceWindow:

@@ -11,6 +11,10 @@ from remediator.api.windows import MaintenanceWindow
 from remediator.engine import allow_lists, guards, incidents, rollbacks, shards
 from remediator.engine.key_rotations import views as key_rotations
 
+# Chosen from the 1,000-Incident burst (docs/benchmarks.md): the operator's memory peaks with what is in
+# flight at once, and more than this many at once made the burst no faster.
+DEFAULT_MAX_CONCURRENT_RECONCILES = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class OperatorConfig:
@@ -28,6 +32,8 @@ class OperatorConfig:
     rate_limit_actions: int | None = None
     rate_limit_window: datetime.timedelta = datetime.timedelta(minutes=1)
     api_timeout_seconds: float = 30.0
+    # Incidents reconciled at once (--max-concurrent-reconciles); the rest wait their turn.
+    max_concurrent_reconciles: int | None = DEFAULT_MAX_CONCURRENT_RECONCILES
     allowed_http_hosts: frozenset[str] | None = None
     allowed_database_hosts: frozenset[str] | None = None
     jobs: allow_lists.JobPolicy = dataclasses.field(default_factory=allow_lists.JobPolicy)

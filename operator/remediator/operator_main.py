@@ -266,8 +266,8 @@ async def _run_kopf(running: Running, operator_config: config.OperatorConfig,
             standalone=options.peering is None,
             peering_name=options.peering,
             ready_flag=ready,
-            memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(),
-                           incidents=incident_queue.IncidentQueue(), figures=figures),
+            memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), figures=figures,
+                           incidents=incident_queue.IncidentQueue(operator_config.max_concurrent_reconciles)),
         )
     finally:
         watching.cancel()

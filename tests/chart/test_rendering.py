@@ -100,6 +100,7 @@ def test_namespaces_scope_grants_a_role_per_namespace_and_only_discovery_cluster
     ({"replica": 2}, "additional properties 'replica' not allowed"),
     ({"shards": 0}, "at '/shards': minimum: got 0, want 1"),
     ({"shards": "three"}, "at '/shards'"),
+    ({"maxConcurrentReconciles": -1}, "at '/maxConcurrentReconciles': minimum: got -1, want 0"),
 ])
 def test_bad_values_are_refused_with_the_reason_before_anything_renders(overrides: dict[str, Any], message: str
                                                                          ) -> None:
@@ -219,3 +220,17 @@ def test_a_namespace_selector_is_passed_on_and_only_then_grants_list_and_watch_o
 
 def test_helm_lint_strict_finds_nothing_with_shards_and_a_namespace_selector() -> None:
     assert lint(values(shards=4, namespaceSelector="team in (a,b)", replicas=1)) == []
+
+
+def operator_args(chart: list[dict[str, Any]]) -> list[str]:
+    (deployment,) = kinds(chart, "Deployment")
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_the_operator_reconciles_64_incidents_at_once_unless_the_values_say_otherwise() -> None:
+    assert "--max-concurrent-reconciles=64" in operator_args(manifests("remediator", "ops", values()))
+    assert "--max-concurrent-reconciles=8" in operator_args(
+        manifests("remediator", "ops", values(maxConcurrentReconciles=8)))
+    assert "--max-concurrent-reconciles=0" in operator_args(
+        manifests("remediator", "ops", values(maxConcurrentReconciles=0))), "0: no limit"

@@ -115,7 +115,7 @@ async def test_two_thousand_deleted_incidents_leave_nothing_in_the_operators_sta
     for response in await in_parallel([lambda i=i: api.post(DEPLOYMENTS, json=deployment(i))
                                        for i in range(PER_ROUND)]):
         assert response.status_code == 201, response.text
-    queue = incident_queue.IncidentQueue()
+    queue = incident_queue.IncidentQueue(max_running=8)  # some wait their turn, and are deleted while they wait
     # No cooldown: each round scales the same Deployments again.
     operator_config = config.OperatorConfig(kubeconfig=kubeconfig, cooldown=datetime.timedelta(0))
     figures = incident_figures.IncidentFigures(metrics.OperatorMetrics(), datetime.datetime.now(datetime.UTC))

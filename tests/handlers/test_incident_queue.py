@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 
-from remediator.handlers.incident_queue import IncidentQueue
+import pytest
+
+from remediator.handlers.incident_queue import IncidentQueue, Run
 
 T0 = datetime.datetime(2026, 11, 22, 3, 0, tzinfo=datetime.UTC)
 
@@ -57,14 +59,21 @@ def test_a_dropped_copy_comes_back_with_the_next_change_but_not_with_our_own_wri
     assert queue.seen(body("13", "Resolved")) and queue.body("u1") == body("13", "Resolved")
 
 
-async def test_changes_during_a_reconciliation_make_exactly_one_more() -> None:
-    queue = IncidentQueue()
+def gated(gate: asyncio.Event) -> tuple[list[str], Run]:
+    """A reconciliation that notes its Incident and then waits for `gate`; and the list it notes into."""
     runs: list[str] = []
-    gate = asyncio.Event()
 
     async def run(uid: str) -> None:
         runs.append(uid)
         await gate.wait()
+
+    return runs, run
+
+
+async def test_changes_during_a_reconciliation_make_exactly_one_more() -> None:
+    queue = IncidentQueue()
+    gate = asyncio.Event()
+    runs, run = gated(gate)
 
     queue.kick("u1", run)
     await asyncio.sleep(0)
@@ -92,3 +101,52 @@ def test_wakeups_are_due_once() -> None:
     assert queue.pop_due(T0) == ["u2"]
     assert queue.pop_due(T0 + datetime.timedelta(seconds=5)) == ["u1"]
     assert queue.pop_due(T0 + datetime.timedelta(seconds=10)) == []
+
+
+async def test_with_a_limit_of_two_at_most_two_run_at_once_and_the_others_follow_in_turn() -> None:
+    queue = IncidentQueue(max_running=2)
+    running: set[str] = set()
+    most = 0
+    finished: list[str] = []
+    gates = {f"u{i}": asyncio.Event() for i in range(6)}
+
+    async def run(uid: str) -> None:
+        nonlocal most
+        running.add(uid)
+        most = max(most, len(running))
+        await gates[uid].wait()
+        running.discard(uid)
+        finished.append(uid)
+
+    for uid in gates:
+        queue.kick(uid, run)
+    await asyncio.sleep(0)
+    assert running == {"u0", "u1"}, "the first two kicked run, the rest wait"
+    queue.kick("u4", run)  # kicked again while waiting: still one run
+    await queue.idle("u3")  # deleted while waiting: it never runs
+    for uid in ("u1", "u0", "u2", "u4", "u5"):
+        gates[uid].set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert finished == ["u1", "u0", "u2", "u4", "u5"] and most == 2
+    assert queue.running() == 0 and queue.holding() == set()
+
+
+async def test_a_change_during_a_limited_run_reruns_it_at_once_in_the_same_slot() -> None:
+    queue = IncidentQueue(max_running=1)
+    gate = asyncio.Event()
+    runs, run = gated(gate)
+
+    queue.kick("u1", run)
+    queue.kick("u2", run)
+    await asyncio.sleep(0)
+    queue.kick("u1", run)  # news while u1 runs
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert runs == ["u1", "u1", "u2"]
+
+
+def test_a_limit_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        IncidentQueue(max_running=0)

@@ -7,6 +7,10 @@ write recorded as done), and the watch may deliver a write before or after its r
 So: the operator's own writes are noted until the watch shows them; a watch body that is neither
 one of them nor arrives while none is outstanding is of unknown age, and the copy is dropped
 (the next reconciliation reads the Incident afresh).
+
+At most `max_running` Incidents are reconciled at once; the others wait their turn in the order they
+were kicked. In a storm that bounds what is in flight (handler runs, their requests and responses),
+which is what the operator's memory peaks with, not how many Incidents are open.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ RECENT = 32
 class IncidentQueue:
     """In-memory, lost on restart, which is fine: the watch's initial listing reconciles everything once."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_running: int | None = None) -> None:
+        if max_running is not None and max_running < 1:
+            raise ValueError(f"max_running must be at least 1, not {max_running}")
+        self.max_running = max_running
         self._names: dict[str, tuple[str, str]] = {}
         self._bodies: dict[str, dict[str, Any]] = {}
         self._watched: dict[str, collections.deque[str]] = {}  # versions the watch delivered, newest last
@@ -33,6 +40,7 @@ class IncidentQueue:
         self._due: dict[str, datetime.datetime] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._waiting: dict[str, Run] = {}  # kicked while max_running were running, oldest first
 
     def names(self, uid: str) -> tuple[str, str] | None:
         """(namespace, name) of a known Incident."""
@@ -81,10 +89,23 @@ class IncidentQueue:
             self._bodies.pop(uid, None)
 
     def kick(self, uid: str, run: Run) -> None:
-        """Reconcile now; when a reconciliation is already running, once more right after it."""
+        """Reconcile now, or as soon as fewer than `max_running` run; when a reconciliation is already
+        running, once more right after it."""
         if uid in self._running:
             self._again.add(uid)
             return
+        if uid in self._waiting:
+            return
+        if self.max_running is not None and len(self._running) >= self.max_running:
+            self._waiting[uid] = run
+            return
+        self._start(uid, run)
+
+    def running(self) -> int:
+        """How many reconciliations run now (at most `max_running`)."""
+        return len(self._running)
+
+    def _start(self, uid: str, run: Run) -> None:
         self._running[uid] = asyncio.create_task(self._drain(uid, run))
 
     async def _drain(self, uid: str, run: Run) -> None:
@@ -96,9 +117,13 @@ class IncidentQueue:
                     return
         finally:
             self._running.pop(uid, None)
+            if self._waiting and not (self.max_running is not None and len(self._running) >= self.max_running):
+                next_uid = next(iter(self._waiting))
+                self._start(next_uid, self._waiting.pop(next_uid))
 
     async def idle(self, uid: str) -> None:
-        """Wait until no reconciliation of the Incident is running."""
+        """Wait until no reconciliation of the Incident is running; one still waiting its turn is dropped."""
+        self._waiting.pop(uid, None)
         while (task := self._running.get(uid)) is not None:
             self._again.discard(uid)
             await asyncio.wait([task])
@@ -117,16 +142,18 @@ class IncidentQueue:
         return due
 
     def forget(self, uid: str) -> None:
-        for table in (self._names, self._bodies, self._watched, self._pending, self._due):
+        for table in (self._names, self._bodies, self._watched, self._pending, self._due, self._waiting):
             table.pop(uid, None)
         self._again.discard(uid)
 
     def holding(self) -> set[str]:
         """The uids the queue keeps anything for (a copy, versions, a wakeup, a running reconciliation):
         once an Incident is deleted, nothing of it may stay (thousands go through a storm)."""
-        tables = (self._names, self._bodies, self._watched, self._pending, self._due, self._running, self._again)
+        tables = (self._names, self._bodies, self._watched, self._pending, self._due, self._running, self._again,
+                  self._waiting)
         return set().union(*tables)
 
     def cancel_all(self) -> None:
+        self._waiting.clear()
         for task in self._running.values():
             task.cancel()

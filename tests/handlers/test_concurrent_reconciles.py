@@ -1,0 +1,84 @@
+"""--max-concurrent-reconciles: a storm is worked off a few Incidents at a time, and every one resolves.
+
+The real handlers run in this process against the sandbox with the limit at 2. What a user sees is
+watched on the API server: a one-step scale claims its Deployment (the lock annotation), scales it,
+and releases it; with at most 2 Incidents reconciled at once, at most 2 Deployments are ever locked
+at the same moment, however many Incidents were created together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import pathlib
+
+import httpx
+import kopf
+import pytest
+from kopf._core.reactor import inventory
+from tests.handlers.test_deleted_incidents_leave_nothing import (
+    DEPLOYMENTS,
+    INCIDENTS,
+    deployment,
+    in_parallel,
+    incident,
+    operator_in_process,
+    phases,
+)
+
+from remediator import config, metrics
+from remediator.engine import guards
+from remediator.handlers import incident_figures, incident_queue
+from remediator.sandbox import runner
+
+COUNT = 24
+LIMIT = 2
+
+
+async def most_locked_at_once(api: httpx.AsyncClient, since: str, most: list[int]) -> None:
+    """Follow the Deployments' watch; keep in `most[0]` the most that carried the lock at the same moment."""
+    locked: set[str] = set()
+    async with api.stream("GET", DEPLOYMENTS, params={"watch": "true", "resourceVersion": since},
+                          timeout=httpx.Timeout(10, read=None)) as stream:
+        async for line in stream.aiter_lines():
+            if not line:
+                continue
+            obj = json.loads(line)["object"]
+            name = obj["metadata"]["name"]
+            if guards.LOCK_ANNOTATION in (obj["metadata"].get("annotations") or {}):
+                locked.add(name)
+            else:
+                locked.discard(name)
+            most[0] = max(most[0], len(locked))
+
+
+@pytest.mark.timeout(300)
+async def test_a_burst_is_worked_off_two_at_a_time_and_every_incident_resolves(
+        sandbox: runner.RunningSandbox, api: httpx.AsyncClient, kubeconfig: pathlib.Path) -> None:
+    for response in await in_parallel([lambda i=i: api.post(DEPLOYMENTS, json=deployment(i)) for i in range(COUNT)]):
+        assert response.status_code == 201, response.text
+    since = (await api.get(DEPLOYMENTS)).json()["metadata"]["resourceVersion"]
+    queue = incident_queue.IncidentQueue(max_running=LIMIT)
+    operator_config = config.OperatorConfig(kubeconfig=kubeconfig, max_concurrent_reconciles=LIMIT)
+    figures = incident_figures.IncidentFigures(metrics.OperatorMetrics(), datetime.datetime.now(datetime.UTC))
+    memo = kopf.Memo(config=operator_config, action_log=guards.ActionLog(), incidents=queue, figures=figures)
+    most = [0]
+    watching = asyncio.create_task(most_locked_at_once(api, since, most))
+    names = [f"inc-{i}" for i in range(COUNT)]
+    try:
+        async with operator_in_process(kubeconfig, memo, inventory.ResourceMemories()):
+            created = await asyncio.gather(*(api.post(INCIDENTS, json=incident(name, i, approval=False))
+                                             for i, name in enumerate(names)))
+            assert all(r.status_code == 201 for r in created), [r.text for r in created if r.status_code != 201]
+            seen: dict[str, str | None] = {}
+            for _ in range(240):
+                seen = await phases(api)
+                if all(phase == "Resolved" for phase in seen.values()):
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the last releases' watch events
+    finally:
+        watching.cancel()
+    assert seen == {name: "Resolved" for name in names}
+    assert most[0] == LIMIT, f"{most[0]} Deployments were locked at once with the limit at {LIMIT}"
