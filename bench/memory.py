@@ -7,9 +7,9 @@ is deleted and Kopf has let go of them; and the sandbox's RSS holding the 1,000 
 their ReplicaSets, pods and events (this process: the sandbox and the client).
 
 Targets: operator ≤ 120 MB with 1,000 open Incidents, back within 10 MB of its starting level after
-10,000; the sandbox ≤ 250 MB. The starting level is the RSS after the warm-up incident, not at
-readiness: the first Incident makes the operator import the client's API classes (tens of MB it then
-keeps whatever follows), which is start-up, not a storm's residue. Both are printed.
+10,000; the sandbox ≤ 250 MB. The starting level is the RSS after the warm-up incident (the first
+Incident an operator handles takes code paths, caches and pooled connections that it keeps whatever
+follows: start-up, not a storm's residue); its RSS once ready, before that, is printed too.
 """
 
 from __future__ import annotations
