@@ -127,13 +127,12 @@ def _logged(obj: Mapping[str, Any], entries: Iterable[TimelineEntry], logger: Lo
 
 async def _send(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], bodies: list[dict[str, Any]],
                 logger: Logger) -> None:
-    core = kubernetes.client.CoreV1Api(api)
     meta = obj["metadata"]
     for body in bodies:
         key = (str(meta["uid"]), body["type"], body["reason"], body["message"])
         try:
-            if not await _repeat(core, meta["namespace"], key, body["lastTimestamp"]):
-                created: Any = await retries.call_json(core.create_namespaced_event, meta["namespace"], body)
+            if not await _repeat(api, meta["namespace"], key, body["lastTimestamp"]):
+                created = await retries.request_json(api, "POST", _path(meta["namespace"]), body)
                 _recent.put(key, created["metadata"]["name"], 1)
         except ApiException as e:
             logger.warning(f"could not post event {body['reason']}: API error {e.status}")
@@ -141,7 +140,11 @@ async def _send(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], bodies
             logger.warning(f"could not post event {body['reason']}: {type(e).__name__}")
 
 
-async def _repeat(core: kubernetes.client.CoreV1Api, namespace: str, key: tuple[str, str, str, str],
+def _path(namespace: str, *name: str) -> str:
+    return retries.path("/api/v1/namespaces", namespace, "events", *name)
+
+
+async def _repeat(api: kubernetes.client.ApiClient, namespace: str, key: tuple[str, str, str, str],
                   when: str) -> bool:
     """Count a repeat of a recent event on that Event (count, lastTimestamp); False when there is none."""
     recent = _recent.get(key)
@@ -150,7 +153,8 @@ async def _repeat(core: kubernetes.client.CoreV1Api, namespace: str, key: tuple[
     name, count = recent
     patch = {"count": count + 1, "lastTimestamp": when}
     try:
-        await retries.call(core.patch_namespaced_event, name, namespace, patch)
+        await retries.request_json(api, "PATCH", _path(namespace, name), patch,
+                                   content_type=retries.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         if e.status == 404:  # expired or deleted: a new Event then
             return False

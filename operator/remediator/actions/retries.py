@@ -12,9 +12,11 @@ import concurrent.futures
 import functools
 import json
 import logging
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import kubernetes.client
 import urllib3
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
@@ -78,17 +80,21 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     passes the fence (leader election) in its thread, just before it is sent.
     """
     kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+    return await _retrying(getattr(method, "__name__", "API call"),
+                           functools.partial(in_api_thread, method, *args, **kwargs))
+
+
+async def _retrying(what: str, send: Callable[[], Awaitable[Any]]) -> Any:
     for delay in DELAYS:
         try:
-            return await in_api_thread(method, *args, **kwargs)
+            return await send()
         except Exception as e:
             if not is_transient(e):
                 raise
             wait = retry_after(e) or delay
-            logger.warning(f"{getattr(method, '__name__', 'API call')} failed transiently "
-                           f"({describe(e)}); retrying in {wait:g}s")
+            logger.warning(f"{what} failed transiently ({describe(e)}); retrying in {wait:g}s")
             await asyncio.sleep(wait)
-    return await in_api_thread(method, *args, **kwargs)
+    return await send()
 
 
 def fenced(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -108,6 +114,46 @@ async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> di
     response = await call(method, *args, _preload_content=False, **kwargs)
     result: dict[str, Any] = json.loads(response.data)
     return result
+
+
+# A patch's media type says how the server merges it; a list of operations is a JSON patch.
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"  # custom resources know no strategic merge
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # what the API classes send for a dict
+# The client's credential hooks (a refreshed token) apply to the requests built here as to its API classes.
+_AUTH_SETTINGS = ["BearerToken"]
+
+
+def path(prefix: str, *segments: str) -> str:
+    """An API path: the prefix (`/apis/apps/v1/namespaces`) as it is, then each segment (a namespace,
+    a name) quoted as the client quotes path parameters."""
+    return prefix + "".join("/" + urllib.parse.quote(segment, safe="") for segment in segments)
+
+
+async def request_json(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any = None, *,
+                       content_type: str = "application/json") -> dict[str, Any]:
+    """Send one request to `api_path` through `call` (fence, timeouts, retries) and return the server's JSON.
+
+    The API classes' per-call validation and model machinery cost more CPU than the request itself,
+    so the hot path builds its requests here: the client's host, credentials and User-Agent, the body
+    sent as JSON with `content_type`. Raises ApiException on an error answer, as the API classes do.
+    """
+    result: dict[str, Any] = await _retrying(f"{verb} {api_path}", functools.partial(
+        in_api_thread, _send_json, api, verb, api_path, body, content_type, _request_timeout=REQUEST_TIMEOUT))
+    return result
+
+
+def _send_json(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any, content_type: str, *,
+               _request_timeout: Any) -> Any:
+    headers = {"Accept": "application/json", "Content-Type": content_type}
+    method, url, headers, body, _ = api.param_serialize(verb, api_path, header_params=headers, body=body,
+                                                        auth_settings=_AUTH_SETTINGS)
+    response = api.call_api(method, url, headers, body, _request_timeout=_request_timeout)
+    # Read even when unwanted: an unread response keeps its connection out of the pool.
+    data: bytes = response.read()  # type: ignore[no-untyped-call]
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(http_resp=response, body=None, data=None)
+    return json.loads(data)
 
 
 def describe(error: BaseException) -> str:

@@ -18,13 +18,11 @@ async def write_status(api: kubernetes.client.ApiClient, plural: str, namespace:
     With `resource_version`, only if the object is still at that version (409 otherwise).
     Raises ApiException on failure.
     """
-    custom = kubernetes.client.CustomObjectsApi(api)
     patch: dict[str, Any] = {"status": status}
     if resource_version is not None:
         patch["metadata"] = {"resourceVersion": resource_version}
-    written: Any = await retries.call(custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                                      plural, name, patch)
-    return dict(written)
+    return await retries.request_json(api, "PATCH", _path(plural, namespace, name, "status"), patch,
+                                      content_type=retries.MERGE_PATCH)
 
 
 async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str, name: str,
@@ -44,12 +42,13 @@ async def read_runbook(api: kubernetes.client.ApiClient, namespace: str, name: s
 
 
 async def _read(api: kubernetes.client.ApiClient, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-    custom = kubernetes.client.CustomObjectsApi(api)
     try:
-        obj: Any = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
-                                      plural, name)
+        return await retries.request_json(api, "GET", _path(plural, namespace, name))
     except ApiException as e:
         if e.status == 404:
             return None
         raise
-    return dict(obj)
+
+
+def _path(plural: str, namespace: str, name: str, *subresource: str) -> str:
+    return retries.path(f"/apis/{GROUP}/{VERSION}/namespaces", namespace, plural, name, *subresource)

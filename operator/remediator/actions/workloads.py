@@ -1,4 +1,4 @@
-"""Workload reads and actions through the official kubernetes client (run off the event loop).
+"""Workload reads and actions through the official kubernetes client's connection (run off the event loop).
 
 Each action checks the world first and writes absolute values, so repeating it is harmless.
 """
@@ -14,28 +14,16 @@ from kubernetes.client.exceptions import ApiException
 from remediator.actions import retries
 from remediator.engine import guards, intents
 
-_READERS = {
-    "Deployment": "read_namespaced_deployment",
-    "StatefulSet": "read_namespaced_stateful_set",
-    "DaemonSet": "read_namespaced_daemon_set",
-}
-_PATCHERS = {
-    "Deployment": "patch_namespaced_deployment",
-    "StatefulSet": "patch_namespaced_stateful_set",
-    "DaemonSet": "patch_namespaced_daemon_set",
-}
-_SCALE_PATCHERS = {
-    "Deployment": "patch_namespaced_deployment_scale",
-    "StatefulSet": "patch_namespaced_stateful_set_scale",
-}
+# kind -> its resource (plural) in apps/v1; the subresource each request goes to, if any.
+_WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+_SCALABLE = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
 RESTARTED_AT = intents.RESTARTED_AT_ANNOTATION
 # (error, kind, name, namespace) -> Result: `failure` for Incidents; rollouts.failure raises on 5xx/429.
 OnError = Callable[[ApiException, str, str, str], intents.Result]
 
 
-def _method(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str) -> Callable[..., Any]:
-    method: Callable[..., Any] = getattr(kubernetes.client.AppsV1Api(api), table[kind])
-    return method
+def _path(table: dict[str, str], kind: str, name: str, namespace: str, *subresource: str) -> str:
+    return retries.path("/apis/apps/v1/namespaces", namespace, table[kind], name, *subresource)
 
 
 def failure(error: ApiException, kind: str, name: str, namespace: str) -> intents.Result:
@@ -53,7 +41,8 @@ def failure(error: ApiException, kind: str, name: str, namespace: str) -> intent
 async def observe(api: kubernetes.client.ApiClient, namespace: str, intent: intents.ObserveTarget) -> intents.Result:
     """The workload as a plain dict (API field names), or why it cannot be read."""
     try:
-        return intents.done(await retries.call_json(_method(api, _READERS, intent.kind), intent.name, namespace))
+        return intents.done(await retries.request_json(api, "GET", _path(_WORKLOADS, intent.kind, intent.name,
+                                                                          namespace)))
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
 
@@ -69,7 +58,8 @@ async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intent
         guards.cooldown_annotation(intent.cooldown_action): guards.format_cooldown(intent.cooldown_until,
                                                                                    intent.holder)}}}
     try:
-        claimed = await retries.call_json(_method(api, _PATCHERS, intent.kind), intent.name, namespace, patch)
+        claimed = await retries.request_json(api, "PATCH", _path(_WORKLOADS, intent.kind, intent.name, namespace),
+                                             patch, content_type=retries.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
     return intents.done(claimed)
@@ -89,7 +79,8 @@ async def release(api: kubernetes.client.ApiClient, namespace: str, intent: inte
              {"op": "remove", "path": _lock_path()}]
     for kind, name in intent.targets:
         try:
-            await retries.call(_method(api, _PATCHERS, kind), name, namespace, patch, _preload_content=False)
+            await retries.request_json(api, "PATCH", _path(_WORKLOADS, kind, name, namespace), patch,
+                                       content_type=retries.JSON_PATCH)
         except ApiException as e:
             if e.status not in (404, 422):
                 return failure(e, kind, name, namespace)
@@ -102,8 +93,8 @@ async def scale_to(api: kubernetes.client.ApiClient, namespace: str, intent: int
 
     An API error (after retries.call's retries) is what `on_error(error, kind, name, namespace)` makes of it.
     """
-    return await _patch(api, _SCALE_PATCHERS, intent.kind, intent.name, namespace,
-                        {"spec": {"replicas": intent.replicas}}, on_error)
+    return await _patch(api, _path(_SCALABLE, intent.kind, intent.name, namespace, "scale"),
+                        intent.kind, intent.name, namespace, {"spec": {"replicas": intent.replicas}}, on_error)
 
 
 async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
@@ -118,13 +109,14 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
     patch: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": stamps}}}}
     if intent.resource_version:
         patch["metadata"] = {"resourceVersion": intent.resource_version}
-    return await _patch(api, _PATCHERS, intent.kind, intent.name, namespace, patch)
+    return await _patch(api, _path(_WORKLOADS, intent.kind, intent.name, namespace), intent.kind, intent.name,
+                        namespace, patch)
 
 
-async def _patch(api: kubernetes.client.ApiClient, table: dict[str, str], kind: str, name: str, namespace: str,
+async def _patch(api: kubernetes.client.ApiClient, api_path: str, kind: str, name: str, namespace: str,
                  patch: dict[str, Any], on_error: OnError = failure) -> intents.Result:
     try:
-        await retries.call(_method(api, table, kind), name, namespace, patch, _preload_content=False)
+        await retries.request_json(api, "PATCH", api_path, patch, content_type=retries.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         return on_error(e, kind, name, namespace)
     return intents.done()
