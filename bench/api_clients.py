@@ -7,7 +7,9 @@ the client process, in CPU and wall time, for each way of sending it, so the cho
 - `threads`: the synchronous client, `_preload_content=False` (plain JSON), 32 threads, as before;
 - `aio`: kubernetes.aio's generated `*_without_preload_content` methods, on the event loop;
 - `aio-raw`: kubernetes.aio's ApiClient (`call_api`: its credentials, configuration and aiohttp pool)
-  with the request built by hand, skipping the generated methods' per-call pydantic validation.
+  with the request built by hand, skipping the generated methods' per-call pydantic validation;
+- `paths`: what the operator does now, `actions/retries.request_json`: the synchronous client's
+  connection and credentials in the 32 threads, the request built by path without the API classes.
 
 The sandbox runs in this process; each variant runs in a child process that sends `--count` GETs and as
 many merge PATCHes (an annotation) of one ConfigMap, `--concurrency` at a time, and reports the CPU it
@@ -29,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-VARIANTS = ("threads", "aio", "aio-raw")
+VARIANTS = ("threads", "paths", "aio", "aio-raw")
 PATH = "/api/v1/namespaces/default/configmaps/bench"
 
 
@@ -72,6 +74,20 @@ async def _threads(kubeconfig: str, count: int, concurrency: int) -> tuple[float
     return await _drive(send, count, concurrency)
 
 
+async def _paths(kubeconfig: str, count: int, concurrency: int) -> tuple[float, float]:
+    from remediator import kube
+    from remediator.actions import retries
+
+    kube.configure(pathlib.Path(kubeconfig))
+    api = kube.api_client()
+
+    async def send(index: int) -> None:
+        await retries.request_json(api, "GET", PATH)
+        await retries.request_json(api, "PATCH", PATH, _patch(index), content_type=retries.MERGE_PATCH)
+
+    return await _drive(send, count, concurrency)
+
+
 async def _aio(kubeconfig: str, count: int, concurrency: int, raw: bool) -> tuple[float, float]:
     from kubernetes.aio import client, config
 
@@ -106,6 +122,8 @@ async def _aio(kubeconfig: str, count: int, concurrency: int, raw: bool) -> tupl
 def child(variant: str, kubeconfig: str, count: int, concurrency: int) -> None:
     if variant == "threads":
         cpu, wall = asyncio.run(_threads(kubeconfig, count, concurrency))
+    elif variant == "paths":
+        cpu, wall = asyncio.run(_paths(kubeconfig, count, concurrency))
     else:
         cpu, wall = asyncio.run(_aio(kubeconfig, count, concurrency, raw=variant == "aio-raw"))
     print(json.dumps({"cpu_s": cpu, "wall_s": wall}))
