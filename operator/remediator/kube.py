@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import pathlib
+import time
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import kopf
@@ -111,6 +115,26 @@ def load_api_classes() -> None:
         assert api_class.__name__
 
 
+# The credential loaders' hook runs before every request and re-applies the whole configuration: setting
+# its `host` scans the process environment for proxies (7 % of the operator's CPU in a storm, more in a pod
+# with a service's variables for every Service). The tokens it renews are renewed minutes before they
+# expire (kubeconfig) or re-read every minute (in-cluster), so looking once a second is as good.
+TOKEN_CHECK_SECONDS = 1.0
+
+
+def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    """The hook, skipped when it ran less than `seconds` ago (a race between threads only runs it twice)."""
+    last_run = [-math.inf]
+
+    def refresh(configuration: Any) -> None:
+        now = time.monotonic()
+        if now - last_run[0] >= seconds:
+            last_run[0] = now
+            hook(configuration)
+
+    return refresh
+
+
 @functools.cache
 def api_client() -> kubernetes.client.ApiClient:
     """One ApiClient for the process, using the configuration loaded by `configure`, with a pooled
@@ -119,6 +143,8 @@ def api_client() -> kubernetes.client.ApiClient:
 
     configuration = kubernetes.client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = retries.API_CONCURRENCY
+    if configuration.refresh_api_key_hook is not None:
+        configuration.refresh_api_key_hook = _at_most_every(TOKEN_CHECK_SECONDS, configuration.refresh_api_key_hook)
     api = kubernetes.client.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return api
