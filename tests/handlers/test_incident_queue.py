@@ -150,3 +150,25 @@ async def test_a_change_during_a_limited_run_reruns_it_at_once_in_the_same_slot(
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         IncidentQueue(max_running=0)
+
+
+async def test_with_a_limit_of_two_at_most_two_deleted_incidents_release_their_locks_at_once() -> None:
+    queue = IncidentQueue(max_running=2)
+    releasing: set[int] = set()
+    most = 0
+    gate = asyncio.Event()
+
+    async def release(index: int) -> None:
+        nonlocal most
+        async with queue.releasing():
+            releasing.add(index)
+            most = max(most, len(releasing))
+            await gate.wait()
+            releasing.discard(index)
+
+    deletions = [asyncio.create_task(release(i)) for i in range(6)]
+    await asyncio.sleep(0)
+    assert len(releasing) == 2
+    gate.set()
+    await asyncio.gather(*deletions)
+    assert most == 2 and releasing == set()

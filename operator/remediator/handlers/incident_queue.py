@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -41,6 +42,8 @@ class IncidentQueue:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._waiting: dict[str, Run] = {}  # kicked while max_running were running, oldest first
+        # Deleted Incidents' lock releases: a storm's deletions come at once, like its creations.
+        self._releases = contextlib.nullcontext() if max_running is None else asyncio.Semaphore(max_running)
 
     def names(self, uid: str) -> tuple[str, str] | None:
         """(namespace, name) of a known Incident."""
@@ -100,6 +103,10 @@ class IncidentQueue:
             self._waiting[uid] = run
             return
         self._start(uid, run)
+
+    def releasing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """A turn to release a deleted Incident's locks: at most `max_running` at once, as reconciliations."""
+        return self._releases
 
     def running(self) -> int:
         """How many reconciliations run now (at most `max_running`)."""

@@ -30,7 +30,8 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
         await memo.incidents.idle(uid)  # a running reconciliation may still note it as rate-limited
         memo.figures.gone(uid)
         memo.incidents.forget(uid)
-        await handle_incident.release(body, logger)
+        async with memo.incidents.releasing():
+            await handle_incident.release(body, logger)
         return
     if body["metadata"].get("deletionTimestamp"):
         return  # another controller's finalizer holds it; the DELETED event releases the locks
