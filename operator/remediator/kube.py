@@ -125,12 +125,18 @@ TOKEN_CHECK_SECONDS = 1.0
 def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any], None]:
     """The hook, skipped when it ran less than `seconds` ago (a race between threads only runs it twice)."""
     last_run = [-math.inf]
+    current = [hook]
 
     def refresh(configuration: Any) -> None:
         now = time.monotonic()
         if now - last_run[0] >= seconds:
             last_run[0] = now
-            hook(configuration)
+            current[0](configuration)
+            # The loaders' hook installs a new copy of itself each time it runs: call that one next time,
+            # and stay in front of it.
+            if configuration.refresh_api_key_hook is not refresh:
+                current[0] = configuration.refresh_api_key_hook
+                configuration.refresh_api_key_hook = refresh
 
     return refresh
 

@@ -20,6 +20,7 @@ def renewed_tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     def renew(configuration: kubernetes.client.Configuration) -> None:
         tokens.append(f"token-{len(tokens) + 1}")
         configuration.api_key["BearerToken"] = tokens[-1]
+        configuration.refresh_api_key_hook = renew  # as the loaders' hooks do: they install themselves again
 
     configuration = kubernetes.client.Configuration(host="https://api.example")
     configuration.api_key["BearerToken"] = "token-0"  # as loaded, before the hook first runs
