@@ -11,6 +11,7 @@ https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-manageme
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -50,6 +51,12 @@ def list_semantics(schema: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     return "atomic", ()
 
 
+@functools.lru_cache(maxsize=8192)
+def field_element(key: str) -> str:
+    """`f:<key>`: one string for every path naming the field, not a new one per write and per tree."""
+    return f"f:{key}"
+
+
 def item_element(item: Any, semantics: str, keys: tuple[str, ...], position: int) -> str:
     if semantics == "map" and isinstance(item, dict):
         fields = {key: item.get(key, KEY_DEFAULTS.get(key)) for key in sorted(keys)
@@ -86,7 +93,7 @@ class Walker:
                 return {path}
             for key, child_value in value.items():
                 child_schema, declared = self.child(schema, key)
-                child_path = (*path, f"f:{key}")
+                child_path = (*path, field_element(key))
                 found |= self.field_set(child_value, child_schema, child_path)
                 if child_value is None or child_value == {} or not declared:
                     found.add(child_path)
@@ -125,9 +132,12 @@ class Walker:
         if mismatched or schema.get("x-kubernetes-map-type") == "atomic" or (not old_map and not new_map):
             _compare_leaf(old, new, path, comparison)  # both empty: a leaf, which keeps {} apart from null
             return
-        self._compare_children({f"f:{k}": v for k, v in (old_map or {}).items()},
-                               {f"f:{k}": v for k, v in (new_map or {}).items()},
-                               lambda element: self.child(schema, element[2:])[0], path, comparison)
+        old_fields, new_fields = old_map or EMPTY, new_map or EMPTY
+        for key in {**old_fields, **new_fields}:
+            old_value, new_value = old_fields.get(key, ABSENT), new_fields.get(key, ABSENT)
+            if old_value is not ABSENT and old_value == new_value:
+                continue  # nothing below changed: the common case of a small patch, at C speed
+            self._compare(old_value, new_value, self.child(schema, key)[0], (*path, field_element(key)), comparison)
         _record_presence(old, new, path, comparison)
 
     def _compare_lists(self, old: Any, new: Any, schema: Mapping[str, Any], path: Path,

@@ -184,11 +184,35 @@ class _TreeEdit:
                 return
 
     def finish(self) -> Tree:
+        """The edited tree, its new nodes replaced by equal ones already in use where there are."""
         for node in self._unsorted.values():
             ordered = sorted(node.items(), key=lambda item: _element_order(item[0]))
             node.clear()
             node.update(ordered)
-        return self.root
+        return _shared(self.root, self._copies)
+
+
+# Equal fieldsV1 subtrees share one dict across objects and their versions (thousands of pods, Events or
+# status writes own the same fields): a node is known by its keys and its children's identities, which
+# stay valid while the table holds the node (and so its children). Shared nodes are never changed:
+# _TreeEdit copies a node before changing it. Cleared when full, which only loses sharing.
+_SHARED: dict[tuple[tuple[str, int], ...], Tree] = {}
+SHARED_MAX = 50_000
+
+
+def _shared(node: Tree, fresh: Mapping[int, Tree]) -> Tree:
+    for element, child in list(node.items()):
+        if id(child) in fresh or not child:
+            shared = _shared(child, fresh)
+            if shared is not child:
+                node[element] = shared
+    signature = tuple((element, id(child)) for element, child in node.items())
+    found = _SHARED.get(signature)
+    if found is None:
+        if len(_SHARED) >= SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED[signature] = node
+    return found
 
 
 def _element_order(element: str) -> tuple[int, Any]:
