@@ -116,7 +116,8 @@ def _validate(schema: Mapping[str, Any], data: Any, path: str) -> _Result:
     checks: list[_Result | None] = []
     if types or fmt:
         checks.append(_check_type(types, fmt, bool(schema.get("nullable")), data, path))
-    checks.append(_check_junctors(schema, data, path))
+    has_junctors = "anyOf" in schema or "oneOf" in schema or "allOf" in schema or "not" in schema
+    checks.append(_check_junctors(schema, data, path) if has_junctors else _NO_JUNCTORS)
     if kind == "string":
         checks.append(_check_string(schema, data, path))
         if fmt.replace("-", "") in _STRING_FORMATS:
@@ -133,6 +134,12 @@ def _validate(schema: Mapping[str, Any], data: Any, path: str) -> _Result:
         result.matches += 1
     result.matches += 1
     return result
+
+
+# What _check_junctors finds for a schema without anyOf, oneOf, allOf or not: one match, no failure
+# (shared, never changed: results are only ever merged into others).
+_NO_JUNCTORS = _Result()
+_NO_JUNCTORS.matches = 1
 
 
 def _check_type(types: Sequence[str], fmt: str, nullable: bool, data: Any, path: str) -> _Result:
@@ -340,7 +347,11 @@ def _check_enum(schema: Mapping[str, Any], data: Any, path: str) -> _Result | No
     allowed = schema.get("enum")
     if not isinstance(allowed, list) or not allowed:
         return None
-    if any(_enum_matches(data, candidate) for candidate in allowed):
+    if type(data) is str:
+        # A string only ever matches an equal string entry: list membership is the whole test.
+        if data in allowed:
+            return None
+    elif any(_enum_matches(data, candidate) for candidate in allowed):
         return None
     listed = "[" + " ".join(v if isinstance(v, str) else go_format.value_v(v) for v in allowed) + "]"
     return _Result(_Failure("enum", path, f"{path} in body should be one of {listed}", value=data,
@@ -408,8 +419,14 @@ def _format(schema: Mapping[str, Any], types: Sequence[str]) -> str:
     return ""
 
 
+_EXACT_TYPES: dict[type, tuple[str, str]] = {str: ("string", ""), dict: ("object", ""), list: ("array", "")}
+
+
 def _json_type(data: Any) -> tuple[str, str]:
     """The JSON type and Go format kube-openapi infers from a decoded value."""
+    exact = _EXACT_TYPES.get(type(data))
+    if exact is not None:
+        return exact  # the common decoded types, without the ABC check a Mapping test costs
     if isinstance(data, bool):
         return "boolean", ""
     if go_format.is_int64(data):
@@ -521,6 +538,7 @@ def _is_date(text: str) -> bool:
     return 1 <= day <= days
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_date_time(text: str) -> bool:
     """strfmt's `date-time`: a date, a `T`, then hh:mm:ss[.frac] and `Z` or an offset (RFC 3339)."""
     if len(text) < 4:

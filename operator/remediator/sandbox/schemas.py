@@ -225,8 +225,10 @@ def _prune_inside_known(value: Any, schema: Mapping[str, Any] | None) -> None:
 
 def _drop_disallowed_nulls(value: Any, schema: Mapping[str, Any] | None) -> None:
     if isinstance(value, dict):
+        properties = _properties(schema) if schema is not None else {}
+        additional = _additional_schema(schema) if schema is not None else None
         for name in list(value):
-            field_schema = _field_schema(name, schema)
+            field_schema = properties.get(name, additional)
             if (value[name] is None and field_schema is not None and not field_schema.get("nullable")
                     and field_schema.get("default") is None):
                 del value[name]
@@ -554,10 +556,13 @@ def _nested_errors(schema: Mapping[str, Any], skip_any_of: bool, level: str, pat
 # -- schema accessors --------------------------------------------------------------------------------
 
 
-def _properties(schema: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _properties(schema: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """The property schemas (shared with the schema: never to be changed)."""
     properties = schema.get("properties")
     if not isinstance(properties, Mapping):
         return {}
+    if all(type(sub) is dict for sub in properties.values()):
+        return properties  # the usual case: nothing to leave out, so no copy for every node walked
     return {name: sub for name, sub in properties.items() if isinstance(sub, Mapping)}
 
 

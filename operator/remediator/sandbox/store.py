@@ -411,7 +411,10 @@ class ObjectStore:
             # the write itself only sets keys of the metadata, which is therefore copied one level.
             new = {**old, "metadata": dict(old["metadata"])}
             if "status" in given:
-                new["status"] = copy.deepcopy(given["status"])
+                # A custom resource's admission prunes what changed into a copy of its own; the built-in
+                # defaulters fill the status in place, so they get a copy.
+                admitted_by_schema = resource.custom and resource.schema is not None
+                new["status"] = given["status"] if admitted_by_schema else copy.deepcopy(given["status"])
             else:
                 new.pop("status", None)
         else:
