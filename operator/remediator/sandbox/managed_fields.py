@@ -63,16 +63,14 @@ def record_write(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, resou
     for entry in entries:
         if is_writer(entry, writer, "Update", subresource) and entry.get("apiVersion") == resource.api_version:
             mine_entry = entry  # the writer's earlier fields: what it changes now is added to them
-            mine = _without(entry.get("fieldsV1") or {}, removed)
+            mine = _without(entry.get("fieldsV1") or _EMPTY_TREE, removed)
             continue
-        tree = _without(entry.get("fieldsV1") or {}, [*changed, *removed])
+        tree = _without(entry.get("fieldsV1") or _EMPTY_TREE, [*changed, *removed])
         if tree:
             result.append(entry if tree is entry.get("fieldsV1") else {**entry, "fieldsV1": tree})
     if changed:
-        edit = _TreeEdit(mine or {})
-        for path in changed:
-            edit.insert(path)
-        result.append(new_entry(writer, "Update", resource.api_version, now, edit.finish(), subresource))
+        result.append(new_entry(writer, "Update", resource.api_version, now, _with(mine or _EMPTY_TREE, changed),
+                                subresource))
     elif mine and mine_entry is not None:
         result.append(mine_entry if mine is mine_entry.get("fieldsV1") else {**mine_entry, "fieldsV1": mine})
     return sort_entries(result)
@@ -107,15 +105,46 @@ def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
                                           e.get("apiVersion", ""), e.get("subresource", "")))
 
 
-def _without(tree: Tree, paths: Iterable[field_sets.Path]) -> Tree:
+# Edits already made: (tree's id, with or without, paths) -> (tree, result). Thousands of objects get the same
+# edit of the same (shared) tree: a create of each pod, a status write of each Deployment. The entry holds
+# the tree, so its id stays its own; trees and results are never changed. Cleared when full.
+_EDITS: dict[tuple[int, bool, tuple[field_sets.Path, ...]], tuple[Tree, Tree]] = {}
+EDITS_MAX = 10_000
+_EMPTY_TREE: Tree = {}
+
+
+def _edited(tree: Tree, inserting: bool, paths: Sequence[field_sets.Path]) -> Tree:
+    key = (id(tree), inserting, tuple(paths))
+    known = _EDITS.get(key)
+    if known is not None:
+        return known[1]
+    if inserting:
+        edit = _TreeEdit(tree)
+        for path in paths:
+            edit.insert(path)
+        result = edit.finish()
+    else:
+        present = [path for path in paths if _is_member(tree, path)]
+        result = tree
+        if present:
+            edit = _TreeEdit(tree)
+            for path in present:
+                edit.remove(path)
+            result = edit.finish()
+    if len(_EDITS) >= EDITS_MAX:
+        _EDITS.clear()
+    _EDITS[key] = (tree, result)
+    return result
+
+
+def _with(tree: Tree, paths: Sequence[field_sets.Path]) -> Tree:
+    """The tree with those paths as members (shared with other objects: never to be changed)."""
+    return _edited(tree, True, paths)
+
+
+def _without(tree: Tree, paths: Sequence[field_sets.Path]) -> Tree:
     """The tree without those paths as members; the same tree when it holds none of them."""
-    present = [path for path in paths if _is_member(tree, path)]
-    if not present:
-        return tree
-    edit = _TreeEdit(tree)
-    for path in present:
-        edit.remove(path)
-    return edit.finish()
+    return _edited(tree, False, paths) if paths else tree
 
 
 def _is_member(tree: Tree, path: field_sets.Path) -> bool:
