@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,7 +261,8 @@ def _check_string(schema: Mapping[str, Any], data: str, path: str) -> _Result | 
 
 
 def _check_format(fmt: str, data: str, path: str) -> _Result | None:
-    check = {"datetime": _is_date_time, "date": _is_date}.get(fmt.replace("-", ""))
+    checks: dict[str, Callable[[str], bool]] = {"datetime": _is_date_time, "date": _is_date}
+    check = checks.get(fmt.replace("-", ""))
     if check is None or check(data):
         return None
     return _Result(_Failure("type", path, f"{path} in body must be of type {fmt}: {go_format.quote(data)}",
