@@ -107,6 +107,22 @@ async def test_a_managers_writes_merge_into_one_entry(api: httpx.AsyncClient) ->
     assert [e["fieldsV1"] for e in tuner] == [{"f:data": {".": {}, "f:mode": {}, "f:size": {}}}]
 
 
+async def test_objects_written_alike_keep_their_own_fields_when_one_changes(api: httpx.AsyncClient) -> None:
+    # The sandbox shares equal managedFields trees between objects: a write to one must not show in the other.
+    for name in ("first", "second"):
+        await api.post(CONFIGMAPS, params={"fieldManager": "creator"}, json={
+            "metadata": {"name": name}, "data": {"mode": "fast", "size": "s"}})
+    await api.patch(f"{CONFIGMAPS}/first", params={"fieldManager": "creator"},
+                    json={"data": {"size": None, "zone": "a"}}, headers=MERGE)
+    await api.patch(f"{CONFIGMAPS}/first", params={"fieldManager": "tuner"}, json={"data": {"mode": "slow"}},
+                    headers=MERGE)
+    first = (await api.get(f"{CONFIGMAPS}/first")).json()
+    second = (await api.get(f"{CONFIGMAPS}/second")).json()
+    assert owners(first) == {("creator", "Update", None): {"f:data": {".": {}, "f:zone": {}}},
+                             ("tuner", "Update", None): {"f:data": {"f:mode": {}}}}
+    assert owners(second) == {("creator", "Update", None): {"f:data": {".": {}, "f:mode": {}, "f:size": {}}}}
+
+
 async def test_an_unchanged_write_records_nothing(api: httpx.AsyncClient) -> None:
     created = await api.post(CONFIGMAPS, params={"fieldManager": "creator"}, json={
         "metadata": {"name": "settings"}, "data": {"mode": "fast"}})
