@@ -138,9 +138,6 @@ async def run(options: OperatorOptions) -> None:
                          + ([f"shard {shard}"] if (shard := operator_config.scope.shard) is not None else []))
     if identity:
         kube.set_identity(identity)
-    if election is not None:
-        # What blocks the event loop at startup is done before taking the Lease: a leader must renew on time.
-        kube.load_api_classes()
     metrics = OperatorMetrics()
     liveness = None if options.liveness is None else health.liveness_address(options.liveness)
     addresses = [address for address in (options.metrics_address, liveness) if address is not None]

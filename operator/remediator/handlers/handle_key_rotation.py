@@ -67,6 +67,7 @@ CARRIERS: dict[type, Carrier] = {
 
 async def read(namespace: str, name: str) -> dict[str, Any] | None:
     """The KeyRotation as stored now, or None when it is gone."""
+    await kube.api_classes_loaded()
     custom = kubernetes.client.CustomObjectsApi(kube.api_client())
     try:
         found: Any = await retries.call(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)

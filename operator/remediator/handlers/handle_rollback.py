@@ -49,6 +49,7 @@ async def reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> 
 
 async def _reconcile(body: kopf.Body, config: OperatorConfig, logger: Logger) -> None:
     fences.admit(body.get("status"))  # never decide on a request that a newer leader has taken over
+    await kube.api_classes_loaded()
     request = view_of(body)
     controller = _Controller(kube.api_client(), request.namespace, config.rollback_policy())
     where = controller_loop.Where(controller.api, PLURAL, "rollback", body)

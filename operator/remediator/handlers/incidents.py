@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from remediator import GROUP, VERSION, kube
+from remediator import GROUP, VERSION
 from remediator.actions import events
 from remediator.handlers import handle_incident
 from remediator.typedefs import Logger
@@ -44,7 +44,6 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
 # scheduler task for the whole operator, not a timer per Incident.
 @kopf.on.startup(id="incident-wakeups")
 async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-    kube.load_api_classes()
     memo.reconcile = functools.partial(handle_incident.reconcile, queue=memo.incidents, config=memo.config,
                                        action_log=memo.action_log, logger=logging.getLogger("remediator.incidents"),
                                        figures=memo.figures)

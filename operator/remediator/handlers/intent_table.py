@@ -11,7 +11,7 @@ from typing import Any
 
 import kubernetes.client
 
-from remediator import API_VERSION
+from remediator import API_VERSION, kube
 from remediator.actions import (
     database,
     fences,
@@ -100,10 +100,20 @@ CARRIERS: dict[type, Carrier] = {
 }
 
 
+# The intents carried out by path (retries.request_json) or without the API: every other one has the
+# client's API classes loaded (in a thread, once) before its first use, not on the event loop.
+BY_PATH: frozenset[type] = frozenset({
+    intents.ObserveTarget, intents.ObserveHolder, intents.ObserveRunbook, intents.ProbeHttp,
+    intents.ClaimTarget, intents.ReleaseTargets, intents.ScaleTo, intents.RolloutRestart,
+})
+
+
 async def carry_out(where: Where, intent: intents.Intent) -> intents.Result:
     """Observe or act as the intent says; raises the client's errors as the action does.
 
     Nothing is observed or done once this replica no longer leads (the fence stops it first).
     """
     fences.check()
+    if type(intent) not in BY_PATH:
+        await kube.api_classes_loaded()
     return await CARRIERS[type(intent)](where, intent)
