@@ -36,6 +36,17 @@ def test_a_new_leader_counts_only_incidents_created_while_it_leads_and_shows_the
     assert sample(metrics, "remediator_incidents_open", phase="Remediating") == 0
 
 
+def test_an_incident_created_in_the_second_the_leader_started_is_counted() -> None:
+    """creationTimestamp has whole seconds: one created 0.3 s after a start at 01:00:00.7 reads 01:00:01,
+    one created 0.2 s after it reads 01:00:00, and both are new."""
+    metrics = OperatorMetrics()
+    figures = IncidentFigures(metrics, STARTED.replace(microsecond=700_000))
+    figures.seen(incident("same-second", "2026-11-30T01:00:00Z"))
+    figures.seen(incident("next-second", "2026-11-30T01:00:01Z"))
+    figures.seen(incident("before", "2026-11-30T00:59:59Z"))
+    assert sample(metrics, "remediator_incidents_observed_total", runbook="crash-looping", severity="P1") == 2
+
+
 def test_a_status_write_observes_each_finished_step_the_first_action_and_mitigation_once() -> None:
     metrics = OperatorMetrics()
     figures = IncidentFigures(metrics, STARTED)

@@ -44,7 +44,8 @@ class IncidentFigures:
 
     def __init__(self, metrics: OperatorMetrics, started_at: datetime.datetime) -> None:
         self.metrics = metrics
-        self.started_at = started_at
+        # creationTimestamp has whole seconds: one created in the second this replica started is new.
+        self.started_at = started_at.replace(microsecond=0)
         self._phases: dict[str, str] = {}  # uid -> phase, of every Incident not yet closed
         self._known: set[str] = set()
         self._rate_limited: set[str] = set()
