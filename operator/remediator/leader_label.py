@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from kubernetes.aio import client
 
-from remediator import GROUP
+from remediator import GROUP, aio_requests
 from remediator.metrics import OperatorMetrics
 
 LABEL = f"{GROUP}/leader"
@@ -29,18 +28,9 @@ async def show(api: client.ApiClient, namespace: str, metrics: OperatorMetrics, 
         return
     patch = {"metadata": {"labels": {LABEL: "true" if leading else "false"}}}
     try:
-        await _merge_patch(api, f"/api/v1/namespaces/{namespace}/pods/{pod}", patch)
+        await aio_requests.request_json(api, "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod}", patch,
+                                        content_type=aio_requests.MERGE_PATCH, timeout=TIMEOUT_SECONDS)
     except Exception as e:  # the label is for people; acting never waits for it
         described = f"API error {e.status}" if isinstance(e, client.ApiException) else type(e).__name__
         logger.warning(f"could not label the pod {namespace}/{pod} {LABEL}={str(leading).lower()} ({described})")
 
-
-async def _merge_patch(api: client.ApiClient, api_path: str, patch: dict[str, Any]) -> None:
-    """One merge patch by path: `client.CoreV1Api` would load the asyncio client's models (23 MB of RSS) for it."""
-    headers = {"Accept": "application/json", "Content-Type": "application/merge-patch+json"}
-    method, url, headers, body, _ = await api.param_serialize("PATCH", api_path, header_params=headers, body=patch,
-                                                              auth_settings=["BearerToken"])
-    response = await api.call_api(method, url, headers, body, _request_timeout=TIMEOUT_SECONDS)
-    await response.read()  # type: ignore[no-untyped-call]
-    if not 200 <= response.status <= 299:
-        raise client.ApiException(status=response.status, reason=response.reason)

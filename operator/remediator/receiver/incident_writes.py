@@ -24,7 +24,7 @@ import pydantic
 from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION, faults
+from remediator import GROUP, VERSION, aio_requests, faults
 from remediator.actions import events
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
@@ -77,7 +77,7 @@ class IncidentWrites:
 
     def __init__(self, api: aio.ApiClient, timeout: float = 10.0) -> None:
         self.custom = aio.CustomObjectsApi(api)
-        self.core = aio.CoreV1Api(api)
+        self.api = api
         self.authentication = aio.AuthenticationV1Api(api)
         self.timeout = timeout
         self._identity: str | None = None
@@ -96,6 +96,9 @@ class IncidentWrites:
                 return None
             self._identity = str(review.status.user_info.username)
         return self._identity
+
+    async def _create_event(self, namespace: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        return await aio_requests.request_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/events", event)
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call; raises ApiUnavailable for what a retry may fix, ApiException for the rest."""
@@ -207,7 +210,7 @@ class IncidentWrites:
             event = events.event_for(incident, entry)
             event["source"], event["reportingComponent"] = {"component": RECEIVER_COMPONENT}, RECEIVER_COMPONENT
             try:
-                await self._call(self.core.create_namespaced_event, incident["metadata"]["namespace"], event)
+                await self._call(self._create_event, incident["metadata"]["namespace"], event)
             except (ApiException, ApiUnavailable) as e:
                 logger.warning(f"could not post event {entry.reason} ({getattr(e, 'status', e)})")
 
@@ -229,7 +232,7 @@ class IncidentWrites:
             "source": {"component": RECEIVER_COMPONENT},
         }
         try:
-            await self._call(self.core.create_namespaced_event, namespace, event)
+            await self._call(self._create_event, namespace, event)
         except ApiException as e:
             if e.status != 409:  # already recorded
                 logger.warning(f"could not record the rejection as an Event (API error {e.status})")

@@ -19,6 +19,8 @@ import aiohttp
 from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
+from remediator import aio_requests
+
 REREAD_AFTER = 10.0
 
 
@@ -68,8 +70,9 @@ class SecretToken:
             return self._cached[1]
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                secret = await aio.CoreV1Api(self.api).read_namespaced_secret(self.name, self.namespace)
-            encoded = (secret.data or {}).get(self.key)
+                secret = await aio_requests.request_json(
+                    self.api, "GET", f"/api/v1/namespaces/{self.namespace}/secrets/{self.name}")
+            encoded = (secret.get("data") or {}).get(self.key)
             token = base64.b64decode(encoded).strip() or None if encoded else None
         except ApiException as e:
             if e.status in TRANSIENT_STATUSES:
