@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read timeout of every Kubernetes API call; watches end server-side before it "
                           "(default: 30)")
     run.add_argument("--max-concurrent-reconciles", type=_concurrency, default=None, metavar="N",
-                     help="reconcile at most N Incidents at once, the others wait their turn: bounds the "
-                          "operator's memory in a storm; 0: no limit (default: 64)")
+                     help="reconcile at most N Incidents at once, the others wait their turn, the most "
+                          "severe first: bounds the operator's memory in a storm; 0: no limit (default: 64)")
     run.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N[/DURATION]",
                      help="at most N workload actions per minute (or per DURATION: 10/30s) across all incidents "
                           "(default: unlimited)")

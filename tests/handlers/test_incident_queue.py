@@ -172,3 +172,28 @@ async def test_with_a_limit_of_two_at_most_two_deleted_incidents_release_their_l
     gate.set()
     await asyncio.gather(*deletions)
     assert most == 2 and releasing == set()
+
+
+async def test_waiting_incidents_start_by_severity_then_in_the_order_they_came() -> None:
+    """A P0 arriving in a storm of P3s takes the next free slot; an unknown severity goes last."""
+    queue = IncidentQueue(max_running=1)
+    started: list[str] = []
+    gates = {uid: asyncio.Event() for uid in ("first", "p3-a", "p3-b", "p1", "unknown", "p0")}
+
+    async def run(uid: str) -> None:
+        started.append(uid)
+        await gates[uid].wait()
+
+    queue.kick("first", run, 3)
+    for uid, priority in (("p3-a", 3), ("p3-b", 3), ("p1", 1), ("unknown", None), ("p0", 0)):
+        queue.kick(uid, run, priority)
+    await asyncio.sleep(0)
+    expected = ["first", "p0", "p1", "p3-a", "p3-b", "unknown"]
+    for uid in expected:
+        gates[uid].set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert started == expected
+    for uid in gates:
+        queue.forget(uid)
+    assert queue.running() == 0 and queue.holding() == set()

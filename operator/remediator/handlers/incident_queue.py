@@ -8,8 +8,9 @@ So: the operator's own writes are noted until the watch shows them; a watch body
 one of them nor arrives while none is outstanding is of unknown age, and the copy is dropped
 (the next reconciliation reads the Incident afresh).
 
-At most `max_running` Incidents are reconciled at once; the others wait their turn in the order they
-were kicked. In a storm that bounds what is in flight (handler runs, their requests and responses),
+At most `max_running` Incidents are reconciled at once; the others wait their turn, the most severe
+first and, within a severity, in the order they were kicked (a P0 arriving in a storm of P3s does
+not wait behind them). In a storm that bounds what is in flight (handler runs, their requests and responses),
 which is what the operator's memory peaks with, not how many Incidents are open.
 """
 
@@ -19,12 +20,16 @@ import asyncio
 import collections
 import contextlib
 import datetime
+import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 Run = Callable[[str], Awaitable[None]]
 # Versions remembered per Incident; a watch is at most a few writes behind its writer.
 RECENT = 32
+# The priority of an Incident whose severity is unknown (invalid): after every valid one.
+LAST = 99
 
 
 class IncidentQueue:
@@ -41,7 +46,10 @@ class IncidentQueue:
         self._due: dict[str, datetime.datetime] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._waiting: dict[str, Run] = {}  # kicked while max_running were running, oldest first
+        self._waiting: dict[str, tuple[int, Run]] = {}  # kicked while max_running were running: its ticket
+        self._line: list[tuple[int, int, str]] = []  # (priority, ticket, uid), a heap; stale tickets are skipped
+        self._tickets = itertools.count()
+        self._priorities: dict[str, int] = {}
         # Deleted Incidents' lock releases: a storm's deletions come at once, like its creations.
         self._releases = contextlib.nullcontext() if max_running is None else asyncio.Semaphore(max_running)
 
@@ -91,18 +99,32 @@ class IncidentQueue:
         if uid not in self._again:
             self._bodies.pop(uid, None)
 
-    def kick(self, uid: str, run: Run) -> None:
-        """Reconcile now, or as soon as fewer than `max_running` run; when a reconciliation is already
+    def kick(self, uid: str, run: Run, priority: int | None = None) -> None:
+        """Reconcile now, or as soon as fewer than `max_running` run (lower `priority` first: the
+        severity's rank, kept from the last kick that gave one); when a reconciliation is already
         running, once more right after it."""
+        if priority is not None:
+            self._priorities[uid] = priority
         if uid in self._running:
             self._again.add(uid)
             return
         if uid in self._waiting:
             return
         if self.max_running is not None and len(self._running) >= self.max_running:
-            self._waiting[uid] = run
+            ticket = next(self._tickets)
+            self._waiting[uid] = (ticket, run)
+            heapq.heappush(self._line, (self._priorities.get(uid, LAST), ticket, uid))
             return
         self._start(uid, run)
+
+    def _next_waiting(self) -> tuple[str, Run] | None:
+        while self._line:
+            _, ticket, uid = heapq.heappop(self._line)
+            waiting = self._waiting.get(uid)
+            if waiting is not None and waiting[0] == ticket:
+                del self._waiting[uid]
+                return uid, waiting[1]
+        return None
 
     def releasing(self) -> contextlib.AbstractAsyncContextManager[object]:
         """A turn to release a deleted Incident's locks: at most `max_running` at once, as reconciliations."""
@@ -124,13 +146,13 @@ class IncidentQueue:
                     return
         finally:
             self._running.pop(uid, None)
-            if self._waiting and not (self.max_running is not None and len(self._running) >= self.max_running):
-                next_uid = next(iter(self._waiting))
-                self._start(next_uid, self._waiting.pop(next_uid))
+            if not (self.max_running is not None and len(self._running) >= self.max_running):
+                if (waiting := self._next_waiting()) is not None:
+                    self._start(*waiting)
 
     async def idle(self, uid: str) -> None:
         """Wait until no reconciliation of the Incident is running; one still waiting its turn is dropped."""
-        self._waiting.pop(uid, None)
+        self._unwait(uid)
         while (task := self._running.get(uid)) is not None:
             self._again.discard(uid)
             await asyncio.wait([task])
@@ -149,18 +171,25 @@ class IncidentQueue:
         return due
 
     def forget(self, uid: str) -> None:
-        for table in (self._names, self._bodies, self._watched, self._pending, self._due, self._waiting):
+        for table in (self._names, self._bodies, self._watched, self._pending, self._due, self._priorities):
             table.pop(uid, None)
+        self._unwait(uid)
         self._again.discard(uid)
+
+    def _unwait(self, uid: str) -> None:
+        self._waiting.pop(uid, None)  # its ticket in the line goes stale
+        if not self._waiting:
+            self._line.clear()
 
     def holding(self) -> set[str]:
         """The uids the queue keeps anything for (a copy, versions, a wakeup, a running reconciliation):
         once an Incident is deleted, nothing of it may stay (thousands go through a storm)."""
         tables = (self._names, self._bodies, self._watched, self._pending, self._due, self._running, self._again,
-                  self._waiting)
-        return set().union(*tables)
+                  self._waiting, self._priorities)
+        return set().union(*tables, (uid for *_, uid in self._line))
 
     def cancel_all(self) -> None:
         self._waiting.clear()
+        self._line.clear()
         for task in self._running.values():
             task.cancel()

@@ -16,7 +16,8 @@ import kopf
 
 from remediator import GROUP, VERSION
 from remediator.actions import events
-from remediator.handlers import handle_incident
+from remediator.api import severities
+from remediator.handlers import handle_incident, incident_queue
 from remediator.typedefs import Logger
 
 
@@ -37,7 +38,18 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
         return  # another controller's finalizer holds it; the DELETED event releases the locks
     memo.figures.seen(body)
     if memo.incidents.seen(body):
-        memo.incidents.kick(uid, memo.reconcile)
+        memo.incidents.kick(uid, memo.reconcile, _priority(body))
+
+
+def _priority(body: Any) -> int:
+    """The Incident's place in the line for a reconcile slot: P0 first; an invalid severity last."""
+    try:
+        return SEVERITY_RANKS[severities.normalise_severity((body.get("spec") or {}).get("severity"))]
+    except ValueError:
+        return incident_queue.LAST
+
+
+SEVERITY_RANKS = {severity: rank for rank, severity in enumerate(severities.Severity)}
 
 
 # Waiting steps (rollouts, health checks, backoff, cooldowns, escalation deadlines) are woken up by one
