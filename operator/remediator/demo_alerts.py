@@ -63,7 +63,10 @@ class AlertmanagerSender:
         alert: dict[str, Any] = {"labels": LABELS, "annotations": {"description": "web-0 is restarting"},
                                  "startsAt": starts_at.isoformat()}
         if resolved:
-            alert["endsAt"] = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)).isoformat()
+            # In the past, so Alertmanager takes it as resolved; never before startsAt (whole seconds),
+            # which Alertmanager refuses (400): the demo may resolve in the second it fired.
+            ends_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+            alert["endsAt"] = max(ends_at, starts_at).isoformat()
         async with httpx.AsyncClient(timeout=30) as http:
             (await http.post(f"{self.url}/api/v2/alerts", json=[alert])).raise_for_status()
 
