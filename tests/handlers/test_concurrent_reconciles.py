@@ -82,3 +82,54 @@ async def test_a_burst_is_worked_off_two_at_a_time_and_every_incident_resolves(
         watching.cancel()
     assert seen == {name: "Resolved" for name in names}
     assert most[0] == LIMIT, f"{most[0]} Deployments were locked at once with the limit at {LIMIT}"
+
+
+async def lock_order(api: httpx.AsyncClient, since: str, order: list[str]) -> None:
+    """Follow the Deployments' watch; append each Deployment's name the first time it carries the lock."""
+    async with api.stream("GET", DEPLOYMENTS, params={"watch": "true", "resourceVersion": since},
+                          timeout=httpx.Timeout(10, read=None)) as stream:
+        async for line in stream.aiter_lines():
+            obj = json.loads(line)["object"] if line else {}
+            name = obj.get("metadata", {}).get("name")
+            if guards.LOCK_ANNOTATION in (obj.get("metadata", {}).get("annotations") or {}) and name not in order:
+                order.append(name)
+
+
+P3_COUNT = 10
+
+
+@pytest.mark.timeout(300)
+async def test_a_p0_arriving_in_a_storm_of_p3s_takes_the_next_free_slot(
+        sandbox: runner.RunningSandbox, api: httpx.AsyncClient, kubeconfig: pathlib.Path) -> None:
+    """With one slot, ten P3s are created at once and, once the first of them acts, a P0: the P0 acts
+    second or third (one P3 holds the slot, another may have been handed it), not last as it came."""
+    for response in await in_parallel([lambda i=i: api.post(DEPLOYMENTS, json=deployment(i))
+                                       for i in range(P3_COUNT + 1)]):
+        assert response.status_code == 201, response.text
+    since = (await api.get(DEPLOYMENTS)).json()["metadata"]["resourceVersion"]
+    queue = incident_queue.IncidentQueue(max_running=1)
+    operator_config = config.OperatorConfig(kubeconfig=kubeconfig, max_concurrent_reconciles=1)
+    figures = incident_figures.IncidentFigures(metrics.OperatorMetrics(), datetime.datetime.now(datetime.UTC))
+    memo = kopf.Memo(config=operator_config, action_log=guards.ActionLog(), incidents=queue, figures=figures)
+    order: list[str] = []
+    watching = asyncio.create_task(lock_order(api, since, order))
+    try:
+        async with operator_in_process(kubeconfig, memo, inventory.ResourceMemories()):
+            storm = [incident(f"p3-{i}", i, approval=False) for i in range(P3_COUNT)]
+            created = await asyncio.gather(*(api.post(INCIDENTS, json=body) for body in storm))
+            assert all(r.status_code == 201 for r in created), [r.text for r in created if r.status_code != 201]
+            for _ in range(60):  # the storm is being worked off: the P0 comes into a line, not a first list
+                if order:
+                    break
+                await asyncio.sleep(0.1)
+            urgent = incident("z-p0", P3_COUNT, approval=False)  # last by name, as by arrival
+            urgent["spec"]["severity"] = "P0"
+            assert (await api.post(INCIDENTS, json=urgent)).status_code == 201
+            for _ in range(240):
+                if len(order) == P3_COUNT + 1:
+                    break
+                await asyncio.sleep(0.5)
+    finally:
+        watching.cancel()
+    assert sorted(order) == sorted(f"web-{i}" for i in range(P3_COUNT + 1))
+    assert order.index(f"web-{P3_COUNT}") <= 2, f"the P0's Deployment was locked in place {order.index(f'web-{P3_COUNT}') + 1}: {order}"
