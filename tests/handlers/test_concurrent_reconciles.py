@@ -95,14 +95,15 @@ async def lock_order(api: httpx.AsyncClient, since: str, order: list[str]) -> No
                 order.append(name)
 
 
-P3_COUNT = 10
+# Enough that arriving last and coming next are far apart, whatever the watches' lag.
+P3_COUNT = 30
 
 
 @pytest.mark.timeout(300)
 async def test_a_p0_arriving_in_a_storm_of_p3s_takes_the_next_free_slot(
         sandbox: runner.RunningSandbox, api: httpx.AsyncClient, kubeconfig: pathlib.Path) -> None:
-    """With one slot, ten P3s are created at once and, once the first of them acts, a P0: the P0 acts
-    second or third (one P3 holds the slot, another may have been handed it), not last as it came."""
+    """With one slot, thirty P3s are created at once and, once the first of them acts, a P0: the P0 acts
+    among the first few (the P3s that ran while its watch event travelled), not last as it came."""
     for response in await in_parallel([lambda i=i: api.post(DEPLOYMENTS, json=deployment(i))
                                        for i in range(P3_COUNT + 1)]):
         assert response.status_code == 201, response.text
@@ -132,4 +133,5 @@ async def test_a_p0_arriving_in_a_storm_of_p3s_takes_the_next_free_slot(
     finally:
         watching.cancel()
     assert sorted(order) == sorted(f"web-{i}" for i in range(P3_COUNT + 1))
-    assert order.index(f"web-{P3_COUNT}") <= 2, f"the P0's Deployment was locked in place {order.index(f'web-{P3_COUNT}') + 1}: {order}"
+    place = order.index(f"web-{P3_COUNT}") + 1
+    assert place <= P3_COUNT // 3, f"the P0's Deployment was locked in place {place}: {order}"
