@@ -125,6 +125,8 @@ async def api_classes_loaded() -> None:
     requests by path (retries.request_json) and never waits here, so an operator that only scales and
     restarts never pays for them."""
     global _api_classes_loaded
+    # Two first callers at once both start the load: the import system's per-module locks make the second
+    # wait for the first's imports and find them done, so no lock of ours is needed.
     if not _api_classes_loaded:
         await asyncio.to_thread(load_api_classes)
         _api_classes_loaded = True
