@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--images", type=pathlib.Path, default=None, metavar="FILE",
                          help="the image registry: which images exist, their pull time and how their "
                               "containers behave (docs/sandbox.md); without it every image exists and runs")
+    sandbox.add_argument("--event-ttl", type=_event_ttl, default="1h", metavar="DURATION",
+                         help="how long an Event is kept after its last write, as kube-apiserver's "
+                              "--event-ttl (default: 1h; 0s keeps Events for ever)")
 
     crds = commands.add_parser("crds", help="write the CRD manifests (and docs/api/) generated from the API models")
     crds.add_argument("--output", type=pathlib.Path, default=None,
@@ -193,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"remediator sandbox: --images: {error}", file=sys.stderr)
             return 2
         return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth,
-                                          time_scale=args.time_scale, image_registry=registry))
+                                          time_scale=args.time_scale, image_registry=registry,
+                                          event_ttl=args.event_ttl))
     if args.command == "run":
         from remediator import operator_main
 
@@ -338,6 +342,15 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _event_ttl(text: str) -> float:
+    from remediator.api.durations import parse_duration
+
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _time_scale(text: str) -> float:
     try:
         scale = float(text)
@@ -427,11 +440,11 @@ def _crds(output: pathlib.Path | None) -> int:
 
 async def _sandbox(host: str, port: int, kubeconfig: pathlib.Path, crd_paths: list[pathlib.Path], *,
                    auth: bool = False, time_scale: float = 1.0,
-                   image_registry: sandbox_images.Registry | None = None) -> None:
+                   image_registry: sandbox_images.Registry | None = None, event_ttl: float) -> None:
     from remediator.sandbox import images, runner
 
     async with runner.running(host=host, port=port, crd_paths=crd_paths, auth=auth, time_scale=time_scale,
-                              image_registry=image_registry or images.EVERY_IMAGE) as sandbox:
+                              image_registry=image_registry or images.EVERY_IMAGE, event_ttl=event_ttl) as sandbox:
         sandbox.write_kubeconfig(kubeconfig)
         print(f"sandbox listening on {sandbox.url}; kubeconfig written to {kubeconfig}", flush=True)
         await asyncio.Event().wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import httpx
@@ -13,6 +14,19 @@ PODS = "/api/v1/namespaces/default/pods"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 INCIDENTS = "/apis/remediator.dev/v1alpha1/namespaces/default/incidents"
 MERGE = {"Content-Type": "application/merge-patch+json"}
+
+class Clock:
+    """A store clock that tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.datetime(2025, 1, 1, 12, 0, tzinfo=datetime.UTC)
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += datetime.timedelta(seconds=seconds)
+
 
 # Only the API server: no controller writes between the test's own writes.
 NO_CONTROLLERS = controllers.Simulations(deployments=False, replicasets=False, pods=False, statefulsets=False,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,20 +19,9 @@ from tests.scenarios.support import wait_for
 from remediator.sandbox import resources, store
 from remediator.sandbox.controllers import Controllers, Simulations, deployments, kubelet, naming
 
+from .support import Clock
+
 Object = dict[str, Any]
-
-
-class Clock:
-    """A store clock that tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.datetime(2025, 1, 1, 12, 0, tzinfo=datetime.UTC)
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += datetime.timedelta(seconds=seconds)
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ import aiohttp.web
 import trustme
 import yaml
 
-from remediator.sandbox import authn, controllers, images, resources, server, store
+from remediator.sandbox import authn, controllers, event_leases, images, resources, server, store
 
 LOCALHOST = "127.0.0.1"
 
@@ -135,6 +135,7 @@ async def running(
     auth: bool = False,
     time_scale: float = 1.0,
     image_registry: images.Registry = images.EVERY_IMAGE,
+    event_ttl: float = event_leases.EVENT_TTL_SECONDS,
 ) -> AsyncIterator[RunningSandbox]:
     """Serve a sandbox until the context exits.
 
@@ -144,9 +145,10 @@ async def running(
     over TLS only. `time_scale` compresses the simulated delays (a pod's termination grace period):
     0.01 lets a 30 s grace period pass in 0.3 s. `image_registry` says which images exist and how their
     containers behave (by default every image exists and runs); the ConfigMap kube-system/sandbox-images
-    adds entries at run time.
+    adds entries at run time. `event_ttl`: seconds an Event is kept after its last write (kube-apiserver's
+    --event-ttl; 0 for ever), for the sandbox made here (a given `sandbox` has its store's own).
     """
-    sandbox = sandbox or server.Sandbox(store.ObjectStore(resources.ResourceRegistry()),
+    sandbox = sandbox or server.Sandbox(store.ObjectStore(resources.ResourceRegistry(), event_ttl=event_ttl),
                                         authenticator=authn.Authenticator() if auth else None)
     # Not `handler or ...`: a kmock handler with no requests logged yet is falsy.
     low_level = aiohttp.web.Server(sandbox.handle if handler is None else handler, handler_cancellation=True)

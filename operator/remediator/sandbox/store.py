@@ -26,6 +26,7 @@ from remediator.sandbox import (
     defaults,
     discovery,
     errors,
+    event_leases,
     event_versions,
     field_errors,
     go_format,
@@ -56,6 +57,7 @@ NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_GENERATE_NAME_PREFIX = 63 - 5
 FOREGROUND_FINALIZER = "foregroundDeletion"
 PODS: ResourceKey = ("", "pods")
+EVENTS: ResourceKey = ("", "events")
 
 
 def utcnow() -> datetime.datetime:
@@ -162,9 +164,13 @@ class ObjectStore:
     Methods raise errors.ApiError with the code the real API server would answer.
     """
 
-    def __init__(self, registry: resources.ResourceRegistry | None = None, clock: Clock = utcnow) -> None:
+    def __init__(self, registry: resources.ResourceRegistry | None = None, clock: Clock = utcnow,
+                 event_ttl: float = event_leases.EVENT_TTL_SECONDS) -> None:
+        """`event_ttl`: how long an Event lives after its last write, in seconds (kube-apiserver's
+        `--event-ttl`, 1 h by default); 0 keeps Events for ever."""
         self.registry = registry or resources.ResourceRegistry()
         self.clock = clock
+        self._event_leases = event_leases.Leases(event_ttl)
         self.resource_version = 0
         self._objects: dict[ResourceKey, dict[ObjectKey, Object]] = collections.defaultdict(dict)
         self._history: dict[ResourceKey, collections.deque[WatchEvent]] = collections.defaultdict(
@@ -205,6 +211,8 @@ class ObjectStore:
         """The stored object (shared: callers must not mutate it). 404 when absent."""
         if (viewed := self._view(resource)) is not None:
             return viewed[0].from_storage(self.get(viewed[1], namespace, name))
+        if resource.key == EVENTS:
+            self._expire_events()
         obj = self._objects[resource.key].get((namespace or "", name))
         if obj is None:
             raise errors.not_found(resource.group_resource, name, kind=resource.plural, group=resource.group)
@@ -214,6 +222,8 @@ class ObjectStore:
         if (viewed := self._view(resource)) is not None:
             found = self.find(viewed[1], namespace, name)
             return None if found is None else viewed[0].from_storage(found)
+        if resource.key == EVENTS:
+            self._expire_events()
         return self._objects[resource.key].get((namespace or "", name))
 
     def dependents(self, resource: resources.ResourceType, owner_uid: str,
@@ -247,6 +257,8 @@ class ObjectStore:
         if (viewed := self._view(resource)) is not None:
             return [viewed[0].from_storage(obj)
                     for obj in self.list(viewed[1], namespace, label_selector, field_selector)]
+        if resource.key == EVENTS:
+            self._expire_events()
         objects = self._objects[resource.key]
         result = []
         for key in sorted(objects):
@@ -285,6 +297,8 @@ class ObjectStore:
                 self._raise_invalid(resource, stored_body, event_versions.strict_problems(stored_body))
             return view.from_storage(self.create(stored, stored_body, namespace, dry_run=dry_run,
                                                  field_manager=field_manager, managed_fields=managed_fields))
+        if resource.key == EVENTS:
+            self._expire_events()  # an expired Event's name is free again
         obj = copy.deepcopy(ownership.without_managed_fields(body))
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -558,6 +572,8 @@ class ObjectStore:
         if view is not None:
             watch.resource = self.resource_type(*view.storage).key
             watch.present = view.from_storage
+        if watch.resource == EVENTS:
+            self._expire_events()
         if since is None:
             resource = self._type_of(watch.resource)
             initial = [watch.presented(WatchEvent("ADDED", obj, None, self.resource_version))
@@ -665,6 +681,8 @@ class ObjectStore:
                 old: Object | None) -> None:
         rv = self._next_version()
         obj["metadata"]["resourceVersion"] = str(rv)
+        if resource.key == EVENTS:
+            self._event_leases.grant(key, rv, self.clock().timestamp())
         if resource.kind == "CustomResourceDefinition":
             obj = self._establish_crd(obj)
         self._objects[resource.key][key] = obj
@@ -723,6 +741,17 @@ class ObjectStore:
                 watch.queue.put_nowait(seen)
         for listener in list(self.listeners):
             listener(resource, event)
+
+    def _expire_events(self) -> None:
+        """Delete the Events whose lease ran out (`event_ttl` after their last write), as etcd does when a
+        lease expires: watchers see them DELETED. Done before each write and each read of Events."""
+        if not self._event_leases.granted:
+            return
+        events = self._objects[EVENTS]
+        for key, resource_version in list(self._event_leases.expired(self.clock().timestamp())):
+            obj = events.get(key)
+            if obj is not None and obj["metadata"]["resourceVersion"] == str(resource_version):
+                self._remove(self._type_of(EVENTS), key, obj)
 
     def _live_dependents(self, owner_uid: str) -> set[str]:
         return {uid for uid in self._dependents.get(owner_uid, ()) if uid in self._by_uid}
