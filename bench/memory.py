@@ -27,7 +27,8 @@ from bench import incidents, sandboxes
 
 BATCH = 1000
 TOTAL = 10_000
-# Kopf ends an object's worker 5 s after its last event (queueing.idle_timeout): wait for that at the end.
+# Kopf ends an object's worker once it is quiet (operator_main.WORKER_IDLE_SECONDS; Kopf's default, 5 s, before
+# that): wait well past it at the end, so that runs of older operators compare.
 SETTLE_SECONDS = 10.0
 
 

@@ -33,7 +33,8 @@ DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 ROUNDS, PER_ROUND = 10, 200
 # Requests in flight from the test's client at once: the API server is the same process as the operator.
 CONCURRENCY = 10
-# Kopf ends an object's worker after its queueing.idle_timeout (5 s) without events.
+# Kopf ends an object's worker once it has had no event for operator_main.WORKER_IDLE_SECONDS; the
+# deletions of the last round still take their turn for the lock releases.
 SETTLE_SECONDS = 60
 
 
