@@ -15,7 +15,8 @@ import pytest
 
 from remediator.sandbox import controllers
 
-from .support import DEPLOYMENTS, INCIDENTS, MERGE, NO_CONTROLLERS, created
+from .support import DEPLOYMENTS, INCIDENTS, MERGE, NO_CONTROLLERS, created, incident
+from .test_contract_watches import events
 
 STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
@@ -158,3 +159,27 @@ async def test_the_official_client_patches_a_deployment_strategically(apps_v1: k
     patched = await asyncio.to_thread(apps_v1.patch_namespaced_deployment, "web", "default", patch)
     assert [(c.name, c.image) for c in patched.spec.template.spec.containers] == [("app", "shop:1.0"),
                                                                                  ("proxy", "envoy:1.31")]
+
+
+async def test_each_patched_version_stays_as_it_was_written(api: httpx.AsyncClient) -> None:
+    """Later patches change nothing of what an earlier one wrote: a watch replays every version as it was.
+
+    Patched objects share what a patch leaves alone with the stored version, and what it sets with the
+    request's body; the server's defaulting and admission must never change any of them in place.
+    """
+    made = await created(api, INCIDENTS, incident("shared"))
+    condition = {"type": "Ready", "status": "False", "reason": "Remediating", "message": "first",
+                 "lastTransitionTime": "2026-07-01T12:00:00Z"}
+    writes = [{"status": {"phase": "Remediating", "conditions": [condition]}},
+              {"status": {"conditions": [{**condition, "message": "second"}]}},
+              {"metadata": {"labels": {"team": "db"}}, "spec": {"summary": "db still down"}}]
+    for write in writes:
+        path = f"{INCIDENTS}/shared" + ("/status" if "status" in write else "")
+        response = await api.patch(path, json=write, headers=MERGE)
+        assert response.status_code == 200, response.text
+    params = {"watch": "true", "resourceVersion": made["metadata"]["resourceVersion"]}
+    async with api.stream("GET", INCIDENTS, params=params) as stream:
+        received = [e["object"] for e in await events(stream.aiter_lines(), 3)]
+    assert [o["status"]["conditions"][0]["message"] for o in received] == ["first", "second", "second"]
+    assert [o["spec"]["summary"] for o in received] == ["db down", "db down", "db still down"]
+    assert [(o["metadata"].get("labels") or {}).get("team") for o in received] == [None, None, "db"]

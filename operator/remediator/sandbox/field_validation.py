@@ -50,10 +50,11 @@ def unknown_fields(resource: resources.ResourceType, obj: Any, stored: Mapping[s
     """
     if resource.schema is None or not isinstance(obj, Mapping):
         return []
-    if stored is not None:
-        obj = {key: value for key, value in obj.items()
-               if key in ("apiVersion", "kind", "metadata") or stored.get(key) != value}
-    found = _dropped(obj, schemas.prune(resource.schema, obj), "")
+    # Pruning keeps apiVersion, kind and metadata whole (their unknown fields are found below), so only
+    # the other sections are pruned and compared; metadata's managedFields alone are most of an object.
+    sections = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")
+                and (stored is None or stored.get(key) != value)}
+    found = _dropped(sections, schemas.prune(resource.schema, sections), "")
     metadata = obj.get("metadata")
     if isinstance(metadata, Mapping):
         found += [f"metadata.{name}" for name in metadata if name not in OBJECT_META_FIELDS]

@@ -66,10 +66,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
     Objects merge key by key, `null` deletes a key, and anything that is not an object (lists
     included) replaces the target wholesale. Never fails: every JSON value is a valid merge patch.
+    The result shares its values with the target (what the patch leaves alone) and the patch (what it
+    sets); only the objects on the patched paths are new. None of them is to be changed in place: the
+    server patches stored objects, which are never changed, with a body decoded for the request, and the
+    store copies what it keeps. (A deep copy at every level copied the whole object once per level of the
+    patch, and every list the patch set once more.)
     """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
     for name, value in patch.items():
         if value is None:
             merged.pop(name, None)
