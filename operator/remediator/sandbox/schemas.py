@@ -567,14 +567,7 @@ def _nested_errors(schema: Mapping[str, Any], skip_any_of: bool, level: str, pat
 # -- schema accessors --------------------------------------------------------------------------------
 
 
-def _properties(schema: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
-    """The property schemas (shared with the schema: never to be changed)."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return {}
-    if all(type(sub) is dict for sub in properties.values()):
-        return properties  # the usual case: nothing to leave out, so no copy for every node walked
-    return {name: sub for name, sub in properties.items() if isinstance(sub, Mapping)}
+_properties = schema_validation.properties
 
 
 def _items(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
