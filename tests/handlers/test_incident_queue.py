@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 
 import pytest
 
@@ -155,23 +156,67 @@ def test_a_limit_below_one_is_refused() -> None:
 async def test_with_a_limit_of_two_at_most_two_deleted_incidents_release_their_locks_at_once() -> None:
     queue = IncidentQueue(max_running=2)
     releasing: set[int] = set()
+    started: list[int] = []
     most = 0
     gate = asyncio.Event()
 
     async def release(index: int) -> None:
         nonlocal most
-        async with queue.releasing():
-            releasing.add(index)
-            most = max(most, len(releasing))
-            await gate.wait()
-            releasing.discard(index)
+        releasing.add(index)
+        started.append(index)
+        most = max(most, len(releasing))
+        await gate.wait()
+        releasing.discard(index)
 
-    deletions = [asyncio.create_task(release(i)) for i in range(6)]
+    for i in range(6):
+        queue.deleted(f"u{i}", functools.partial(release, i))
     await asyncio.sleep(0)
-    assert len(releasing) == 2
+    assert len(releasing) == 2 and queue.holding() == {"u2", "u3", "u4", "u5"}
     gate.set()
-    await asyncio.gather(*deletions)
-    assert most == 2 and releasing == set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert most == 2 and started == [0, 1, 2, 3, 4, 5] and releasing == set() and queue.holding() == set()
+
+
+async def test_a_deleted_incident_is_let_go_of_only_once_its_running_reconciliation_ends() -> None:
+    """The reconciliation may still claim a lock: the release comes after it, and then nothing is kept."""
+    queue = IncidentQueue(max_running=1)
+    gate, order = asyncio.Event(), list[str]()
+
+    async def run(uid: str) -> None:
+        await gate.wait()
+        order.append(f"reconciled {uid}")
+
+    async def release(uid: str) -> None:
+        order.append(f"released {uid}")
+
+    queue.read(body("10"))  # u1's copy and versions: forgotten with it
+    queue.kick("u1", run)
+    queue.kick("u2", run)  # waits its turn behind u1; deleted before it gets one
+    queue.deleted("u1", functools.partial(release, "u1"))
+    queue.deleted("u2", functools.partial(release, "u2"))
+    await asyncio.sleep(0)
+    assert order == [] and "u1" in queue.holding()
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert order == ["reconciled u1", "released u1", "released u2"] and queue.holding() == set()
+
+
+async def test_a_failed_release_does_not_hold_up_the_deletions_behind_it() -> None:
+    queue = IncidentQueue(max_running=1)
+    released: list[str] = []
+
+    async def release(uid: str) -> None:
+        if uid == "u1":
+            raise RuntimeError("boom")
+        released.append(uid)
+
+    for uid in ("u1", "u2", "u3"):
+        queue.deleted(uid, functools.partial(release, uid))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert released == ["u2", "u3"] and queue.holding() == set()
 
 
 async def test_waiting_incidents_start_by_severity_then_in_the_order_they_came() -> None:

@@ -180,18 +180,31 @@ async def _advance(api: kubernetes.client.ApiClient, queue: IncidentQueue, body:
     raise RuntimeError(f"no conclusion after {MAX_MOVES} moves")
 
 
-async def release(body: Mapping[str, Any], logger: Logger) -> None:
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """What a deleted Incident's lock release needs, without its body: where, and which targets."""
+
+    namespace: str
+    targets: intents.ReleaseTargets | None
+
+
+def release_of(body: Mapping[str, Any]) -> Release:
+    """The target locks a deleted Incident may still hold (its status's claims and its steps' targets)."""
+    incident = view_of(body)
+    return Release(incident.namespace, incidents.release_on_deletion(incident))
+
+
+async def release(deleted: Release, logger: Logger) -> None:
     """On deletion: release the target locks the Incident still holds.
 
     Best effort: a lock that cannot be released now (or whose release the operator missed while it
     was down) is taken over by the next incident on that target, which finds the holder gone.
     """
-    incident = view_of(body)
-    release_targets = incidents.release_on_deletion(incident)
+    release_targets = deleted.targets
     if release_targets is None:
         return
     try:
-        result = await workloads.release(kube.api_client(), incident.namespace, release_targets)
+        result = await workloads.release(kube.api_client(), deleted.namespace, release_targets)
     except TRANSIENT_ERRORS as e:
         result = intents.failed("ApiError", retries.describe(e))
     if result.succeeded:

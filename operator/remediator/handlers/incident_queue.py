@@ -12,24 +12,32 @@ At most `max_running` Incidents are reconciled at once; the others wait their tu
 first and, within a severity, in the order they were kicked (a P0 arriving in a storm of P3s does
 not wait behind them). In a storm that bounds what is in flight (handler runs, their requests and responses),
 which is what the operator's memory peaks with, not how many Incidents are open.
+
+A deleted Incident is let go of here too: once no reconciliation of it runs, the queue forgets it and
+runs what its deletion still needs (the release of its target locks), at most `max_running` at once,
+in the order they were deleted. The watch's handler only hands the deletion over, so a storm's deletions
+wait their turn as a line of small records, not as a thousand handler runs each holding its body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime
 import heapq
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 Run = Callable[[str], Awaitable[None]]
+# What a deleted Incident still needs once no reconciliation of it runs (its locks released).
+Release = Callable[[], Awaitable[None]]
 # Versions remembered per Incident; a watch is at most a few writes behind its writer.
 RECENT = 32
 # The priority of an Incident whose severity is unknown (invalid): after every valid one.
 LAST = 99
+logger = logging.getLogger("remediator.incidents")
 
 
 class IncidentQueue:
@@ -50,8 +58,10 @@ class IncidentQueue:
         self._line: list[tuple[int, int, str]] = []  # (priority, ticket, uid), a heap; stale tickets are skipped
         self._tickets = itertools.count()
         self._priorities: dict[str, int] = {}
-        # Deleted Incidents' lock releases: a storm's deletions come at once, like its creations.
-        self._releases = contextlib.nullcontext() if max_running is None else asyncio.Semaphore(max_running)
+        # Deleted Incidents still to be let go of, in the order they were deleted; a storm's deletions
+        # come at once, like its creations: at most max_running releasers work the line.
+        self._deleted: collections.deque[tuple[str, Release]] = collections.deque()
+        self._releasers: set[asyncio.Task[None]] = set()
 
     def names(self, uid: str) -> tuple[str, str] | None:
         """(namespace, name) of a known Incident."""
@@ -126,9 +136,26 @@ class IncidentQueue:
                 return uid, waiting[1]
         return None
 
-    def releasing(self) -> contextlib.AbstractAsyncContextManager[object]:
-        """A turn to release a deleted Incident's locks: at most `max_running` at once, as reconciliations."""
-        return self._releases
+    def deleted(self, uid: str, release: Release) -> None:
+        """The Incident is gone: once no reconciliation of it runs, forget it and await `release`; at most
+        `max_running` releases at once (as reconciliations), in the background. A reconciliation still
+        waiting its turn is dropped now."""
+        self._unwait(uid)
+        self._deleted.append((uid, release))
+        if self.max_running is None or len(self._releasers) < self.max_running:
+            task = asyncio.create_task(self._release_deleted())
+            self._releasers.add(task)
+            task.add_done_callback(self._releasers.discard)
+
+    async def _release_deleted(self) -> None:
+        while self._deleted:
+            uid, release = self._deleted.popleft()
+            await self.idle(uid)  # a running reconciliation may still claim a lock, or write its state here
+            self.forget(uid)
+            try:
+                await release()
+            except Exception:  # one deletion's failure must not strand the others in the line
+                logger.exception("releasing a deleted Incident's locks failed (uid %s)", uid)
 
     def running(self) -> int:
         """How many reconciliations run now (at most `max_running`)."""
@@ -186,10 +213,11 @@ class IncidentQueue:
         once an Incident is deleted, nothing of it may stay (thousands go through a storm)."""
         tables = (self._names, self._bodies, self._watched, self._pending, self._due, self._running, self._again,
                   self._waiting, self._priorities)
-        return set().union(*tables, (uid for *_, uid in self._line))
+        return set().union(*tables, (uid for *_, uid in self._line), (uid for uid, _ in self._deleted))
 
     def cancel_all(self) -> None:
         self._waiting.clear()
         self._line.clear()
-        for task in self._running.values():
+        self._deleted.clear()  # locks a stopped operator did not release are taken over by their next Incident
+        for task in (*self._running.values(), *self._releasers):
             task.cancel()

@@ -18,6 +18,7 @@ from remediator import GROUP, VERSION
 from remediator.actions import events
 from remediator.api import severities
 from remediator.handlers import handle_incident, incident_queue
+from remediator.handlers.incident_figures import IncidentFigures
 from remediator.typedefs import Logger
 
 
@@ -28,17 +29,22 @@ async def incident_changed(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger
         return  # another shard's: nothing is kept or written for it here
     uid = body["metadata"]["uid"]
     if event["type"] == "DELETED":
-        await memo.incidents.idle(uid)  # a running reconciliation may still note it as rate-limited
-        memo.figures.gone(uid)
-        memo.incidents.forget(uid)
-        async with memo.incidents.releasing():
-            await handle_incident.release(body, logger)
+        # Handed over, not awaited: Kopf lets go of the body and its worker at once (a storm deletes
+        # a thousand at a time), the queue keeps only what the release needs.
+        memo.incidents.deleted(uid, functools.partial(_let_go, memo.figures, uid,
+                                                      handle_incident.release_of(body), logger))
         return
     if body["metadata"].get("deletionTimestamp"):
         return  # another controller's finalizer holds it; the DELETED event releases the locks
     memo.figures.seen(body)
     if memo.incidents.seen(body):
         memo.incidents.kick(uid, memo.reconcile, _priority(body))
+
+
+async def _let_go(figures: IncidentFigures, uid: str, release: handle_incident.Release, logger: Logger) -> None:
+    """Once no reconciliation of the deleted Incident runs (one may still note it as rate-limited)."""
+    figures.gone(uid)
+    await handle_incident.release(release, logger)
 
 
 def _priority(body: Any) -> int:
