@@ -12,7 +12,7 @@ import os
 
 from kubernetes.aio import client
 
-from remediator import GROUP, aio_requests
+from remediator import GROUP, api_requests
 from remediator.metrics import OperatorMetrics
 
 LABEL = f"{GROUP}/leader"
@@ -28,8 +28,8 @@ async def show(api: client.ApiClient, namespace: str, metrics: OperatorMetrics, 
         return
     patch = {"metadata": {"labels": {LABEL: "true" if leading else "false"}}}
     try:
-        await aio_requests.request_json(api, "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod}", patch,
-                                        content_type=aio_requests.MERGE_PATCH, timeout=TIMEOUT_SECONDS)
+        await api_requests.send_json(api, "PATCH", api_requests.path("/api/v1/namespaces", namespace, "pods", pod),
+                                     patch, content_type=api_requests.MERGE_PATCH, timeout=TIMEOUT_SECONDS)
     except Exception as e:  # the label is for people; acting never waits for it
         described = f"API error {e.status}" if isinstance(e, client.ApiException) else type(e).__name__
         logger.warning(f"could not label the pod {namespace}/{pod} {LABEL}={str(leading).lower()} ({described})")

@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator import api_requests
 from remediator.actions import retries
 from remediator.api.timelines import TimelineEntry
 from remediator.typedefs import Logger
@@ -141,7 +142,7 @@ async def _send(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], bodies
 
 
 def _path(namespace: str, *name: str) -> str:
-    return retries.path("/api/v1/namespaces", namespace, "events", *name)
+    return api_requests.path("/api/v1/namespaces", namespace, "events", *name)
 
 
 async def _repeat(api: kubernetes.client.ApiClient, namespace: str, key: tuple[str, str, str, str],
@@ -154,7 +155,7 @@ async def _repeat(api: kubernetes.client.ApiClient, namespace: str, key: tuple[s
     patch = {"count": count + 1, "lastTimestamp": when}
     try:
         await retries.request_json(api, "PATCH", _path(namespace, name), patch,
-                                   content_type=retries.STRATEGIC_MERGE_PATCH)
+                                   content_type=api_requests.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         if e.status == 404:  # expired or deleted: a new Event then
             return False

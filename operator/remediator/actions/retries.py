@@ -12,20 +12,24 @@ import concurrent.futures
 import functools
 import json
 import logging
-import urllib.parse
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import kubernetes.client
 import urllib3
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from remediator import api_requests, kube
 from remediator.actions import fences
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# What a failed client call raises: an answer from the API server, or no answer at all.
-API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, ConnectionError)
+# What a failed client call raises: an answer from the API server, or no answer at all (from the synchronous
+# client's urllib3 or the asyncio client's aiohttp: a refused or dropped connection, a timeout).
+API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, aiohttp.ClientError,
+                                           ConnectionError, TimeoutError)
 DELAYS = (0.1, 0.3, 1.0, 2.0)
 # (connect, read) seconds for every API call: a hung connection fails the call instead of the incident.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -45,8 +49,12 @@ def is_transient(error: BaseException) -> bool:
     """Whether the same request may well succeed if sent again shortly."""
     if isinstance(error, ApiException):
         return error.status in TRANSIENT_STATUSES
+    if isinstance(error, aiohttp.SocketTimeoutError):
+        # No answer within the read timeout: the server may have carried the request out, and may well be
+        # as slow again. The caller decides (the step fails transiently), as for urllib3's ReadTimeoutError.
+        return False
     return isinstance(error, (urllib3.exceptions.ProtocolError, urllib3.exceptions.MaxRetryError,
-                              ConnectionError))
+                              aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError))
 
 
 def retry_after(error: BaseException) -> float | None:
@@ -116,44 +124,38 @@ async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> di
     return result
 
 
-# A patch's media type says how the server merges it; a list of operations is a JSON patch.
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"  # custom resources know no strategic merge
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # what the API classes send for a dict
-# The client's credential hooks (a refreshed token) apply to the requests built here as to its API classes.
-_AUTH_SETTINGS = ["BearerToken"]
-
-
-def path(prefix: str, *segments: str) -> str:
-    """An API path: the prefix (`/apis/apps/v1/namespaces`) as it is, then each segment (a namespace,
-    a name) quoted as the client quotes path parameters."""
-    return prefix + "".join("/" + urllib.parse.quote(segment, safe="") for segment in segments)
+# Semaphores bounding the requests by path in flight, one per event loop (a semaphore belongs to its loop).
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 async def request_json(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any = None, *,
                        content_type: str = "application/json") -> dict[str, Any]:
-    """Send one request to `api_path` through `call` (fence, timeouts, retries) and return the server's JSON.
+    """Send one request to `api_path` (fence, timeouts, retries as `call`) and return the server's JSON.
 
     The API classes' per-call validation and model machinery cost more CPU than the request itself,
-    so the hot path builds its requests here: the client's host, credentials and User-Agent, the body
-    sent as JSON with `content_type`. Raises ApiException on an error answer, as the API classes do.
+    and the synchronous client a thread per request in flight: the hot path sends its requests here, on
+    the event loop through the asyncio client (`kube.hot_path_client`: the host, TLS settings, credentials
+    and User-Agent of `api`, usually `kube.api_client()`), `body` as JSON with `content_type`, at most
+    API_CONCURRENCY at a time. Raises ApiException on an error answer, as the API classes do (and
+    aiohttp's ClientError or TimeoutError when there is none).
     """
     result: dict[str, Any] = await _retrying(f"{verb} {api_path}", functools.partial(
-        in_api_thread, _send_json, api, verb, api_path, body, content_type, _request_timeout=REQUEST_TIMEOUT))
+        _send_fenced, api, verb, api_path, body, content_type))
     return result
 
 
-def _send_json(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any, content_type: str, *,
-               _request_timeout: Any) -> Any:
-    headers = {"Accept": "application/json", "Content-Type": content_type}
-    method, url, headers, body, _ = api.param_serialize(verb, api_path, header_params=headers, body=body,
-                                                        auth_settings=_AUTH_SETTINGS)
-    response = api.call_api(method, url, headers, body, _request_timeout=_request_timeout)
-    # Read even when unwanted: an unread response keeps its connection out of the pool.
-    data: bytes = response.read()  # type: ignore[no-untyped-call]
-    if not 200 <= response.status <= 299:
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
-    return json.loads(data)
+async def _send_fenced(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any,
+                       content_type: str) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    in_flight = _in_flight.get(loop) or _in_flight.setdefault(loop, asyncio.Semaphore(API_CONCURRENCY))
+    async with in_flight:
+        connect, read = REQUEST_TIMEOUT
+        timeout = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read)
+        # The fence is checked after the wait for a place, and nothing waits between it and the sending: a
+        # replica deposed while its request waited does not send it (as in an API thread, see `fenced`).
+        fences.check()
+        return await api_requests.send_json(kube.hot_path_client(api), verb, api_path, body,
+                                            content_type=content_type, timeout=timeout)
 
 
 def describe(error: BaseException) -> str:

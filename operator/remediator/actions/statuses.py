@@ -7,7 +7,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION
+from remediator import GROUP, VERSION, api_requests
 from remediator.actions import retries
 
 
@@ -22,7 +22,7 @@ async def write_status(api: kubernetes.client.ApiClient, plural: str, namespace:
     if resource_version is not None:
         patch["metadata"] = {"resourceVersion": resource_version}
     return await retries.request_json(api, "PATCH", _path(plural, namespace, name, "status"), patch,
-                                      content_type=retries.MERGE_PATCH)
+                                      content_type=api_requests.MERGE_PATCH)
 
 
 async def write_incident_status(api: kubernetes.client.ApiClient, namespace: str, name: str,
@@ -51,4 +51,4 @@ async def _read(api: kubernetes.client.ApiClient, plural: str, namespace: str, n
 
 
 def _path(plural: str, namespace: str, name: str, *subresource: str) -> str:
-    return retries.path(f"/apis/{GROUP}/{VERSION}/namespaces", namespace, plural, name, *subresource)
+    return api_requests.path(f"/apis/{GROUP}/{VERSION}/namespaces", namespace, plural, name, *subresource)

@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from remediator import api_requests
 from remediator.actions import retries
 from remediator.engine import guards, intents
 
@@ -23,7 +24,7 @@ OnError = Callable[[ApiException, str, str, str], intents.Result]
 
 
 def _path(table: dict[str, str], kind: str, name: str, namespace: str, *subresource: str) -> str:
-    return retries.path("/apis/apps/v1/namespaces", namespace, table[kind], name, *subresource)
+    return api_requests.path("/apis/apps/v1/namespaces", namespace, table[kind], name, *subresource)
 
 
 def failure(error: ApiException, kind: str, name: str, namespace: str) -> intents.Result:
@@ -59,7 +60,7 @@ async def claim(api: kubernetes.client.ApiClient, namespace: str, intent: intent
                                                                                    intent.holder)}}}
     try:
         claimed = await retries.request_json(api, "PATCH", _path(_WORKLOADS, intent.kind, intent.name, namespace),
-                                             patch, content_type=retries.STRATEGIC_MERGE_PATCH)
+                                             patch, content_type=api_requests.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         return failure(e, intent.kind, intent.name, namespace)
     return intents.done(claimed)
@@ -80,7 +81,7 @@ async def release(api: kubernetes.client.ApiClient, namespace: str, intent: inte
     for kind, name in intent.targets:
         try:
             await retries.request_json(api, "PATCH", _path(_WORKLOADS, kind, name, namespace), patch,
-                                       content_type=retries.JSON_PATCH)
+                                       content_type=api_requests.JSON_PATCH)
         except ApiException as e:
             if e.status not in (404, 422):
                 return failure(e, kind, name, namespace)
@@ -116,7 +117,7 @@ async def rollout_restart(api: kubernetes.client.ApiClient, namespace: str,
 async def _patch(api: kubernetes.client.ApiClient, api_path: str, kind: str, name: str, namespace: str,
                  patch: dict[str, Any], on_error: OnError = failure) -> intents.Result:
     try:
-        await retries.request_json(api, "PATCH", api_path, patch, content_type=retries.STRATEGIC_MERGE_PATCH)
+        await retries.request_json(api, "PATCH", api_path, patch, content_type=api_requests.STRATEGIC_MERGE_PATCH)
     except ApiException as e:
         return on_error(e, kind, name, namespace)
     return intents.done()

@@ -24,7 +24,7 @@ import pydantic
 from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
-from remediator import GROUP, VERSION, aio_requests, faults
+from remediator import GROUP, VERSION, api_requests, faults
 from remediator.actions import events
 from remediator.api.errors import validation_messages
 from remediator.api.runbooks import RunbookSpec
@@ -34,7 +34,6 @@ from remediator.receiver import alert_lists, keys, loop_guards, plans
 
 logger = logging.getLogger(__name__)
 
-MERGE_PATCH = "application/merge-patch+json"
 REQUESTED_BY = guards.REQUESTED_BY_ANNOTATION
 MAX_CONFLICTS = 5
 RECEIVER_COMPONENT = "remediator-receiver"
@@ -98,7 +97,8 @@ class IncidentWrites:
         return self._identity
 
     async def _create_event(self, namespace: str, event: Mapping[str, Any]) -> dict[str, Any]:
-        return await aio_requests.request_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/events", event)
+        events = api_requests.path("/api/v1/namespaces", namespace, "events")
+        return await api_requests.send_json(self.api, "POST", events, event)
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call; raises ApiUnavailable for what a retry may fix, ApiException for the rest."""
@@ -192,7 +192,7 @@ class IncidentWrites:
             try:
                 written = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
                                            meta["namespace"], "incidents", meta["name"], patch,
-                                           _content_type=MERGE_PATCH)
+                                           _content_type=api_requests.MERGE_PATCH)
                 await self._post_events(written, merged.entries)
                 return
             except ApiException as e:

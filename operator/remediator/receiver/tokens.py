@@ -19,7 +19,7 @@ import aiohttp
 from kubernetes.aio import client as aio
 from kubernetes.aio.client.exceptions import ApiException
 
-from remediator import aio_requests
+from remediator import api_requests
 
 REREAD_AFTER = 10.0
 
@@ -70,8 +70,8 @@ class SecretToken:
             return self._cached[1]
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                secret = await aio_requests.request_json(
-                    self.api, "GET", f"/api/v1/namespaces/{self.namespace}/secrets/{self.name}")
+                secret = await api_requests.send_json(
+                    self.api, "GET", api_requests.path("/api/v1/namespaces", self.namespace, "secrets", self.name))
             encoded = (secret.get("data") or {}).get(self.key)
             token = base64.b64decode(encoded).strip() or None if encoded else None
         except ApiException as e:
