@@ -693,8 +693,9 @@ class ObjectStore:
 
     def _remove(self, resource: resources.ResourceType, key: ObjectKey, last: Object) -> None:
         rv = self._next_version()
-        gone = copy.deepcopy(last)
-        gone["metadata"]["resourceVersion"] = str(rv)
+        # The object as it went, at the deletion's version: shared with the last stored version (never
+        # changed) but for its metadata. A deep copy doubled what the watch history held of every deletion.
+        gone = {**last, "metadata": {**last["metadata"], "resourceVersion": str(rv)}}
         del self._objects[resource.key][key]
         uid = gone["metadata"]["uid"]
         self._by_uid.pop(uid, None)
