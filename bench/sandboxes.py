@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from remediator import collector
 from remediator.sandbox import runner, server
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -37,7 +38,9 @@ class Prepared:
 async def prepared(objects: Iterable[tuple[str, dict[str, Any]]], sandbox: server.Sandbox | None = None,
                    handler: Any = None) -> AsyncIterator[Prepared]:
     """Serve a sandbox with the project's CRDs (`handler` in front of `sandbox` when given) and create
-    `objects`, each a (collection path, body), before yielding."""
+    `objects`, each a (collection path, body), before yielding. This process's collector is set as
+    `remediator sandbox` sets its own."""
+    collector.settle()
     async with runner.running(sandbox=sandbox, handler=handler, crd_paths=CRDS) as running:
         with tempfile.TemporaryDirectory() as workdir:
             kubeconfig = running.write_kubeconfig(pathlib.Path(workdir) / "kubeconfig")

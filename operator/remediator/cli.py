@@ -195,11 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, images.RegistryError) as error:
             print(f"remediator sandbox: --images: {error}", file=sys.stderr)
             return 2
+        from remediator import collector
+        from remediator.sandbox import runner  # noqa: F401  (imported before the collector settles)
+
+        collector.settle()
         return _run_until_signal(_sandbox(args.host, args.port, args.kubeconfig, crd_paths, auth=args.auth,
                                           time_scale=args.time_scale, image_registry=registry,
                                           event_ttl=args.event_ttl))
     if args.command == "run":
-        from remediator import operator_main
+        from remediator import collector, handlers, operator_main  # noqa: F401  (handlers: before it settles)
 
         log_formats.configure(args.log_format, verbose=args.verbose)
         settings = operator_main.OperatorOptions(
@@ -215,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             receiver=_receiver_options(parser, args),
             namespace_selector=args.namespace_selector,
         )
+        collector.settle()
         return _run_until_signal(operator_main.run(settings))
     if args.command == "demo":
         from remediator import demo as demo_module
