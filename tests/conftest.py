@@ -142,6 +142,16 @@ async def kmock_sandbox(simulations: controllers.Simulations) -> AsyncIterator[r
             yield running
 
 
+@pytest.fixture(autouse=True)
+async def hot_path_clients_closed() -> AsyncIterator[None]:
+    """The actions' asyncio clients (`kube.hot_path_client`, one per event loop) closed with the test's loop,
+    as the operator closes them when it stops."""
+    yield
+    kube = sys.modules.get("remediator.kube")  # not imported for the tests that use no action
+    if kube is not None:
+        await kube.close_hot_path_clients()
+
+
 @pytest.fixture()
 def kubernetes_client(sandbox: runner.RunningSandbox) -> Iterator[kubernetes.client.ApiClient]:
     """An ApiClient for the sandbox, as the official client's users build one."""

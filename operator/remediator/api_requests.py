@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import kubernetes.client
 import kubernetes.client.exceptions
 import urllib3
 from kubernetes.aio import client as aio
@@ -45,48 +43,29 @@ def path(prefix: str, *segments: str) -> str:
 async def send_json(api: aio.ApiClient, verb: str, api_path: str, body: Any = None, *,
                     content_type: str = "application/json",
                     timeout: aiohttp.ClientTimeout | float | None = None) -> dict[str, Any]:
-    """Send one request to `api_path` through the asyncio client, `body` (JSON values: dicts, lists,
-    strings, numbers) as JSON with `content_type`, and return the server's JSON (an empty dict for an empty
-    answer); no retry.
+    """Send one request to `api_path`, `body` (JSON values: dicts, lists, strings, numbers) as JSON with
+    `content_type`, and return the server's JSON (an empty dict for an empty answer); no retry.
 
-    Raises ApiError on an error answer, aiohttp's ClientError or TimeoutError when there is none.
+    Raises ApiError on an error answer, aiohttp's ClientError or TimeoutError when there is no answer.
     `timeout` is aiohttp's (a number is the whole request's seconds).
     """
-    token = await api.configuration.get_api_key_with_prefix(_BEARER_TOKEN)  # renewed by the client's hook
+    # Built here rather than by `param_serialize`, whose walk over the body (for the client's models and
+    # dates) took 9 % of the operator's CPU in a storm: the body is JSON already.
+    headers = {**api.default_headers, "Accept": "application/json", "Content-Type": content_type}
+    # The credentials as the API classes send them (the client's hook renews them first).
+    token = await api.configuration.get_api_key_with_prefix(_BEARER_TOKEN)
+    if token:
+        headers["authorization"] = token
     response = await api.rest_client.request(  # type: ignore[no-untyped-call]
-        verb, api.configuration.host + api_path, headers=_headers(api.default_headers, content_type, token),
-        body=body, _request_timeout=timeout)
+        verb, api.configuration.host + api_path, headers=headers, body=body, _request_timeout=timeout)
     # Read even when unwanted: an unread response keeps its connection out of the pool.
     data: bytes = await response.read()
-    return _answer(response.status, response.reason, response.headers, data)
-
-
-def send_json_in_thread(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any = None, *,
-                        content_type: str = "application/json", _request_timeout: Any = None) -> dict[str, Any]:
-    """`send_json` through the synchronous client, blocking this thread (the operator's hot path calls it
-    in an API thread: actions/retries.request_json); `_request_timeout` as the client takes it."""
-    token = api.configuration.get_api_key_with_prefix(_BEARER_TOKEN)  # renewed by the client's hook
-    response = api.call_api(verb, api.configuration.host + api_path, _headers(api.default_headers, content_type, token),
-                            body, _request_timeout=_request_timeout)
-    data: bytes = response.read()  # type: ignore[no-untyped-call]
-    return _answer(response.status, response.reason, response.headers, data)
-
-
-def _headers(defaults: Mapping[str, str], content_type: str, token: str | None) -> dict[str, str]:
-    # Built here rather than by the clients' `param_serialize`, whose walk over the body (for their models
-    # and dates) took 9 % of the operator's CPU in a storm: the body is JSON already.
-    headers = {**defaults, "Accept": "application/json", "Content-Type": content_type}
-    if token:
-        headers["authorization"] = token  # as the API classes send credentials
-    return headers
-
-
-def _answer(status: int, reason: str | None, headers: Mapping[str, str], data: bytes) -> dict[str, Any]:
-    if not 200 <= status <= 299:
+    if not 200 <= response.status <= 299:
         answer = urllib3.HTTPHeaderDict()
-        for name, value in headers.items():
+        for name, value in response.headers.items():
             answer.add(name, value)
-        error = ApiError(status=status, reason=reason, body=data.decode("utf-8", errors="replace"))
+        error = ApiError(status=response.status, reason=response.reason,
+                         body=data.decode("utf-8", errors="replace"))
         error.headers = answer
         raise error
     result: dict[str, Any] = json.loads(data) if data else {}

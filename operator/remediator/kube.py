@@ -9,6 +9,7 @@ import math
 import os
 import pathlib
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -171,6 +172,62 @@ def api_client() -> kubernetes.client.ApiClient:
     api = kubernetes.client.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return api
+
+
+# The connection settings the asyncio client takes over from the synchronous client's configuration.
+_CONNECTION_FIELDS = ("host", "ssl_ca_cert", "ca_cert_data", "cert_file", "key_file", "verify_ssl", "assert_hostname",
+                      "tls_server_name", "proxy_headers")
+# Credentials: copied before every request (the hook below) from the synchronous configuration.
+_CREDENTIAL_FIELDS = ("api_key", "api_key_prefix", "username", "password")
+# One asyncio client per event loop and synchronous client: an aiohttp session belongs to the loop it was
+# opened in (the operator runs one loop, the tests one per test).
+_hot_path_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[kubernetes.client.ApiClient, aio_client.ApiClient]] = weakref.WeakKeyDictionary()
+
+
+def hot_path_client(source: kubernetes.client.ApiClient) -> aio_client.ApiClient:
+    """This event loop's asyncio ApiClient standing in for `source` (`api_client()`) in the requests by path
+    (actions/retries.request_json): its host, TLS settings (CA, client certificate) and proxy, its
+    credentials as its hook renews them (throttled, see `api_client`), its default headers (the User-Agent),
+    and a keep-alive pool of API_CONCURRENCY connections. Call it in the event loop;
+    `close_hot_path_clients` closes them."""
+    clients = _hot_path_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(source)
+    if client is None:
+        from remediator.actions import retries
+
+        configuration = aio_client.Configuration()
+        for field in _CONNECTION_FIELDS:
+            setattr(configuration, field, getattr(source.configuration, field))
+        # The proxy as the synchronous client chose it (from the environment, unless $NO_PROXY names the host),
+        # once: aiohttp trusting the environment instead reads it, and ~/.netrc, in a thread for every
+        # request (a fifth of the operator's CPU in a storm).
+        proxy = source.configuration.proxy
+        bypass = kubernetes.client.rest.should_bypass_proxies(source.configuration.host,
+                                                              source.configuration.no_proxy or "")
+        configuration.proxy = None if bypass else proxy
+        configuration.client_session_kwargs = {"trust_env": False}
+        configuration.connection_pool_maxsize = retries.API_CONCURRENCY
+        # The client asks for the credentials it holds, then runs the hook: hold them from the start.
+        _credentials_of(source.configuration, configuration)
+        configuration.refresh_api_key_hook = functools.partial(  # type: ignore[assignment]
+            _credentials_of, source.configuration)
+        client = clients[source] = aio_client.ApiClient(configuration)
+        client.default_headers.update(source.default_headers)  # the User-Agent among them
+    return client
+
+
+def _credentials_of(source: kubernetes.client.Configuration, target: aio_client.Configuration) -> None:
+    if source.refresh_api_key_hook is not None:
+        source.refresh_api_key_hook(source)  # the throttled hook of api_client(): a renewed token, if any
+    for field in _CREDENTIAL_FIELDS:
+        setattr(target, field, getattr(source, field))
+
+
+async def close_hot_path_clients() -> None:
+    """Close this event loop's `hot_path_client`s (their connections)."""
+    for client in _hot_path_clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.close()  # type: ignore[no-untyped-call]
 
 
 async def async_client(kubeconfig: pathlib.Path | None) -> aio_client.ApiClient:

@@ -152,6 +152,7 @@ async def run(options: OperatorOptions) -> None:
     liveness = None if options.liveness is None else health.liveness_address(options.liveness)
     addresses = [address for address in (options.metrics_address, liveness) if address is not None]
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(kube.close_hot_path_clients)  # the actions' connections, at the very end
         api = await stack.enter_async_context(await kube.async_client(options.kubeconfig))
         probes = health.Health(metrics, health.Readiness(
             lambda: aio_client.VersionApi(api).get_code(_request_timeout=health.READY_TIMEOUT_SECONDS)))

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import aiohttp
 import kubernetes.client
 import pytest
 
-from remediator import manifests
+from remediator import kube, manifests
 from remediator.actions import retries, rollouts, workloads
 from remediator.engine import intents
 from remediator.sandbox import runner
@@ -79,16 +80,22 @@ async def test_a_refused_rollback_request_scale_is_a_failed_result(
 
 async def test_patches_whose_answer_is_not_needed_reuse_the_connection(
         sandbox: runner.RunningSandbox, client: manifests.Client) -> None:
-    """A response left unread keeps its connection out of the pool: each later call would open a new
-    one (a TCP handshake for both sides, per request, through a storm)."""
+    """The requests share a kept-alive connection: a connection per request (a response left unread, a
+    pool closing them) would cost both sides a TCP handshake per request through a storm."""
     await client.apply_file(REPO / "examples" / "01-workload.yaml")
+    opened: list[object] = []
+
+    async def count(session: object, context: object, params: object) -> None:
+        opened.append(params)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(count)
     with kubernetes.client.ApiClient(kubernetes.client.Configuration(host=sandbox.url)) as api:
-        rest: Any = api.rest_client
-        pool = rest.pool_manager.connection_from_url(sandbox.url)
+        kube.hot_path_client(api).configuration.trace_configs = [trace]  # read when its pool opens
         for replicas in range(1, 11):
             scale = intents.ScaleTo("s", "Deployment", "web", replicas)
             assert await workloads.scale_to(api, "default", scale) == intents.done()
             restart = intents.RolloutRestart("r", "Deployment", "web", f"2026-11-30T04:{replicas:02d}:00Z")
             assert await workloads.rollout_restart(api, "default", restart) == intents.done()
-        assert pool.num_connections == 1
+        assert len(opened) == 1
     assert await web_replicas(client) == 10

@@ -12,20 +12,24 @@ import concurrent.futures
 import functools
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import kubernetes.client
 import urllib3
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from remediator import api_requests
+from remediator import api_requests, kube
 from remediator.actions import fences
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# What a failed client call raises: an answer from the API server, or no answer at all.
-API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, ConnectionError)
+# What a failed client call raises: an answer from the API server, or no answer at all (from the synchronous
+# client's urllib3 or the asyncio client's aiohttp: a refused or dropped connection, a timeout).
+API_ERRORS: tuple[type[Exception], ...] = (ApiException, urllib3.exceptions.HTTPError, aiohttp.ClientError,
+                                           ConnectionError, TimeoutError)
 DELAYS = (0.1, 0.3, 1.0, 2.0)
 # (connect, read) seconds for every API call: a hung connection fails the call instead of the incident.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -45,8 +49,12 @@ def is_transient(error: BaseException) -> bool:
     """Whether the same request may well succeed if sent again shortly."""
     if isinstance(error, ApiException):
         return error.status in TRANSIENT_STATUSES
+    if isinstance(error, aiohttp.SocketTimeoutError):
+        # No answer within the read timeout: the server may have carried the request out, and may well be
+        # as slow again. The caller decides (the step fails transiently), as for urllib3's ReadTimeoutError.
+        return False
     return isinstance(error, (urllib3.exceptions.ProtocolError, urllib3.exceptions.MaxRetryError,
-                              ConnectionError))
+                              aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ConnectionError))
 
 
 def retry_after(error: BaseException) -> float | None:
@@ -116,19 +124,38 @@ async def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> di
     return result
 
 
+# Semaphores bounding the requests by path in flight, one per event loop (a semaphore belongs to its loop).
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
 async def request_json(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any = None, *,
                        content_type: str = "application/json") -> dict[str, Any]:
-    """Send one request to `api_path` through `call` (fence, timeouts, retries) and return the server's JSON.
+    """Send one request to `api_path` (fence, timeouts, retries as `call`) and return the server's JSON.
 
     The API classes' per-call validation and model machinery cost more CPU than the request itself,
-    so the hot path builds its requests by path (api_requests.send_json_in_thread): the client's host,
-    credentials and User-Agent, the body sent as JSON with `content_type`. Raises ApiException on an
-    error answer, as the API classes do.
+    and the synchronous client a thread per request in flight: the hot path sends its requests here, on
+    the event loop through the asyncio client (`kube.hot_path_client`: the host, TLS settings, credentials
+    and User-Agent of `api`, usually `kube.api_client()`), `body` as JSON with `content_type`, at most
+    API_CONCURRENCY at a time. Raises ApiException on an error answer, as the API classes do (and
+    aiohttp's ClientError or TimeoutError when there is none).
     """
     result: dict[str, Any] = await _retrying(f"{verb} {api_path}", functools.partial(
-        in_api_thread, api_requests.send_json_in_thread, api, verb, api_path, body, content_type=content_type,
-        _request_timeout=REQUEST_TIMEOUT))
+        _send_fenced, api, verb, api_path, body, content_type))
     return result
+
+
+async def _send_fenced(api: kubernetes.client.ApiClient, verb: str, api_path: str, body: Any,
+                       content_type: str) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    in_flight = _in_flight.get(loop) or _in_flight.setdefault(loop, asyncio.Semaphore(API_CONCURRENCY))
+    async with in_flight:
+        connect, read = REQUEST_TIMEOUT
+        timeout = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read)
+        # The fence is checked after the wait for a place, and nothing waits between it and the sending: a
+        # replica deposed while its request waited does not send it (as in an API thread, see `fenced`).
+        fences.check()
+        return await api_requests.send_json(kube.hot_path_client(api), verb, api_path, body,
+                                            content_type=content_type, timeout=timeout)
 
 
 def describe(error: BaseException) -> str:

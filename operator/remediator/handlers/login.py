@@ -14,6 +14,8 @@ from remediator.actions import fences
 async def login(memo: kopf.Memo, settings: kopf.OperatorSettings,
                 **_: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession:
     kube.configure(memo.config.kubeconfig)
+    # The actions' asyncio client made now, not for the first Incident: its TLS context alone takes 20-50 ms.
+    kube.hot_path_client(kube.api_client())
     info = kube.connection_info(settings)
     # A lease epoch is held only with leader election: then Kopf's requests pass the fence as well.
     return info if fences.epoch() is None else kube.fenced_session(info)
