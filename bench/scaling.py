@@ -1,9 +1,11 @@
 """The scaling curve of issue 13: bursts of 100, 1,000 and 5,000 one-step Incidents created at once.
 
-Each burst runs `bench.incidents` afresh (its own sandbox with one Deployment per Incident, its own
-operator process) and reports how long the burst takes to be resolved and the CPU each Incident costs
-the operator and the sandbox. The cost per Incident must not grow with the size of the burst. With
-matplotlib installed (`pip install -e '.[bench]'`) the curve is also drawn to docs/storm-scaling.png.
+Each burst runs `bench.incidents` afresh in a process of its own (its own sandbox with one Deployment per
+Incident, its own operator process: a sandbox that served an earlier burst in the same process was still
+held, and made the next burst's figures 10-20 % worse) and reports how long the burst takes to be
+resolved and the CPU each Incident costs the operator and the sandbox. The cost per Incident must not
+grow with the size of the burst. With matplotlib installed (`pip install -e '.[bench]'`) the curve is also
+drawn to docs/storm-scaling.png.
 
 Each burst waits until its Incidents are all resolved, or until none has been resolved for a minute
 (`incidents.STALL_SECONDS`): a loaded machine makes a burst slow, not stalled.
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
+import subprocess
+import sys
 from typing import Any
 
 from bench import incidents, sandboxes
@@ -35,8 +40,14 @@ def row(results: dict[str, Any]) -> dict[str, float]:
             "operator_peak_mb": memory["operator_peak_mb"], "sandbox_peak_mb": memory["sandbox_peak_mb"]}
 
 
-async def main(counts: tuple[int, ...] = COUNTS) -> list[dict[str, float]]:
-    return [row(await incidents.main(count, rate=0)) for count in counts]
+def main(counts: tuple[int, ...] = COUNTS) -> list[dict[str, float]]:
+    """Each burst's row, each burst run by a child process (`--burst N`)."""
+    rows = []
+    for count in counts:
+        child = subprocess.run([sys.executable, "-m", "bench.scaling", "--burst", str(count)], check=True,
+                               stdout=subprocess.PIPE, text=True)
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    return rows
 
 
 def report(rows: list[dict[str, float]]) -> str:
@@ -94,7 +105,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="burst sizes, comma-separated")
     parser.add_argument("--plot", type=pathlib.Path, default=PLOT)
+    parser.add_argument("--burst", type=int, default=None, help=argparse.SUPPRESS)  # one burst, in a child
     args = parser.parse_args()
-    curve = asyncio.run(main(tuple(int(c) for c in args.counts.split(","))))
+    if args.burst is not None:
+        print(json.dumps(row(asyncio.run(incidents.main(args.burst, rate=0)))))
+        sys.exit(0)
+    curve = main(tuple(int(c) for c in args.counts.split(",")))
     print(report(curve))
     print(f"plot written to {args.plot}" if plot(curve, args.plot) else "matplotlib not installed: no plot")
