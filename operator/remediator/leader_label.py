@@ -33,4 +33,3 @@ async def show(api: client.ApiClient, namespace: str, metrics: OperatorMetrics, 
     except Exception as e:  # the label is for people; acting never waits for it
         described = f"API error {e.status}" if isinstance(e, client.ApiException) else type(e).__name__
         logger.warning(f"could not label the pod {namespace}/{pod} {LABEL}={str(leading).lower()} ({described})")
-
