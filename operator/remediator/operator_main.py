@@ -111,10 +111,9 @@ def operator_settings(api_timeout_seconds: float = 30.0, *,
 
 
 def _quiet_watch_handler(record: logging.LogRecord) -> bool:
-    """Kopf logs each run of the Incident and KeyRotation watch handlers at INFO: one line per watch event,
-    noise (what the operator does to them is logged as their timeline entries)."""
-    message = record.getMessage()
-    return not message.startswith(("Handler 'incident-watch' succeeded", "Handler 'keyrotation-watch' succeeded"))
+    """Kopf logs each run of the KeyRotation watch handler at INFO: one line per watch event, noise (what
+    the operator does to them is logged as their timeline entries)."""
+    return not record.getMessage().startswith("Handler 'keyrotation-watch' succeeded")
 
 
 # After losing the lease: how long Kopf gets to cancel its handlers before the process ends anyway.
@@ -275,7 +274,8 @@ async def _run_kopf(running: Running, operator_config: config.OperatorConfig,
             peering_name=options.peering,
             ready_flag=ready,
             memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), figures=figures,
-                           incidents=incident_queue.IncidentQueue(operator_config.max_concurrent_reconciles)),
+                           incidents=incident_queue.IncidentQueue(operator_config.max_concurrent_reconciles),
+                           served_namespaces=() if options.all_namespaces else options.namespaces),
         )
     finally:
         watching.cancel()

@@ -1,11 +1,10 @@
-"""Open but quiet Incidents hold no Kopf worker, and their next change is still handled.
+"""Open but quiet Incidents hold no task and no Kopf state, and their next change is still handled.
 
-Kopf runs a worker task per object (its event queue, the last event's body) and ends it after the
-object has been quiet for `queueing.idle_timeout`. With Kopf's default (5 s) a storm's every Incident
-kept one at once, which set the operator's memory peak; the operator ends them within a fraction of a
-second (`operator_main.WORKER_IDLE_SECONDS`). Here Incidents wait for an approval, so they stay open with
-no event; once they are quiet Kopf has no worker for any of them, and when the approval comes (a new
-event, a new worker) every one resolves.
+Kopf ran a worker task per object (its event queue, the last event's body) and kept a memory per object;
+in a storm every Incident held both at once, which set the operator's memory peak. The operator now
+watches Incidents itself (handlers/incident_watch): Kopf knows none of them. Here Incidents wait for an
+approval, so they stay open with no event; once they are quiet no task is theirs, and when the approval
+comes (a new event) every one resolves.
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ from remediator.handlers import incident_figures, incident_queue
 from remediator.sandbox import runner
 
 COUNT = 20
-# Well above the operator's idle timeout (0.2 s), well below Kopf's default (5 s): real seconds, Kopf's own
-# clock, after the Incidents' last event (their AwaitingApproval status write).
+# Well above Kopf's worker idle timeout in the operator (0.2 s), were Kopf to watch Incidents again: real
+# seconds after the Incidents' last event (their AwaitingApproval status write).
 QUIET_SECONDS = 3.0
 
 
@@ -76,6 +75,6 @@ async def test_quiet_open_incidents_hold_no_kopf_worker_and_their_next_change_is
                            for n in names])
         done = await until_phases(api, names, "Resolved")
 
-    assert left == [], f"{len(left)} Kopf workers are left for quiet Incidents, e.g. {left[:3]}"
-    assert remembered == COUNT  # still open: Kopf still knows them, it only let go of their workers
+    assert left == [], f"{len(left)} per-object tasks are left for quiet Incidents, e.g. {left[:3]}"
+    assert remembered == 0, "Kopf keeps state for Incidents, which the operator watches itself"
     assert set(done.values()) == {"Resolved"}, done
