@@ -111,9 +111,10 @@ def operator_settings(api_timeout_seconds: float = 30.0, *,
 
 
 def _quiet_watch_handler(record: logging.LogRecord) -> bool:
-    """Kopf logs each run of the KeyRotation watch handler at INFO: one line per watch event, noise (what
-    the operator does to them is logged as their timeline entries)."""
-    return not record.getMessage().startswith("Handler 'keyrotation-watch' succeeded")
+    """Kopf logs each run of the KeyRotation (and, with --peering, Incident) watch handlers at INFO: one line
+    per watch event, noise (what the operator does to them is logged as their timeline entries)."""
+    message = record.getMessage()
+    return not message.startswith(("Handler 'incident-watch' succeeded", "Handler 'keyrotation-watch' succeeded"))
 
 
 # After losing the lease: how long Kopf gets to cancel its handlers before the process ends anyway.
@@ -131,7 +132,9 @@ async def run(options: OperatorOptions) -> None:
     non-zero. On shutdown the leader releases the Lease.
     """
     # Importing registers the handlers with Kopf's default registry.
-    from remediator import handlers  # noqa: F401
+    from remediator import handlers
+    if options.peering is not None:
+        handlers.incidents.watch_through_kopf(kopf.get_default_registry())
 
     operator_config = dataclasses.replace(options.config, kubeconfig=options.kubeconfig)
     # httpx logs every request's URL at INFO, and a webhook URL is a credential: never log them.
@@ -275,7 +278,8 @@ async def _run_kopf(running: Running, operator_config: config.OperatorConfig,
             ready_flag=ready,
             memo=kopf.Memo(config=operator_config, action_log=guards.ActionLog(), figures=figures,
                            incidents=incident_queue.IncidentQueue(operator_config.max_concurrent_reconciles),
-                           served_namespaces=() if options.all_namespaces else options.namespaces),
+                           served_namespaces=() if options.all_namespaces else options.namespaces,
+                           incidents_by_kopf=options.peering is not None),
         )
     finally:
         watching.cancel()

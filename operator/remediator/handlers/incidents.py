@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from remediator import kube
+from remediator import GROUP, VERSION, kube
 from remediator.actions import events
 from remediator.api import severities
 from remediator.handlers import handle_incident, incident_queue, incident_watch
@@ -40,6 +40,18 @@ def incident_changed(kind: str, body: dict[str, Any], memo: kopf.Memo, logger: L
     memo.figures.seen(body)
     if memo.incidents.seen(body):
         memo.incidents.kick(uid, memo.reconcile, _priority(body))
+
+
+async def _kopf_event(event: kopf.RawEvent, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    body: Any = event["object"]
+    incident_changed(event["type"] or "ADDED", body, memo, logger)  # Kopf's initial listing has no type
+
+
+def watch_through_kopf(registry: kopf.OperatorRegistry) -> None:
+    """With `--peering`: Kopf watches Incidents, so that they pause with everything else while a peer of
+    higher priority runs (the operator's own watch knows nothing of Kopf's peering), at Kopf's cost per
+    object. The memo's `incidents_by_kopf` must then be true, so that the operator does not watch too."""
+    kopf.on.event(GROUP, VERSION, "incidents", id="incident-watch", registry=registry)(_kopf_event)
 
 
 def incident_vanished(uid: str, namespace: str, memo: kopf.Memo, logger: Logger) -> None:
@@ -101,6 +113,8 @@ async def start_wakeups(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
 async def _start_watches(memo: kopf.Memo) -> None:
     """The leader's watches of Incidents in the served namespaces (`memo.served_namespaces`: the
     --namespace patterns; none, or absent, for every namespace)."""
+    if getattr(memo, "incidents_by_kopf", False):
+        return
     patterns: tuple[str, ...] = tuple(getattr(memo, "served_namespaces", ()))
     memo.watch_api = await kube.async_client(memo.config.kubeconfig)
     watch_logger = logging.getLogger("remediator.incidents")
