@@ -58,8 +58,11 @@ def incident_vanished(uid: str, namespace: str, memo: kopf.Memo, logger: Logger)
     """An Incident deleted while the watch could not see it: let go of it. Its locks are released from the
     newest copy kept, if any; otherwise the next incident on each target finds the holder gone and takes
     the lock over (README)."""
+    if not memo.config.scope.owns(namespace):
+        return  # another shard's: nothing was kept for it here
     names = memo.incidents.names(uid)
     logger = _about(logger, *(names or (namespace, uid)))
+    logger.info("deleted while the watch could not see it")
     body = memo.incidents.body(uid)
     release = handle_incident.release_of(body) if body is not None else handle_incident.Release(namespace, None)
     memo.incidents.deleted(uid, functools.partial(_let_go, memo.figures, uid, release, logger))
