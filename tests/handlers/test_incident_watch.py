@@ -203,3 +203,24 @@ async def test_a_refused_watch_is_tried_again_and_logged_without_the_answer(
             await seen.until(lambda: ("ADDED", "default/inc") in seen.events)
     failures = [r.getMessage() for r in caplog.records if "watching incidents" in r.getMessage()]
     assert all("trying again" in message and "{" not in message for message in failures), failures
+
+
+NAMESPACES = ["myapp-test", "myapp-live", "myapp-pr-123", "myapp-pr-456", "otherapp-pr-123", "default", "team-a",
+              "team-b", "kube-system", "a"]
+PATTERNS = ["default", "team-*", "!team-*", "myapp-*, !*-pr-*, *pr-123", "!*-pr-*, *pr-123", "team-[ab]",
+            "team-?", "*", "!*", "kube-*, !kube-system", "team-a, team-b", " team-a , !team-a"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_namespace_patterns_serve_what_kopf_serves_for_the_other_kinds(pattern: str) -> None:
+    from kopf._cogs.structs import references  # Kopf's own matcher, read here only to compare with
+
+    kopfs = [n for n in NAMESPACES if references.match_namespace(references.NamespaceName(n), pattern)]
+    assert [n for n in NAMESPACES if incident_watch.served(n, (pattern,))] == kopfs
+
+
+def test_a_pattern_with_any_glob_mark_is_watched_cluster_wide_and_plain_names_each_alone() -> None:
+    assert incident_watch.watched_namespaces(()) == [None]
+    assert incident_watch.watched_namespaces(("default", "ops", "default")) == ["default", "ops"]
+    for glob in ("team-*", "team-?", "team-[ab]", "!team-a", "team-a,team-b", "team-a, team-b"):
+        assert incident_watch.watched_namespaces(("default", glob)) == [None], glob

@@ -16,13 +16,13 @@ retried after a growing pause, never with the body or credentials in the log.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
-from kopf._cogs.structs import references  # Kopf's own namespace globs: Incidents match as Kopf's watches do
 from kubernetes.aio import client
 
 from remediator import GROUP, VERSION
@@ -46,9 +46,26 @@ class Gone(Exception):
 
 
 def served(namespace: str, patterns: tuple[str, ...]) -> bool:
-    """Whether `--namespace` patterns (none: every namespace) serve `namespace`, with Kopf's glob syntax."""
-    name = references.NamespaceName(namespace)
-    return not patterns or any(references.match_namespace(name, pattern) for pattern in patterns)
+    """Whether `--namespace` patterns (none: every namespace) serve `namespace`, in Kopf's syntax, so that
+    Incidents are served where Kopf serves RollbackRequests and KeyRotations (`kopf run --namespace`)."""
+    return not patterns or any(_matches(namespace, pattern) for pattern in patterns)
+
+
+def _matches(namespace: str, pattern: str) -> bool:
+    """Kopf's namespace pattern: comma-separated globs, read left to right. The first inclusive glob decides
+    the first match (one starting with `!` implies a `*` before it); a `!glob` then excludes, and a later
+    inclusive glob takes back an exclusion, only for a namespace the first one matched."""
+    globs = [part.strip() for part in pattern.split(",")]
+    if globs[0].startswith("!"):
+        globs.insert(0, "*")
+    first = fnmatch.fnmatchcase(namespace, globs[0])
+    matched = first
+    for glob in globs[1:]:
+        if glob.startswith("!"):
+            matched = matched and not fnmatch.fnmatchcase(namespace, glob.lstrip("!"))
+        else:
+            matched = matched or (first and fnmatch.fnmatchcase(namespace, glob))
+    return matched
 
 
 def watched_namespaces(patterns: tuple[str, ...]) -> list[str | None]:
@@ -60,7 +77,7 @@ def watched_namespaces(patterns: tuple[str, ...]) -> list[str | None]:
 
 
 def _plain(pattern: str) -> bool:
-    return not any(mark in pattern for mark in "*?!, ")
+    return not any(mark in pattern for mark in "*?[!, ")
 
 
 class IncidentWatch:
