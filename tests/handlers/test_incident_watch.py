@@ -224,3 +224,20 @@ def test_a_pattern_with_any_glob_mark_is_watched_cluster_wide_and_plain_names_ea
     assert incident_watch.watched_namespaces(("default", "ops", "default")) == ["default", "ops"]
     for glob in ("team-*", "team-?", "team-[ab]", "!team-a", "team-a,team-b", "team-a, team-b"):
         assert incident_watch.watched_namespaces(("default", glob)) == [None], glob
+
+
+async def test_a_failure_handling_one_incident_leaves_the_watch_running_for_the_others(
+        api: httpx.AsyncClient, watch_api: Any, caplog: pytest.LogCaptureFixture) -> None:
+    seen = Seen()
+
+    def deliver(kind: str, body: dict[str, Any]) -> None:
+        if body["metadata"]["name"] == "broken":
+            raise KeyError("spec")
+        seen.deliver(kind, body)
+
+    async with watching(incident_watch.IncidentWatch(watch_api, "default", (), deliver, seen.gone)):
+        await create(api, "broken")
+        await create(api, "after")
+        await seen.until(lambda: ("ADDED", "default/after") in seen.events)
+    assert seen.events == [("ADDED", "default/after")]
+    assert "incident default/broken: handling its ADDED event failed" in caplog.messages

@@ -171,7 +171,10 @@ class IncidentWatch:
             self._known.pop(meta["uid"], None)
         else:
             self._known[meta["uid"]] = namespace
-        self.deliver(kind, obj)
+        try:
+            self.deliver(kind, obj)
+        except Exception:  # one Incident's failure must not end the watch for every other one
+            logger.exception(f"incident {namespace}/{meta.get('name')}: handling its {kind} event failed")
 
 
 def _describe(error: Exception) -> str:
