@@ -1,6 +1,6 @@
-"""Requests to the Kubernetes API by path: paths, media types, and sending one JSON request through either
-client (the asyncio client's for the receiver and the leader's pod label; the synchronous client's, in an
-API thread, for the operator's hot path: actions/retries.request_json).
+"""Requests to the Kubernetes API by path: paths, media types, and sending one JSON request through the
+asyncio client (kubernetes.aio): the operator's hot path (actions/retries.request_json, through
+`kube.hot_path_client`), the receiver and the leader's pod label.
 
 The API classes load hundreds of model modules and validate every call, which costs more memory and CPU
 than the requests the operator sends: its hot path (actions/retries.py) and the receiver's Secret read,

@@ -232,7 +232,7 @@ async def test_a_failure_handling_one_incident_leaves_the_watch_running_for_the_
 
     def deliver(kind: str, body: dict[str, Any]) -> None:
         if body["metadata"]["name"] == "broken":
-            raise KeyError("spec")
+            raise ValueError("https://hooks.example.com/services/T000/B000/s3cr3t-token")
         seen.deliver(kind, body)
 
     async with watching(incident_watch.IncidentWatch(watch_api, "default", (), deliver, seen.gone)):
@@ -240,4 +240,29 @@ async def test_a_failure_handling_one_incident_leaves_the_watch_running_for_the_
         await create(api, "after")
         await seen.until(lambda: ("ADDED", "default/after") in seen.events)
     assert seen.events == [("ADDED", "default/after")]
-    assert "incident default/broken: handling its ADDED event failed" in caplog.messages
+    assert "incident default/broken: handling its ADDED event failed (ValueError)" in caplog.messages
+    assert "s3cr3t-token" not in caplog.text  # neither the message nor a traceback quotes what failed
+
+
+class FailingOnceWatch(incident_watch.IncidentWatch):
+    """Its first stream fails with an error no client names (as aiohttp's LineTooLong is not a ClientError)."""
+
+    failed = False
+
+    async def _stream(self, version: str) -> AsyncIterator[str]:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unexpected")
+        async for seen in super()._stream(version):
+            yield seen
+
+
+async def test_an_unexpected_failure_of_the_stream_is_logged_and_the_watch_goes_on(
+        api: httpx.AsyncClient, watch_api: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(incident_watch, "RETRY_FIRST_SECONDS", 0.1)
+    seen = Seen()
+    async with watching(FailingOnceWatch(watch_api, "default", (), seen.deliver, seen.gone)):
+        await seen.until(lambda: any("failed (RuntimeError)" in m for m in caplog.messages))
+        await create(api, "after")
+        await seen.until(lambda: ("ADDED", "default/after") in seen.events)

@@ -22,7 +22,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 from kubernetes.aio import client
 
 from remediator import GROUP, VERSION
@@ -104,7 +103,8 @@ class IncidentWatch:
                 pause = RETRY_FIRST_SECONDS  # the server ended the stream: watch on from the last version
             except Gone:
                 version = None
-            except (client.ApiException, aiohttp.ClientError, TimeoutError, ValueError) as e:
+            except Exception as e:  # whatever it was (an API error, a dropped stream, a line too long to read),
+                # the watch must not end: the operator would stop handling every Incident, silently
                 logger.warning(f"watching incidents in {self._where()} failed ({_describe(e)}); "
                                f"trying again in {pause:.0f} s")
                 await asyncio.sleep(pause)
@@ -115,12 +115,7 @@ class IncidentWatch:
 
     async def _relist(self) -> str:
         """List every Incident: each is delivered as ADDED, those known but missing as vanished."""
-        custom = client.CustomObjectsApi(self.api)
-        listed: Any
-        if self.namespace is None:
-            listed = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        else:
-            listed = await custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        listed = await self._list(stream=False)
         before, self._known = self._known, {}
         for item in listed.get("items") or []:
             item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
@@ -133,17 +128,9 @@ class IncidentWatch:
 
     async def _stream(self, version: str) -> AsyncIterator[str]:
         """Watch from `version`; yields the newest version after each line. Raises Gone (410)."""
-        custom = client.CustomObjectsApi(self.api)
-        options: dict[str, Any] = {
-            "watch": True, "resource_version": version, "allow_watch_bookmarks": True,
-            "timeout_seconds": WATCH_SECONDS, "_request_timeout": WATCH_SECONDS + READ_MARGIN_SECONDS}
-        response: Any
-        if self.namespace is None:
-            response = await custom.list_cluster_custom_object_without_preload_content(GROUP, VERSION, PLURAL,
-                                                                                       **options)
-        else:
-            response = await custom.list_namespaced_custom_object_without_preload_content(
-                GROUP, VERSION, self.namespace, PLURAL, **options)
+        response = await self._list(stream=True, watch=True, resource_version=version, allow_watch_bookmarks=True,
+                                    timeout_seconds=WATCH_SECONDS,
+                                    _request_timeout=WATCH_SECONDS + READ_MARGIN_SECONDS)
         async with response:
             if response.status == 410:
                 raise Gone()
@@ -161,6 +148,17 @@ class IncidentWatch:
                     self._take(kind, obj)
                 yield version
 
+    async def _list(self, *, stream: bool, **options: Any) -> Any:
+        """The namespace's (or the cluster's) Incidents: the listing, or with `stream` the unread response."""
+        custom = client.CustomObjectsApi(self.api)
+        if self.namespace is None:
+            cluster = custom.list_cluster_custom_object_without_preload_content if stream \
+                else custom.list_cluster_custom_object
+            return await cluster(GROUP, VERSION, PLURAL, **options)
+        namespaced = custom.list_namespaced_custom_object_without_preload_content if stream \
+            else custom.list_namespaced_custom_object
+        return await namespaced(GROUP, VERSION, self.namespace, PLURAL, **options)
+
     def _take(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         namespace = meta["namespace"]
@@ -173,8 +171,11 @@ class IncidentWatch:
             self._known[meta["uid"]] = namespace
         try:
             self.deliver(kind, obj)
-        except Exception:  # one Incident's failure must not end the watch for every other one
-            logger.exception(f"incident {namespace}/{meta.get('name')}: handling its {kind} event failed")
+        except Exception as e:  # one Incident's failure must not end the watch for every other one
+            # Its type only, as handle_incident logs a failed reconciliation: a message or traceback may
+            # quote the Incident's spec, and a step's URL can be a credential.
+            logger.error(f"incident {namespace}/{meta.get('name')}: handling its {kind} event failed "
+                         f"({type(e).__name__})")
 
 
 def _describe(error: Exception) -> str:
