@@ -5,7 +5,7 @@ their state can be inspected, against the sandbox): half are deleted as soon as 
 (often while their reconciliation runs), a quarter once they are Resolved, a quarter while they wait
 for an approval. Then the operator's state is looked at directly, not its RSS: the incident queue
 (copies, versions, wakeups, running reconciliations), the metrics' per-Incident figures, the Events
-queued for posting, Kopf's per-object memories and its per-object worker tasks.
+queued for posting and those remembered to count repeats, Kopf's per-object memories and its per-object worker tasks.
 """
 
 from __future__ import annotations
@@ -156,13 +156,14 @@ async def test_two_thousand_deleted_incidents_leave_nothing_in_the_operators_sta
             return list(memories.iter_all_memories())
 
         await settled(lambda: not queue.holding() and not figures.holding() and not events.pending()
-                      and not memorised() and not worker_tasks(), SETTLE_SECONDS)
+                      and not uids & events.remembered() and not memorised() and not worker_tasks(), SETTLE_SECONDS)
         held, counted, remembered, workers = queue.holding(), figures.holding(), memorised(), worker_tasks()
-        posting = events.pending()
+        posting, recent_events = events.pending(), uids & events.remembered()
 
     assert len(uids) == ROUNDS * PER_ROUND and resolved == parked == ROUNDS * PER_ROUND // 4
     assert held == set(), f"the incident queue still holds {len(held)} deleted Incidents"
     assert counted == set(), f"the metrics' figures still hold {len(counted)} deleted Incidents"
     assert posting == 0, f"Events of {posting} Incidents are still queued for posting"
+    assert recent_events == set(), f"Events of {len(recent_events)} deleted Incidents are still remembered"
     assert remembered == [], f"Kopf still remembers {len(remembered)} deleted objects"
     assert workers == [], f"{len(workers)} per-object tasks are left, e.g. {workers[:3]}"

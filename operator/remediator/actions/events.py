@@ -22,23 +22,34 @@ RECENT_EVENTS = 4096
 
 
 class _Recent:
-    """(object uid, type, reason, message) → the Event's name and count, least recently used first out."""
+    """Per object uid, (type, reason, message) → the Event's name and count; at most `size` events, the
+    least recently used object's first out. A deleted object's are forgotten at once: its Events can no
+    longer repeat, and a storm's thousands would otherwise stay until pushed out, scattered among the
+    storm's small objects (the allocator keeps every arena holding one; docs/benchmarks.md)."""
 
     def __init__(self, size: int = RECENT_EVENTS) -> None:
         self.size = size
-        self.events: collections.OrderedDict[tuple[str, str, str, str], tuple[str, int]] = collections.OrderedDict()
+        self.count = 0
+        self.objects: collections.OrderedDict[str, dict[tuple[str, str, str], tuple[str, int]]] = \
+            collections.OrderedDict()
 
-    def get(self, key: tuple[str, str, str, str]) -> tuple[str, int] | None:
-        found = self.events.get(key)
+    def get(self, uid: str, key: tuple[str, str, str]) -> tuple[str, int] | None:
+        found = self.objects.get(uid, {}).get(key)
         if found is not None:
-            self.events.move_to_end(key)
+            self.objects.move_to_end(uid)
         return found
 
-    def put(self, key: tuple[str, str, str, str], name: str, count: int) -> None:
-        self.events[key] = (name, count)
-        self.events.move_to_end(key)
-        while len(self.events) > self.size:
-            self.events.popitem(last=False)
+    def put(self, uid: str, key: tuple[str, str, str], name: str, count: int) -> None:
+        events = self.objects.setdefault(uid, {})
+        self.count += key not in events
+        events[key] = (name, count)
+        self.objects.move_to_end(uid)
+        while self.count > self.size:
+            _, dropped = self.objects.popitem(last=False)
+            self.count -= len(dropped)
+
+    def forget(self, uid: str) -> None:
+        self.count -= len(self.objects.pop(uid, {}))
 
 
 _recent = _Recent()
@@ -130,11 +141,11 @@ async def _send(api: kubernetes.client.ApiClient, obj: Mapping[str, Any], bodies
                 logger: Logger) -> None:
     meta = obj["metadata"]
     for body in bodies:
-        key = (str(meta["uid"]), body["type"], body["reason"], body["message"])
+        uid, key = str(meta["uid"]), (body["type"], body["reason"], body["message"])
         try:
-            if not await _repeat(api, meta["namespace"], key, body["lastTimestamp"]):
+            if not await _repeat(api, meta["namespace"], uid, key, body["lastTimestamp"]):
                 created = await retries.request_json(api, "POST", _path(meta["namespace"]), body)
-                _recent.put(key, created["metadata"]["name"], 1)
+                _recent.put(uid, key, created["metadata"]["name"], 1)
         except ApiException as e:
             logger.warning(f"could not post event {body['reason']}: API error {e.status}")
         except retries.API_ERRORS as e:
@@ -145,10 +156,10 @@ def _path(namespace: str, *name: str) -> str:
     return api_requests.path("/api/v1/namespaces", namespace, "events", *name)
 
 
-async def _repeat(api: kubernetes.client.ApiClient, namespace: str, key: tuple[str, str, str, str],
+async def _repeat(api: kubernetes.client.ApiClient, namespace: str, uid: str, key: tuple[str, str, str],
                   when: str) -> bool:
     """Count a repeat of a recent event on that Event (count, lastTimestamp); False when there is none."""
-    recent = _recent.get(key)
+    recent = _recent.get(uid, key)
     if recent is None:
         return False
     name, count = recent
@@ -160,5 +171,18 @@ async def _repeat(api: kubernetes.client.ApiClient, namespace: str, key: tuple[s
         if e.status == 404:  # expired or deleted: a new Event then
             return False
         raise
-    _recent.put(key, name, count + 1)
+    _recent.put(uid, key, name, count + 1)
     return True
+
+
+def forget(uid: str) -> None:
+    """The object is deleted: its Events will not repeat, and the recent ones of it are forgotten (once
+    those still being posted are, too)."""
+    _recent.forget(uid)
+    if (posting := _posting.get(uid)) is not None:
+        posting.add_done_callback(lambda _: _recent.forget(uid))
+
+
+def remembered() -> set[str]:
+    """The uids of the objects whose recent Events are remembered, to count their repeats."""
+    return set(_recent.objects)

@@ -13,6 +13,10 @@ first and, within a severity, in the order they were kicked (a P0 arriving in a 
 not wait behind them). In a storm that bounds what is in flight (handler runs, their requests and responses),
 which is what the operator's memory peaks with, not how many Incidents are open.
 
+Copies are kept as compact JSON text, one string each, parsed when a reconciliation starts: in a storm,
+a thousand Incidents waiting their turn would otherwise each hold a tree of small objects, and the
+allocator keeps the arenas such a peak took for good (docs/benchmarks.md).
+
 A deleted Incident is let go of here too: once no reconciliation of it runs, the queue forgets it and
 runs what its deletion still needs (the release of its target locks), at most `max_running` at once,
 in the order they were deleted. The watch's handler only hands the deletion over, so a storm's deletions
@@ -26,6 +30,7 @@ import collections
 import datetime
 import heapq
 import itertools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -48,9 +53,9 @@ class IncidentQueue:
             raise ValueError(f"max_running must be at least 1, not {max_running}")
         self.max_running = max_running
         self._names: dict[str, tuple[str, str]] = {}
-        self._bodies: dict[str, dict[str, Any]] = {}
-        self._watched: dict[str, collections.deque[str]] = {}  # versions the watch delivered, newest last
-        self._pending: dict[str, collections.deque[str]] = {}  # our own writes the watch has not shown yet
+        self._bodies: dict[str, str] = {}  # uid -> the copy, as JSON text
+        self._watched: dict[str, list[str]] = {}  # versions the watch delivered, newest last (at most RECENT)
+        self._pending: dict[str, list[str]] = {}  # our own writes the watch has not shown yet (at most RECENT)
         self._due: dict[str, datetime.datetime] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -68,15 +73,17 @@ class IncidentQueue:
         return self._names.get(uid)
 
     def body(self, uid: str) -> dict[str, Any] | None:
-        """The newest copy known to include every status write of ours, or None (read it afresh)."""
-        return self._bodies.get(uid)
+        """The newest copy known to include every status write of ours, or None (read it afresh); the
+        caller's own, to change as it likes."""
+        copy = self._bodies.get(uid)
+        return None if copy is None else _parsed(copy)
 
     def seen(self, body: Mapping[str, Any]) -> bool:
         """Take a body from the watch; returns whether it may hold news (not just our own write)."""
         meta = body["metadata"]
         uid, version = meta["uid"], str(meta.get("resourceVersion"))
         self._names[uid] = (meta["namespace"], meta["name"])
-        self._watched.setdefault(uid, collections.deque(maxlen=RECENT)).append(version)
+        _remember(self._watched.setdefault(uid, []), version)
         pending = self._pending.get(uid)
         if pending and version in pending:
             pending.remove(version)
@@ -84,7 +91,7 @@ class IncidentQueue:
         if pending:
             self._bodies.pop(uid, None)  # older than our write, or a relisting: of unknown age
         else:
-            self._bodies[uid] = dict(body)
+            self._bodies[uid] = _compact(body)
         return True
 
     def wrote(self, body: Mapping[str, Any]) -> None:
@@ -93,14 +100,14 @@ class IncidentQueue:
         uid, version = meta["uid"], str(meta["resourceVersion"])
         if version in self._watched.get(uid, ()):
             return  # the watch was quicker: the copy it left is this write or newer
-        self._pending.setdefault(uid, collections.deque(maxlen=RECENT)).append(version)
-        self._bodies[uid] = dict(body)
+        _remember(self._pending.setdefault(uid, []), version)
+        self._bodies[uid] = _compact(body)
 
     def read(self, body: Mapping[str, Any]) -> None:
         """Take a body just read from the API server: it includes every write of ours."""
         meta = body["metadata"]
         self._names[meta["uid"]] = (meta["namespace"], meta["name"])
-        self._bodies[meta["uid"]] = dict(body)
+        self._bodies[meta["uid"]] = _compact(body)
 
     def drop_copy(self, uid: str) -> None:
         """Forget the copy of an Incident that waits for nothing but a change (finished, or awaiting an
@@ -221,3 +228,18 @@ class IncidentQueue:
         self._deleted.clear()  # locks a stopped operator did not release are taken over by their next Incident
         for task in (*self._running.values(), *self._releasers):
             task.cancel()
+
+
+def _remember(versions: list[str], version: str) -> None:
+    versions.append(version)
+    if len(versions) > RECENT:
+        del versions[0]
+
+
+def _compact(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _parsed(copy: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(copy)
+    return body

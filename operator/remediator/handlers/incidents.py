@@ -71,6 +71,7 @@ def incident_vanished(uid: str, namespace: str, memo: kopf.Memo, logger: Logger)
 async def _let_go(figures: IncidentFigures, uid: str, release: handle_incident.Release, logger: Logger) -> None:
     """Once no reconciliation of the deleted Incident runs (one may still note it as rate-limited)."""
     figures.gone(uid)
+    events.forget(uid)
     await handle_incident.release(release, logger)
 
 

@@ -1,0 +1,44 @@
+"""The operator-wide memory of recent actions that the rate limit judges by."""
+
+from __future__ import annotations
+
+import datetime
+
+from remediator.engine import guards
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+LIMIT = guards.RateLimit(actions=3, per=datetime.timedelta(minutes=1))
+
+
+def ago(seconds: float) -> datetime.datetime:
+    return NOW - datetime.timedelta(seconds=seconds)
+
+
+def test_actions_within_the_window_hold_the_next_back_until_the_oldest_leaves_it() -> None:
+    log = guards.ActionLog()
+    for seconds in (90, 50, 20, 10.5):
+        log.record(ago(seconds))
+    verdict = log.verdict(LIMIT, NOW)
+    assert (verdict.reason, verdict.retry_at) == ("RateLimited", NOW + datetime.timedelta(seconds=10))
+    assert log.remaining(LIMIT, NOW) == 0
+    assert log.verdict(LIMIT, NOW + datetime.timedelta(seconds=10)).proceeds
+    assert log.remaining(LIMIT, NOW + datetime.timedelta(seconds=10)) == 1
+    assert log.verdict(None, NOW).proceeds and log.remaining(None, NOW) == float("inf")
+
+
+def test_an_action_keeps_its_microseconds_and_its_time_zone() -> None:
+    log = guards.ActionLog()
+    moment = ago(59.999999)
+    log.record(moment)
+    verdict = log.verdict(guards.RateLimit(actions=1), NOW)
+    assert verdict.retry_at == moment + datetime.timedelta(minutes=1)
+    assert verdict.retry_at is not None and verdict.retry_at.utcoffset() == datetime.timedelta(0)
+
+
+def test_only_the_last_kept_actions_count_however_many_were_recorded() -> None:
+    log = guards.ActionLog(keep=10)
+    for i in range(1_002):  # trimmed now and then: more than 10 may be stored
+        log.record(ago(30 - i * 0.001))
+    many = guards.RateLimit(actions=11)
+    assert log.remaining(many, NOW) == 1 and log.verdict(many, NOW).proceeds
+    assert log.remaining(guards.RateLimit(actions=10), NOW) == 0
