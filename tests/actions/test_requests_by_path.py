@@ -4,8 +4,10 @@ caller gets. The sandbox sits behind kmock, which injects the faults and logs wh
 from __future__ import annotations
 
 import asyncio
+import gc
 import pathlib
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +105,47 @@ async def test_an_error_answer_is_the_synchronous_clients_api_exception_with_the
     assert (raised.value.status, raised.value.reason) == (404, "Not Found")
     assert '"reason":"NotFound"' in (raised.value.body or "").replace(" ", "")
     assert raised.value.headers is not None and raised.value.headers.get("content-type") == "application/json"
+
+
+async def test_a_failed_request_leaves_nothing_for_the_cyclic_collector(
+        web: None, kubernetes_client: kubernetes.client.ApiClient) -> None:
+    """A storm's deletions answer 422 by the thousand (their lock already released): each error, its
+    response and the frames it passed must go when the caller lets go of it, not at a full collection."""
+    gone = api_requests.path("/apis/apps/v1/namespaces", "default", "deployments", "gone")
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage to look at
+    try:
+        for _ in range(5):
+            with pytest.raises(ApiException):
+                await retries.request_json(kubernetes_client, "GET", gone)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, (BaseException, types.FrameType))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
+
+
+async def test_an_answer_comes_without_the_servers_record_of_field_owners(
+        web: None, client: manifests.Client, kubernetes_client: kubernetes.client.ApiClient) -> None:
+    found = await retries.request_json(kubernetes_client, "GET", DEPLOYMENT)
+    scaled = await retries.request_json(kubernetes_client, "PATCH", DEPLOYMENT, SCALE,
+                                        content_type=api_requests.STRATEGIC_MERGE_PATCH)
+    assert "managedFields" not in found["metadata"] and "managedFields" not in scaled["metadata"]
+    assert scaled["spec"]["replicas"] == 7 and found["metadata"]["name"] == "web"
+    # Sent back without it (a read-modify-write), the server keeps its own record.
+    for _ in range(10):  # the sandbox's Deployment controller writes the status meanwhile: read again
+        current = await retries.request_json(kubernetes_client, "GET", DEPLOYMENT)
+        current["metadata"]["labels"] = {**current["metadata"].get("labels", {}), "touched": "yes"}
+        try:
+            await retries.request_json(kubernetes_client, "PUT", DEPLOYMENT, current)
+            break
+        except ApiException as e:
+            assert e.status == 409
+            await asyncio.sleep(0.1)
+    stored = await client.get("apps/v1", "Deployment", "default", "web")
+    assert stored is not None and stored["metadata"]["labels"]["touched"] == "yes"
+    assert stored["metadata"].get("managedFields"), "the server's record of field owners was lost"
 
 
 async def test_no_answer_within_the_read_timeout_fails_the_request_at_once_without_sending_it_again(
