@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from remediator.engine import guards
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -42,3 +44,8 @@ def test_only_the_last_kept_actions_count_however_many_were_recorded() -> None:
     many = guards.RateLimit(actions=11)
     assert log.remaining(many, NOW) == 1 and log.verdict(many, NOW).proceeds
     assert log.remaining(guards.RateLimit(actions=10), NOW) == 0
+
+
+def test_a_log_that_would_keep_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="keep must be at least 1, not 0"):
+        guards.ActionLog(keep=0)

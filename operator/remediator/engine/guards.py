@@ -181,6 +181,8 @@ class ActionLog:
     holding one (docs/benchmarks.md)."""
 
     def __init__(self, keep: int = 10_000) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
         self.keep = keep
         self._times = array.array("d")
 
