@@ -39,13 +39,26 @@ def test_an_action_keeps_its_microseconds_and_its_time_zone() -> None:
 
 def test_only_the_last_kept_actions_count_however_many_were_recorded() -> None:
     log = guards.ActionLog(keep=10)
-    for i in range(1_002):  # trimmed now and then: more than 10 may be stored
-        log.record(ago(30 - i * 0.001))
-    many = guards.RateLimit(actions=11)
-    assert log.remaining(many, NOW) == 1 and log.verdict(many, NOW).proceeds
+    times = [ago(30 - i * 0.001) for i in range(1_002)]  # trimmed now and then: more than 10 may be stored
+    for moment in times:
+        log.record(moment)
+    verdict = log.verdict(guards.RateLimit(actions=10), NOW)
+    assert verdict.retry_at == times[-10] + datetime.timedelta(minutes=1)  # the 10th most recent leaves first
     assert log.remaining(guards.RateLimit(actions=10), NOW) == 0
 
 
 def test_a_log_that_would_keep_nothing_is_refused() -> None:
     with pytest.raises(ValueError, match="keep must be at least 1, not 0"):
         guards.ActionLog(keep=0)
+
+
+def test_a_limit_of_more_actions_than_the_log_keeps_still_trips() -> None:
+    """`--rate-limit 20000` with a log that kept 10,000 would never have held anything back."""
+    log = guards.ActionLog(keep=10)
+    limit = guards.RateLimit(actions=25)
+    for i in range(25):
+        assert log.verdict(limit, ago(30 - i)).proceeds, f"held back at action {i + 1}"
+        log.record(ago(30 - i))
+    verdict = log.verdict(limit, NOW)
+    assert (verdict.reason, verdict.retry_at) == ("RateLimited", ago(30) + datetime.timedelta(minutes=1))
+    assert log.remaining(limit, NOW) == 0

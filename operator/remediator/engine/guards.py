@@ -203,7 +203,10 @@ class ActionLog:
         return float(max(limit.actions - len(self._within(limit, now)), 0))
 
     def _within(self, limit: RateLimit, now: datetime.datetime) -> list[datetime.datetime]:
-        """The last `keep` actions within the limit's window before `now`."""
+        """The last `keep` actions within the limit's window before `now`; a limit of more actions than
+        that makes the log keep as many from now on (else `--rate-limit 20000` could never trip). Asked
+        before every action, so it grows before the first one it would have lost."""
+        self.keep = max(self.keep, limit.actions)
         start = now.timestamp() - limit.per.total_seconds()
         recent = self._times[-self.keep:]
         return [datetime.datetime.fromtimestamp(t, now.tzinfo) for t in recent if t > start]
